@@ -1,0 +1,84 @@
+/**
+ * Destination configuration: one shape per `type`. The CLI validates YAML into these; library users
+ * pass them to {@link createDestination}. Secrets (passwords, keys) are read here and never logged.
+ */
+
+/** DuckDB, the embedded default: one database file. */
+export interface DuckDbConfig {
+  type: 'duckdb';
+  /** Database file. Default `<pipeline name>.duckdb` in the working directory; `:memory:` for tests. */
+  path?: string;
+}
+
+/** Postgres: a connection string or fields. */
+export interface PostgresConfig {
+  type: 'postgres';
+  /** `postgres://user:pass@host:5432/db` or fields. Default from `DATABASE_URL` / `PG*` variables. */
+  credentials?: string | { host?: string; port?: number; user?: string; password?: string; database?: string; ssl?: boolean };
+  /** Connection timeout in ms. Default 15,000. */
+  connectTimeoutMs?: number;
+}
+
+/** BigQuery through `@google-cloud/bigquery`. */
+export interface BigQueryConfig {
+  type: 'bigquery';
+  /** GCP project id. */
+  projectId: string;
+  /** Dataset location. Default `US`. */
+  location?: string;
+  /** Service-account JSON: a path or the inline JSON text. Default: application default credentials. */
+  credentials?: string | Record<string, unknown>;
+  /** API endpoint override (tests point it at a local server). */
+  apiEndpoint?: string;
+  /** Prebuilt auth client (tests); wins over `credentials`. */
+  authClient?: unknown;
+}
+
+/** Snowflake through `snowflake-sdk`. */
+export interface SnowflakeConfig {
+  type: 'snowflake';
+  /** Account identifier (`org-account`). */
+  account: string;
+  /** Login name. */
+  username: string;
+  /** Password, unless key-pair auth is used. */
+  password?: string;
+  /** PEM private key (key-pair auth) or a path to it. */
+  privateKey?: string;
+  /** Warehouse. */
+  warehouse?: string;
+  /** Database that holds the dataset schema. */
+  database: string;
+  /** Role. */
+  role?: string;
+  /** Access URL override (tests: `http://127.0.0.1:PORT`). */
+  accessUrl?: string;
+}
+
+/** Files on local disk or S3, in Parquet or JSONL. */
+export interface FilesystemConfig {
+  type: 'filesystem';
+  /** `file:///abs/path`, a plain path, or `s3://bucket/prefix`. */
+  bucketUrl: string;
+  /** File format. Default `parquet`. */
+  format?: 'parquet' | 'jsonl';
+  /** Gzip JSONL files. Default false. */
+  compression?: 'gzip' | 'none';
+  /** Layout with placeholders. Default `{table_name}/{load_id}.{file_id}.{ext}`. */
+  layout?: string;
+  /** S3 settings (endpoint, region, path style, credentials) for S3-compatible stores. */
+  s3?: {
+    endpoint?: string;
+    region?: string;
+    forcePathStyle?: boolean;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    sessionToken?: string;
+  };
+}
+
+/** Any destination config; the `type` alone picks the destination. */
+export type DestinationConfig = DuckDbConfig | PostgresConfig | BigQueryConfig | SnowflakeConfig | FilesystemConfig;
+
+/** The destination types Ferry ships. */
+export const DESTINATION_TYPES = ['duckdb', 'postgres', 'bigquery', 'snowflake', 'filesystem'] as const;

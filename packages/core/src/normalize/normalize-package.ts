@@ -1,0 +1,196 @@
+import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DataError } from '../errors.ts';
+import type { FileFormat } from '../destination/capabilities.ts';
+import type { FileWriter, FileWriterFactory } from '../destination/destination.ts';
+import type { PipelineEvent } from '../pipeline/types.ts';
+import type { NamingConvention } from '../schema/naming.ts';
+import type { Schema } from '../schema/schema.ts';
+import type { TableSchema } from '../schema/types.ts';
+import type { ExtractedManifest, NormalizedJob, NormalizedManifest, PackageResource } from '../storage/package-storage.ts';
+import { jobFileName } from '../storage/package-storage.ts';
+import { parseJson } from '../util/json.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
+import { FILE_EXTENSIONS } from '../writers/writers.ts';
+import { RowNormalizer, type ResourceTableInfo } from './relational.ts';
+
+/** Options of {@link normalizePackage}. */
+export interface NormalizePackageOptions {
+  /** The extracted package folder (read). */
+  extractedDir: string;
+  /** A temp folder to write the normalized package into (the caller commits it). */
+  outDir: string;
+  /** The extracted manifest. */
+  manifest: ExtractedManifest;
+  /** The schema to evolve (mutated). */
+  schema: Schema;
+  /** Naming for the destination. */
+  naming: NamingConvention;
+  /** Loader file format. */
+  format: FileFormat;
+  /** Writer for that format. */
+  writer: FileWriterFactory;
+  /** Rotate files past this many rows. */
+  fileMaxRows: number;
+  /** Rotate files past about this many bytes. */
+  fileMaxBytes: number;
+  /** Event sink. */
+  onEvent: (event: PipelineEvent) => void;
+}
+
+interface OpenFile {
+  writer: FileWriter;
+  table: TableSchema;
+  columns: string[];
+  columnCount: number;
+  typeStamp: string;
+  job: NormalizedJob;
+}
+
+const toBase36 = (n: number, width: number) => n.toString(36).padStart(width, '0');
+
+function tableInfo(r: PackageResource): ResourceTableInfo {
+  const info: ResourceTableInfo = {
+    resource: r.resource,
+    table: r.table,
+    writeDisposition: r.writeDisposition,
+    primaryKey: r.primaryKey,
+    mergeKey: r.mergeKey,
+    columns: r.columns,
+    maxTableNesting: r.maxTableNesting,
+  };
+  if (r.mergeStrategy) info.mergeStrategy = r.mergeStrategy;
+  if (r.schemaContract !== undefined) info.schemaContract = r.schemaContract;
+  return info;
+}
+
+/** Iterate the lines of a file with a large read buffer (faster than readline). */
+async function* lines(file: string): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const text = rest + (chunk as string);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      yield text.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  if (rest.length > 0) yield rest;
+}
+
+/**
+ * Normalize one extracted package: flatten and unpack every record, evolve the schema, and write
+ * loader files per table into `outDir/new_jobs`, rotating by rows, bytes and schema changes.
+ */
+export async function normalizePackage(options: NormalizePackageOptions): Promise<NormalizedManifest> {
+  const { manifest, schema, naming } = options;
+  const previousSchemaHash = schema.tables.size > 0 ? schema.toStored().versionHash : null;
+  const jobsDir = path.join(options.outDir, 'new_jobs');
+  await mkdir(jobsDir, { recursive: true });
+  await mkdir(path.join(options.outDir, 'started_jobs'), { recursive: true });
+  await mkdir(path.join(options.outDir, 'completed_jobs'), { recursive: true });
+
+  const normalizer = new RowNormalizer(schema, naming, { loadId: manifest.loadId });
+  const open = new Map<string, OpenFile>();
+  const jobs: NormalizedJob[] = [];
+  const rowCounts: Record<string, number> = {};
+  const fileIds = new Map<string, number>();
+  const ext = FILE_EXTENSIONS[options.format];
+  const flushes: Promise<void>[] = [];
+
+  const typeStampOf = (t: TableSchema) => {
+    let s = '';
+    for (const c of Object.values(t.columns)) s += c.dataType[0];
+    return s;
+  };
+
+  const rotate = async (table: TableSchema): Promise<OpenFile> => {
+    const current = open.get(table.name);
+    if (current) await current.writer.close();
+    const n = fileIds.get(table.name) ?? 0;
+    fileIds.set(table.name, n + 1);
+    const jobId = `${table.name}.${toBase36(n, 5)}`;
+    const cols = Object.values(table.columns);
+    const file = path.join(jobsDir, jobFileName(jobId, 0, ext));
+    const writer = await options.writer(
+      file,
+      cols.map((c) => ({ name: c.name, dataType: c.dataType, nullable: c.nullable })),
+    );
+    const job: NormalizedJob = { jobId, table: table.name, format: options.format, columns: cols.map((c) => c.name), rows: 0, ext };
+    jobs.push(job);
+    const entry: OpenFile = { writer, table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), job };
+    open.set(table.name, entry);
+    return entry;
+  };
+
+  // Rows are buffered per record because emit is synchronous and rotation is async.
+  const pendingRows: { table: TableSchema; row: Record<string, unknown> }[] = [];
+  const emit = (table: TableSchema, row: Record<string, unknown>) => {
+    pendingRows.push({ table, row });
+  };
+
+  const writeRow = async (table: TableSchema, row: Record<string, unknown>) => {
+    let f = open.get(table.name);
+    if (
+      !f ||
+      f.columnCount !== Object.keys(table.columns).length ||
+      f.job.rows >= options.fileMaxRows ||
+      f.writer.bytes >= options.fileMaxBytes ||
+      (options.format === 'parquet' && f.typeStamp !== typeStampOf(table))
+    ) {
+      f = await rotate(table);
+    }
+    const values = new Array<unknown>(f.columns.length);
+    for (let i = 0; i < f.columns.length; i++) values[i] = row[f.columns[i]!];
+    const p = f.writer.write(values);
+    if (p) flushes.push(p);
+    f.job.rows++;
+    rowCounts[table.name] = (rowCounts[table.name] ?? 0) + 1;
+  };
+
+  for (const file of manifest.files) {
+    const resource = manifest.resources[file.resource];
+    if (!resource) throw new DataError(`load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`);
+    const info = tableInfo(resource);
+    const filePath = path.join(options.extractedDir, 'raw', file.file);
+    let line = 0;
+    const seqPart = `${manifest.loadId}_${toBase36(file.seq, 4)}`;
+    for await (const text of lines(filePath)) {
+      if (text.length === 0) continue;
+      let record: unknown;
+      try {
+        record = parseJson(text);
+      } catch (error) {
+        throw new DataError(`load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`, { file: filePath, line: line + 1 }, error);
+      }
+      const rootId = seqPart + toBase36(line, 6);
+      line++;
+      normalizer.normalize(info, record as Record<string, unknown>, rootId, emit);
+      for (const { table, row } of pendingRows) await writeRow(table, row);
+      pendingRows.length = 0;
+      if (flushes.length > 0) {
+        await Promise.all(flushes);
+        flushes.length = 0;
+      }
+    }
+    for (const [table, n] of Object.entries(rowCounts)) options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });
+  }
+  for (const f of open.values()) await f.writer.close();
+
+  const stored = schema.toStored();
+  const normalized: NormalizedManifest = {
+    loadId: manifest.loadId,
+    schemaName: manifest.schemaName,
+    createdAt: manifest.createdAt,
+    resources: manifest.resources,
+    jobs,
+    rowCounts,
+    previousSchemaHash,
+  };
+  await writeJsonAtomic(path.join(options.outDir, 'schema.json'), stored);
+  await writeJsonAtomic(path.join(options.outDir, 'state.json'), manifest.state);
+  await writeJsonAtomic(path.join(options.outDir, 'package.json'), normalized);
+  return normalized;
+}

@@ -1,0 +1,448 @@
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DestinationError, FerryError, PipelineStepError } from '../errors.ts';
+import type { DestinationClient, LoadJobFile, LoadPackagePlan, PipelineStateDoc, TableLoadPlan } from '../destination/destination.ts';
+import type { Destination } from '../destination/destination.ts';
+import { extractSource } from '../extract/extractor.ts';
+import { source as makeSource, type Resource, type Source } from '../extract/resource.ts';
+import { normalizePackage } from '../normalize/normalize-package.ts';
+import { NamingConvention } from '../schema/naming.ts';
+import { Schema } from '../schema/schema.ts';
+import type { StoredSchema } from '../schema/types.ts';
+import {
+  PackageStorage,
+  type ExtractedManifest,
+  type NormalizedJob,
+  type NormalizedManifest,
+} from '../storage/package-storage.ts';
+import { remove, writeJsonAtomic } from '../util/fs.ts';
+import { BUILTIN_WRITERS } from '../writers/writers.ts';
+import type { ExtractInfo, LoadInfo, NormalizeInfo, PipelineEvent, PipelineOptions, SchemaChange } from './types.ts';
+
+const emptyState = (pipelineName: string): PipelineStateDoc => ({ version: 0, pipelineName, sources: {} });
+
+/** Create a pipeline. Nothing touches disk or the destination until a step runs. */
+export function pipeline(options: PipelineOptions): Pipeline {
+  return new Pipeline(options);
+}
+
+/**
+ * A pipeline moves data from sources into one destination dataset through load packages on disk:
+ * extract → normalize → load, each step committed by a rename, with state committed at the destination
+ * in the same transaction as the data.
+ */
+export class Pipeline {
+  /** Pipeline name. */
+  readonly name: string;
+  /** Dataset name as given (normalized for the destination when used). */
+  readonly datasetName: string;
+  /** The destination. */
+  readonly destination: Destination;
+  /** Working folder `<dataDir>/<name>`. */
+  readonly workingDir: string;
+  /** Naming convention for this destination's identifier rules. */
+  readonly naming: NamingConvention;
+  private readonly storage: PackageStorage;
+  private readonly options: PipelineOptions;
+  private client: DestinationClient | undefined;
+  private opened = false;
+  private lastLoadId = 0n;
+
+  constructor(options: PipelineOptions) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(options.name)) {
+      throw new FerryError('CONFIG_INVALID', `pipeline name '${options.name}' may use letters, digits, '_', '-' and '.' only`);
+    }
+    this.options = options;
+    this.name = options.name;
+    this.datasetName = options.dataset ?? `${options.name}_dataset`;
+    this.destination = options.destination;
+    const dataDir = options.dataDir ?? process.env.FERRY_DATA_DIR ?? path.resolve('.ferry');
+    this.workingDir = path.join(dataDir, options.name);
+    this.storage = new PackageStorage(this.workingDir);
+    const caps = options.destination.capabilities;
+    this.naming = new NamingConvention({ maxIdentifierLength: caps.maxIdentifierLength, identifierCase: caps.identifierCase });
+  }
+
+  /** The dataset name normalized for the destination. */
+  get dataset(): string {
+    return this.naming.normalizeIdentifier(this.datasetName);
+  }
+
+  private emit(event: PipelineEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  private async open(): Promise<void> {
+    if (this.opened) return;
+    await this.storage.open();
+    for (const stage of ['extracted', 'normalized', 'loaded'] as const) {
+      for (const id of await this.storage.list(stage)) if (BigInt(id) > this.lastLoadId) this.lastLoadId = BigInt(id);
+    }
+    this.opened = true;
+  }
+
+  /** A connected, initialized client (kept for the pipeline's lifetime; `close()` releases it). */
+  async connect(): Promise<DestinationClient> {
+    if (!this.client) {
+      const client = await this.destination.connect({ dataset: this.dataset, pipelineName: this.name });
+      try {
+        await client.initialize();
+      } catch (error) {
+        await client.close().catch(() => undefined);
+        throw error;
+      }
+      this.client = client;
+    }
+    return this.client;
+  }
+
+  /** Release the destination connection. */
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    await c?.close();
+  }
+
+  private newLoadId(): string {
+    let id = BigInt(Date.now()) * 1000n + BigInt(Math.floor((performance.now() % 1) * 1000));
+    if (id <= this.lastLoadId) id = this.lastLoadId + 1n;
+    this.lastLoadId = id;
+    return id.toString();
+  }
+
+  /** True when packages from an earlier run wait to be normalized or loaded. */
+  async hasPending(): Promise<boolean> {
+    await this.open();
+    return (await this.storage.list('extracted')).length + (await this.storage.list('normalized')).length > 0;
+  }
+
+  /** Pipeline state as the next extract would start from: the newest of local and pending packages. */
+  async state(): Promise<PipelineStateDoc> {
+    await this.open();
+    let best = (await this.storage.readState()) ?? emptyState(this.name);
+    const consider = (s: PipelineStateDoc | null | undefined) => {
+      if (s && (s.lastLoadId ?? '') > (best.lastLoadId ?? '')) best = s;
+    };
+    for (const id of await this.storage.list('normalized')) consider(await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', id, 'state.json'));
+    for (const id of await this.storage.list('extracted')) consider((await this.storage.readManifest<ExtractedManifest>('extracted', id)).state);
+    return best;
+  }
+
+  /** The current schema by name (local, including pending packages), or undefined. */
+  async schema(name: string): Promise<StoredSchema | undefined> {
+    await this.open();
+    let best = await this.storage.readSchema(name);
+    for (const id of await this.storage.list('normalized')) {
+      const s = await this.storage.readPackageJson<StoredSchema>('normalized', id, 'schema.json');
+      if (s && s.name === name && (!best || s.version > best.version)) best = s;
+    }
+    return best;
+  }
+
+  /**
+   * Restore state and schemas from the destination when they are newer than the local copies (a fresh
+   * container has none). Runs at the start of every `run()`.
+   */
+  async syncFromDestination(schemaNames: string[] = []): Promise<{ state: boolean; schemas: string[] }> {
+    await this.open();
+    const client = await this.connect();
+    const result = { state: false, schemas: [] as string[] };
+    const stored = await client.getStoredState(this.name);
+    const local = await this.storage.readState();
+    if (stored && (!local || stored.loadId > (local.lastLoadId ?? ''))) {
+      await this.storage.writeState({ ...stored.state, lastLoadId: stored.state.lastLoadId ?? stored.loadId });
+      result.state = true;
+    }
+    const names = new Set([...schemaNames, ...(await this.storage.listSchemas())]);
+    for (const name of names) {
+      const remote = await client.getStoredSchema(name);
+      const mine = await this.schema(name);
+      if (remote && (!mine || remote.version > mine.version)) {
+        await this.storage.writeSchema(remote);
+        result.schemas.push(name);
+      }
+    }
+    return result;
+  }
+
+  /** Delete packages that were not loaded yet (the escape hatch after a terminal load failure). */
+  async dropPending(): Promise<string[]> {
+    await this.open();
+    const dropped: string[] = [];
+    for (const stage of ['extracted', 'normalized'] as const) {
+      for (const id of await this.storage.list(stage)) {
+        await this.storage.delete(stage, id);
+        dropped.push(id);
+      }
+    }
+    return dropped;
+  }
+
+  /** Extract a source (or resources) into a new package. */
+  async extract(input: Source | Resource | Resource[]): Promise<ExtractInfo> {
+    await this.open();
+    const src = toSource(input);
+    const started = performance.now();
+    this.emit({ type: 'stage', stage: 'extract', status: 'start' });
+    const loadId = this.newLoadId();
+    const dir = await this.storage.tempDir('extract');
+    const controller = new AbortController();
+    let manifest: ExtractedManifest;
+    try {
+      manifest = await extractSource(src, {
+        dir,
+        loadId,
+        state: await this.state(),
+        onEvent: (e) => this.emit(e),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      await remove(dir);
+      throw error instanceof FerryError ? error : new PipelineStepError('extract', `extract of source '${src.name}' failed: ${(error as Error).message}`, { loadId, cause: error });
+    }
+    const items: Record<string, number> = {};
+    for (const f of manifest.files) items[f.resource] = (items[f.resource] ?? 0) + f.items;
+    const hasReplace = Object.values(manifest.resources).some((r) => r.writeDisposition === 'replace');
+    if (manifest.files.length === 0 && manifest.state === null && !hasReplace) {
+      await remove(dir);
+      this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: performance.now() - started });
+      return { loadId: undefined, items };
+    }
+    await writeJsonAtomic(path.join(dir, 'package.json'), manifest);
+    await this.storage.commit(dir, 'extracted', loadId);
+    this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: performance.now() - started });
+    return { loadId, items };
+  }
+
+  /** Normalize every extracted package. */
+  async normalize(): Promise<NormalizeInfo> {
+    await this.open();
+    const loadIds = await this.storage.list('extracted');
+    const rowCounts: Record<string, number> = {};
+    let last: StoredSchema | undefined;
+    const caps = this.destination.capabilities;
+    const format = caps.preferredFileFormat;
+    const writer = BUILTIN_WRITERS[format] ?? this.destination.fileWriter?.(format);
+    if (!writer) throw new FerryError('UNSUPPORTED', `destination ${this.destination.type} prefers '${format}' files but provides no writer for them`);
+    for (const loadId of loadIds) {
+      const started = performance.now();
+      this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
+      const manifest = await this.storage.readManifest<ExtractedManifest>('extracted', loadId);
+      const schema = new Schema(manifest.schemaName, await this.schema(manifest.schemaName));
+      const out = await this.storage.tempDir('normalize');
+      let normalized: NormalizedManifest;
+      try {
+        normalized = await normalizePackage({
+          extractedDir: this.storage.packageDir('extracted', loadId),
+          outDir: out,
+          manifest,
+          schema,
+          naming: this.naming,
+          format,
+          writer,
+          fileMaxRows: caps.fileMaxRows,
+          fileMaxBytes: caps.fileMaxBytes,
+          onEvent: (e) => this.emit(e),
+        });
+      } catch (error) {
+        await remove(out);
+        throw error instanceof FerryError ? error : new PipelineStepError('normalize', `normalize of package ${loadId} failed: ${(error as Error).message}`, { loadId, cause: error });
+      }
+      await this.storage.commit(out, 'normalized', loadId);
+      last = schema.toStored();
+      await this.storage.writeSchema(last);
+      await this.storage.delete('extracted', loadId);
+      for (const [t, n] of Object.entries(normalized.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
+      this.emit({ type: 'stage', stage: 'normalize', status: 'end', loadId, ms: performance.now() - started });
+    }
+    return { loadIds, rowCounts, schema: last };
+  }
+
+  private async buildPlan(loadId: string, manifest: NormalizedManifest): Promise<LoadPackagePlan> {
+    const schema = (await this.storage.readPackageJson<StoredSchema>('normalized', loadId, 'schema.json'))!;
+    const state = (await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', loadId, 'state.json')) ?? undefined;
+    const rootOf = (name: string): string => {
+      let t = schema.tables[name];
+      while (t?.parent) t = schema.tables[t.parent];
+      return t?.name ?? name;
+    };
+    const jobsByTable = new Map<string, LoadJobFile[]>();
+    for (const job of manifest.jobs) {
+      const found = await this.storage.findJob(loadId, job);
+      const file: LoadJobFile = { jobId: job.jobId, table: job.table, path: found.path, format: job.format, columns: job.columns, rows: job.rows };
+      const list = jobsByTable.get(job.table) ?? [];
+      list.push(file);
+      jobsByTable.set(job.table, list);
+    }
+    const mergeRootsWithRows = new Set<string>();
+    for (const t of jobsByTable.keys()) {
+      const root = schema.tables[rootOf(t)];
+      if (root?.writeDisposition === 'merge') mergeRootsWithRows.add(root.name);
+    }
+    const tables: TableLoadPlan[] = [];
+    for (const t of Object.values(schema.tables)) {
+      const rootName = rootOf(t.name);
+      const root = schema.tables[rootName]!;
+      const jobs = jobsByTable.get(t.name) ?? [];
+      if (jobs.length === 0 && !mergeRootsWithRows.has(rootName)) continue;
+      const plan: TableLoadPlan = { table: t.name, root: rootName, writeDisposition: root.writeDisposition, jobs };
+      if (root.mergeStrategy) plan.mergeStrategy = root.mergeStrategy;
+      tables.push(plan);
+    }
+    const replaceChains: { root: string; tables: string[] }[] = [];
+    for (const r of Object.values(manifest.resources)) {
+      if (r.writeDisposition !== 'replace') continue;
+      const root = Object.values(schema.tables).find((t) => !t.parent && t.resource === r.resource);
+      if (!root) continue;
+      replaceChains.push({ root: root.name, tables: Object.values(schema.tables).filter((t) => rootOf(t.name) === root.name).map((t) => t.name) });
+    }
+    const jobById = new Map(manifest.jobs.map((j) => [j.jobId, j] as const));
+    let done = 0;
+    const plan: LoadPackagePlan = {
+      loadId,
+      schema,
+      tables,
+      replaceChains,
+      state: state ?? undefined,
+      events: {
+        jobStarted: async (job) => {
+          job.path = await this.storage.moveJob(loadId, jobById.get(job.jobId)!, 'started_jobs');
+        },
+        jobCompleted: async (job) => {
+          job.path = await this.storage.moveJob(loadId, jobById.get(job.jobId)!, 'completed_jobs');
+          done++;
+          this.emit({ type: 'load', loadId, jobsDone: done, jobsTotal: manifest.jobs.length, table: job.table });
+        },
+      },
+    };
+    return plan;
+  }
+
+  private async resetJobs(loadId: string, jobs: NormalizedJob[]): Promise<void> {
+    for (const job of jobs) {
+      const found = await this.storage.findJob(loadId, job);
+      if (found.folder !== 'new_jobs') await this.storage.moveJob(loadId, job, 'new_jobs', true);
+    }
+  }
+
+  private async finishLocal(loadId: string): Promise<void> {
+    const state = await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', loadId, 'state.json');
+    if (state) await this.storage.writeState(state);
+    await this.storage.move(loadId, 'normalized', 'loaded');
+    // Loaded data files are not needed again; keep the manifests for `ferry pipeline info`.
+    for (const folder of ['new_jobs', 'started_jobs', 'completed_jobs']) await remove(path.join(this.storage.packageDir('loaded', loadId), folder));
+  }
+
+  /** Load every normalized package, oldest first. */
+  async load(): Promise<{ loadIds: string[]; rowCounts: Record<string, number> }> {
+    await this.open();
+    const loadIds = await this.storage.list('normalized');
+    const rowCounts: Record<string, number> = {};
+    const retries = this.options.loadRetries ?? 5;
+    for (const loadId of loadIds) {
+      const started = performance.now();
+      this.emit({ type: 'stage', stage: 'load', status: 'start', loadId });
+      const manifest = await this.storage.readManifest<NormalizedManifest>('normalized', loadId);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const client = await this.connect();
+          if (!(await client.isLoadCommitted(loadId))) {
+            const plan = await this.buildPlan(loadId, manifest);
+            this.checkPlan(plan);
+            await client.loadPackage(plan);
+          }
+          break;
+        } catch (error) {
+          const transient = error instanceof DestinationError ? error.transient : isNetworkError(error);
+          await this.close().catch(() => undefined);
+          await this.resetJobs(loadId, manifest.jobs);
+          if (!transient || attempt >= retries) {
+            throw error instanceof FerryError
+              ? error
+              : new PipelineStepError('load', `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`, { loadId, cause: error });
+          }
+          const delayMs = Math.min(15_000, 500 * 2 ** attempt);
+          this.emit({ type: 'retry', loadId, attempt: attempt + 1, error: (error as Error).message, delayMs });
+          await sleep(delayMs);
+        }
+      }
+      await this.finishLocal(loadId);
+      for (const [t, n] of Object.entries(manifest.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
+      this.emit({ type: 'stage', stage: 'load', status: 'end', loadId, ms: performance.now() - started });
+    }
+    return { loadIds, rowCounts };
+  }
+
+  private checkPlan(plan: LoadPackagePlan): void {
+    const caps = this.destination.capabilities;
+    for (const t of plan.tables) {
+      if (t.writeDisposition === 'merge' && !caps.mergeStrategies.includes(t.mergeStrategy ?? 'delete-insert')) {
+        throw new FerryError(
+          'UNSUPPORTED',
+          `table '${t.table}' uses merge (${t.mergeStrategy ?? 'delete-insert'}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource.`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Run a source end to end. Pending packages from an interrupted run are finished first; in that case
+   * nothing new is extracted (exactly the rows of a clean run), and the next run extracts again.
+   */
+  async run(input: Source | Resource | Resource[]): Promise<LoadInfo> {
+    const t0 = performance.now();
+    const src = toSource(input);
+    const timings: LoadInfo['timings'] = { total: 0 };
+    try {
+      await this.open();
+      let t = performance.now();
+      this.emit({ type: 'stage', stage: 'sync', status: 'start' });
+      await this.syncFromDestination([src.name]);
+      timings.sync = performance.now() - t;
+      this.emit({ type: 'stage', stage: 'sync', status: 'end', ms: timings.sync });
+      const before = await this.schema(src.name);
+      const pending = await this.hasPending();
+      if (pending) this.emit({ type: 'warning', message: 'finishing packages of an interrupted run first; new data is extracted on the next run' });
+      let extracted: ExtractInfo | undefined;
+      if (!pending) {
+        t = performance.now();
+        extracted = await this.extract(src);
+        timings.extract = performance.now() - t;
+      }
+      t = performance.now();
+      await this.normalize();
+      timings.normalize = performance.now() - t;
+      t = performance.now();
+      const loaded = await this.load();
+      timings.load = performance.now() - t;
+      const after = await this.schema(src.name);
+      const changes: SchemaChange[] = after ? new Schema(src.name, after).diff(before) : [];
+      timings.total = performance.now() - t0;
+      return {
+        pipelineName: this.name,
+        dataset: this.dataset,
+        destination: this.destination.describe(),
+        loadIds: loaded.loadIds,
+        rowCounts: loaded.rowCounts,
+        schemaChanges: changes,
+        timings,
+        schemaVersion: after?.version ?? 0,
+        empty: loaded.loadIds.length === 0 && extracted?.loadId === undefined,
+        extras: pending ? { resumedPending: true } : {},
+      };
+    } finally {
+      await this.close();
+    }
+  }
+}
+
+function toSource(input: Source | Resource | Resource[]): Source {
+  if (Array.isArray(input)) return makeSource({ name: input[0]?.name ?? 'resources', resources: input });
+  if (input.kind === 'resource') return makeSource({ name: input.name, resources: [input] });
+  return input;
+}
+
+function isNetworkError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code);
+}

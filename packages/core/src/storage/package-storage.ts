@@ -1,0 +1,247 @@
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { FileFormat } from '../destination/capabilities.ts';
+import type { PipelineStateDoc } from '../destination/destination.ts';
+import type { MergeStrategy, StoredSchema, WriteDisposition, ColumnHint, SchemaContract } from '../schema/types.ts';
+import { listDir, remove, syncDir, writeJsonAtomic, exists } from '../util/fs.ts';
+
+/** How one resource's records become tables; recorded in the package so normalize needs no source code. */
+export interface PackageResource {
+  /** Resource name. */
+  resource: string;
+  /** Root table name (raw; normalized by the normalizer). */
+  table: string;
+  /** Write disposition. */
+  writeDisposition: WriteDisposition;
+  /** Merge strategy for merge. */
+  mergeStrategy?: MergeStrategy;
+  /** Primary key fields (raw names). */
+  primaryKey: string[];
+  /** Merge key fields (raw names). */
+  mergeKey: string[];
+  /** Column hints by raw field name. */
+  columns: Record<string, ColumnHint>;
+  /** Max nesting depth. */
+  maxTableNesting: number;
+  /** Contract in force. */
+  schemaContract?: SchemaContract;
+}
+
+/** A raw extracted file: JSON lines of one resource. */
+export interface ExtractedFile {
+  /** Resource the items came from. */
+  resource: string;
+  /** File name inside the package's `raw/` folder. */
+  file: string;
+  /** Global sequence number within the package (orders rows for merge de-duplication). */
+  seq: number;
+  /** Items in the file. */
+  items: number;
+}
+
+/** `package.json` of an extracted package. */
+export interface ExtractedManifest {
+  /** Load id. */
+  loadId: string;
+  /** Schema (source) name. */
+  schemaName: string;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** Resources extracted, by name. */
+  resources: Record<string, PackageResource>;
+  /** Raw files in order. */
+  files: ExtractedFile[];
+  /** State after this package, or null when unchanged. */
+  state: PipelineStateDoc | null;
+}
+
+/** A normalized job, as recorded in the manifest. */
+export interface NormalizedJob {
+  /** `<table>.<fileId>`. */
+  jobId: string;
+  /** Table. */
+  table: string;
+  /** File format. */
+  format: FileFormat;
+  /** Column names in file order. */
+  columns: string[];
+  /** Rows. */
+  rows: number;
+  /** File name without retry count: `<table>.<fileId>.<ext>`; on disk `<table>.<fileId>.<retry>.<ext>`. */
+  ext: string;
+}
+
+/** `package.json` of a normalized package. */
+export interface NormalizedManifest {
+  /** Load id. */
+  loadId: string;
+  /** Schema name. */
+  schemaName: string;
+  /** ISO creation time (of the extract). */
+  createdAt: string;
+  /** Resources in the package (dispositions decide replace chains). */
+  resources: Record<string, PackageResource>;
+  /** Jobs. */
+  jobs: NormalizedJob[];
+  /** Rows per table. */
+  rowCounts: Record<string, number>;
+  /** Schema version hash before this package (to report changes). */
+  previousSchemaHash: string | null;
+}
+
+/** Job folders inside a normalized package. */
+export type JobFolder = 'new_jobs' | 'started_jobs' | 'completed_jobs';
+
+/**
+ * The pipeline's working folder: packages move `extracted → normalized → loaded` by renames, each a
+ * commit point. Temp folders (`*.tmp`) are work in progress and are deleted on start.
+ */
+export class PackageStorage {
+  /** Root folder `<dataDir>/<pipeline>`. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** Folder of a stage. */
+  stageDir(stage: 'extracted' | 'normalized' | 'loaded' | 'tmp'): string {
+    return path.join(this.root, stage);
+  }
+
+  /** Package folder in a stage. */
+  packageDir(stage: 'extracted' | 'normalized' | 'loaded', loadId: string): string {
+    return path.join(this.root, stage, loadId);
+  }
+
+  /** Create folders and delete half-written work from a crashed run. */
+  async open(): Promise<void> {
+    for (const stage of ['extracted', 'normalized', 'loaded', 'tmp'] as const) {
+      await mkdir(this.stageDir(stage), { recursive: true });
+    }
+    await remove(this.stageDir('tmp'));
+    await mkdir(this.stageDir('tmp'), { recursive: true });
+    // A package normalized but whose extracted copy was not yet removed: the normalized one wins.
+    for (const loadId of await this.list('extracted')) {
+      if (await exists(this.packageDir('normalized', loadId)) || (await exists(this.packageDir('loaded', loadId)))) {
+        await remove(this.packageDir('extracted', loadId));
+      }
+    }
+  }
+
+  /** Load ids in a stage, ascending. */
+  async list(stage: 'extracted' | 'normalized' | 'loaded'): Promise<string[]> {
+    return (await listDir(this.stageDir(stage))).filter((n) => /^\d+$/.test(n));
+  }
+
+  /** A fresh temp folder for work in progress. */
+  async tempDir(label: string): Promise<string> {
+    const dir = path.join(this.stageDir('tmp'), `${label}-${process.pid}-${Date.now().toString(36)}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Commit a temp folder into a stage under `loadId` (atomic rename). */
+  async commit(tempDir: string, stage: 'extracted' | 'normalized' | 'loaded', loadId: string): Promise<string> {
+    const target = this.packageDir(stage, loadId);
+    await rename(tempDir, target);
+    await syncDir(this.stageDir(stage));
+    return target;
+  }
+
+  /** Move a package between stages (atomic rename). */
+  async move(loadId: string, from: 'extracted' | 'normalized', to: 'normalized' | 'loaded'): Promise<void> {
+    await rename(this.packageDir(from, loadId), this.packageDir(to, loadId));
+    await syncDir(this.stageDir(to));
+  }
+
+  /** Delete a package. */
+  async delete(stage: 'extracted' | 'normalized' | 'loaded', loadId: string): Promise<void> {
+    await remove(this.packageDir(stage, loadId));
+  }
+
+  /** Read a manifest. */
+  async readManifest<T>(stage: 'extracted' | 'normalized' | 'loaded', loadId: string): Promise<T> {
+    return JSON.parse(await readFile(path.join(this.packageDir(stage, loadId), 'package.json'), 'utf8')) as T;
+  }
+
+  /** Read a JSON file of a package, or undefined. */
+  async readPackageJson<T>(stage: 'extracted' | 'normalized' | 'loaded', loadId: string, name: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.packageDir(stage, loadId), name), 'utf8')) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Current path of a job file (it moves between job folders) and its retry count. */
+  async findJob(loadId: string, job: NormalizedJob): Promise<{ folder: JobFolder; path: string; retry: number }> {
+    const dir = this.packageDir('normalized', loadId);
+    for (const folder of ['new_jobs', 'started_jobs', 'completed_jobs'] as const) {
+      for (const name of await listDir(path.join(dir, folder))) {
+        const parsed = parseJobFileName(name);
+        if (parsed && parsed.jobId === job.jobId) return { folder, path: path.join(dir, folder, name), retry: parsed.retry };
+      }
+    }
+    throw new Error(`load package ${loadId}: job file ${job.jobId} is missing from ${dir}`);
+  }
+
+  /** Move a job file to another folder, optionally bumping its retry count. */
+  async moveJob(loadId: string, job: NormalizedJob, to: JobFolder, bumpRetry = false): Promise<string> {
+    const current = await this.findJob(loadId, job);
+    const retry = current.retry + (bumpRetry ? 1 : 0);
+    const target = path.join(this.packageDir('normalized', loadId), to, jobFileName(job.jobId, retry, job.ext));
+    if (target !== current.path) await rename(current.path, target);
+    return target;
+  }
+
+  /** Local committed state (`state.json`), or undefined. */
+  async readState(): Promise<PipelineStateDoc | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.root, 'state.json'), 'utf8')) as PipelineStateDoc;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Write the local committed state. */
+  async writeState(state: PipelineStateDoc): Promise<void> {
+    await writeJsonAtomic(path.join(this.root, 'state.json'), state);
+  }
+
+  /** Local schema by name, or undefined. */
+  async readSchema(name: string): Promise<StoredSchema | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.root, 'schemas', `${name}.schema.json`), 'utf8')) as StoredSchema;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Write the local schema. */
+  async writeSchema(schema: StoredSchema): Promise<void> {
+    await writeJsonAtomic(path.join(this.root, 'schemas', `${schema.name}.schema.json`), schema);
+  }
+
+  /** Names of local schemas. */
+  async listSchemas(): Promise<string[]> {
+    return (await listDir(path.join(this.root, 'schemas')))
+      .filter((n) => n.endsWith('.schema.json'))
+      .map((n) => n.slice(0, -'.schema.json'.length));
+  }
+}
+
+/** `<table>.<fileId>.<retry>.<ext>`: the retry count lives in the name (dlt's convention). */
+export function jobFileName(jobId: string, retry: number, ext: string): string {
+  return `${jobId}.${retry}.${ext}`;
+}
+
+/** Parse a job file name back into its job id and retry count. */
+export function parseJobFileName(name: string): { jobId: string; retry: number; ext: string } | undefined {
+  const m = /^(.+\.[0-9a-z]{5})\.(\d+)\.([a-z.]+)$/.exec(name);
+  if (!m) return undefined;
+  return { jobId: m[1]!, retry: Number(m[2]), ext: m[3]! };
+}

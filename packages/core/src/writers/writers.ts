@@ -1,0 +1,93 @@
+import type { FileFormat } from '../destination/capabilities.ts';
+import type { FileWriter, FileWriterFactory } from '../destination/destination.ts';
+import type { DataType } from '../schema/types.ts';
+import { stringifyJson } from '../util/json.ts';
+import { BufferedFile } from './buffered-file.ts';
+
+/** A loader-file column: name and type (the writer formats values by type). */
+export interface WriterColumn {
+  /** Column name. */
+  name: string;
+  /** Column type. */
+  dataType: DataType;
+  /** Nullable. */
+  nullable: boolean;
+}
+
+/**
+ * JSONL loader file: one object per row, null columns omitted, bigints as exact integer literals,
+ * timestamps as canonical UTC strings, json columns as nested JSON. DuckDB, BigQuery and Snowflake
+ * read it with explicit column types.
+ */
+export const jsonlWriter: FileWriterFactory = async (path, columns) => {
+  const file = await BufferedFile.create(path);
+  const names = columns.map((c) => c.name);
+  const writer: FileWriter = {
+    write(row) {
+      const obj: Record<string, unknown> = {};
+      for (let i = 0; i < names.length; i++) {
+        const v = row[i];
+        if (v !== null && v !== undefined) obj[names[i]!] = v;
+      }
+      return file.append(`${stringifyJson(obj)}\n`);
+    },
+    get bytes() {
+      return file.bytes;
+    },
+    close: () => file.close(),
+  };
+  return writer;
+};
+
+const NEEDS_QUOTE = /[",\n\r]/;
+
+function csvText(text: string): string {
+  if (text.length === 0) return '""';
+  return NEEDS_QUOTE.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function csvValue(value: unknown, dataType: DataType): string {
+  if (value === null || value === undefined) return '';
+  switch (dataType) {
+    case 'text':
+    case 'timestamp':
+    case 'date':
+    case 'decimal':
+      return csvText(String(value));
+    case 'json':
+      return csvText(stringifyJson(value));
+    default:
+      return typeof value === 'string' ? csvText(value) : String(value);
+  }
+}
+
+/**
+ * CSV loader file (RFC 4180) with a header: NULL is an empty unquoted field, the empty string is `""`,
+ * so Postgres `COPY … (FORMAT csv, HEADER true)` tells them apart.
+ */
+export const csvWriter: FileWriterFactory = async (path, columns) => {
+  const file = await BufferedFile.create(path);
+  await file.append(`${columns.map((c) => csvText(c.name)).join(',')}\n`);
+  const types = columns.map((c) => c.dataType);
+  const writer: FileWriter = {
+    write(row) {
+      let line = '';
+      for (let i = 0; i < types.length; i++) {
+        if (i > 0) line += ',';
+        line += csvValue(row[i], types[i]!);
+      }
+      return file.append(`${line}\n`);
+    },
+    get bytes() {
+      return file.bytes;
+    },
+    close: () => file.close(),
+  };
+  return writer;
+};
+
+/** The writers core ships; destinations add others through `Destination.fileWriter`. */
+export const BUILTIN_WRITERS: Partial<Record<FileFormat, FileWriterFactory>> = { jsonl: jsonlWriter, csv: csvWriter };
+
+/** File name extension per format. */
+export const FILE_EXTENSIONS: Record<FileFormat, string> = { jsonl: 'jsonl', csv: 'csv', parquet: 'parquet' };

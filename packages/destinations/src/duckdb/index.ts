@@ -1,0 +1,39 @@
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import type { DuckDbConfig } from '../config.ts';
+import type { DuckDbClient } from './duckdb-client.ts';
+
+export { DuckDbSqlCompiler } from './duckdb-sql.ts';
+export type { DuckDbClient } from './duckdb-client.ts';
+
+/** DuckDB capabilities: transactional DDL, JSONL through its own reader, long identifiers. */
+export const DUCKDB_CAPABILITIES: DestinationCapabilities = defineCapabilities({
+  preferredFileFormat: 'jsonl',
+  supportedFileFormats: ['jsonl', 'parquet', 'csv'],
+  supportsTransactionalDdl: true,
+  maxIdentifierLength: 120,
+  fileMaxRows: 1_000_000,
+});
+
+/**
+ * DuckDB, the embedded default: one database file, dataset = schema. Bulk loads go through DuckDB's
+ * own JSON reader (`read_json` with explicit column types), never row-by-row INSERT.
+ */
+export function duckdb(config: Omit<DuckDbConfig, 'type'> & { type?: 'duckdb' } = {}): Destination {
+  const file = config.path ?? 'ferry.duckdb';
+  return {
+    type: 'duckdb',
+    capabilities: DUCKDB_CAPABILITIES,
+    describe: () => `duckdb:${file}`,
+    async connect(options: ConnectOptions): Promise<DuckDbClient> {
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const { DuckDbClient } = await import('./duckdb-client.ts');
+      if (file !== ':memory:') await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+      const instance = await DuckDBInstance.create(file);
+      const connection = await instance.connect();
+      await connection.run(`SET TimeZone = 'UTC'`);
+      return new DuckDbClient(instance, connection, options.dataset, file);
+    },
+  };
+}

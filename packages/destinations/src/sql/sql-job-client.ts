@@ -1,0 +1,279 @@
+import {
+  DestinationError,
+  SCHEMA_ENGINE_VERSION,
+  type ColumnSchema,
+  type DestinationClient,
+  type LoadJobFile,
+  type LoadPackagePlan,
+  type StoredSchema,
+  type StoredStateRecord,
+  type TableSchema,
+  type PipelineStateDoc,
+  type DatasetReader,
+  parseJson,
+  stringifyJson,
+  shortHash,
+} from '@ferry/core';
+import type { MergeTable, SqlCompiler } from './sql-compiler.ts';
+
+/** Rows as plain objects. */
+export type Row = Record<string, unknown>;
+
+/**
+ * A destination client for SQL databases with transactional DDL (Postgres, DuckDB): one transaction per
+ * package holds the DDL, the data, the merge/replace SQL, the schema version, the state and the
+ * `_ferry_loads` marker, so a crash anywhere before COMMIT leaves nothing behind. Subclasses supply the
+ * connection and the bulk file load.
+ */
+export abstract class SqlJobClient implements DestinationClient {
+  /** The compiler for this dialect. */
+  abstract readonly compiler: SqlCompiler;
+  /** Dataset (schema) name. */
+  readonly dataset: string;
+  /** Staging schema for merge: `<dataset>_staging`. */
+  readonly stagingDataset: string;
+  /** Read access (dataset API). */
+  abstract readonly reader: DatasetReader | undefined;
+
+  constructor(dataset: string, stagingSuffix = '_staging') {
+    this.dataset = dataset;
+    this.stagingDataset = `${dataset}${stagingSuffix}`;
+  }
+
+  /** Run a statement without results. */
+  abstract execute(sql: string, params?: unknown[]): Promise<void>;
+  /** Run a query; rows as objects. */
+  abstract query(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Bulk-load one loader file into a table (qualified, quoted) whose columns are given. */
+  protected abstract loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void>;
+  /** Classify an error as transient (retry the package) or not. */
+  protected abstract isTransient(error: unknown): boolean;
+  /** Close. */
+  abstract close(): Promise<void>;
+
+  /** BEGIN. */
+  protected begin(): Promise<void> {
+    return this.execute('BEGIN');
+  }
+  /** COMMIT. */
+  protected commit(): Promise<void> {
+    return this.execute('COMMIT');
+  }
+  /** ROLLBACK. */
+  protected rollback(): Promise<void> {
+    return this.execute('ROLLBACK');
+  }
+
+  /** Wrap an error as a DestinationError with the statement (never the parameters). */
+  protected wrap(error: unknown, sql?: string): DestinationError {
+    if (error instanceof DestinationError) return error;
+    const message = (error as Error)?.message ?? String(error);
+    return new DestinationError(`${this.describeTarget()}: ${message}${sql ? ` (in: ${sql.slice(0, 300)})` : ''}`, {
+      ...(sql === undefined ? {} : { sql }),
+      transient: this.isTransient(error),
+      cause: error,
+    });
+  }
+
+  /** Where data goes, for error messages (no secrets). */
+  protected describeTarget(): string {
+    return `dataset '${this.dataset}'`;
+  }
+
+  /** Execute, wrapping errors with the statement. */
+  protected async run(sql: string, params?: unknown[]): Promise<void> {
+    try {
+      await this.execute(sql, params);
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+  }
+
+  /** Query, wrapping errors with the statement. */
+  protected async select(sql: string, params?: unknown[]): Promise<Row[]> {
+    try {
+      return await this.query(sql, params);
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+  }
+
+  async initialize(): Promise<void> {
+    await this.run(this.compiler.createSchema(this.dataset));
+    for (const ddl of this.compiler.systemTables(this.dataset)) await this.run(ddl);
+  }
+
+  async isLoadCommitted(loadId: string): Promise<boolean> {
+    return (await this.select(this.compiler.selectLoad(this.dataset), [loadId])).length > 0;
+  }
+
+  async getStoredState(pipelineName: string): Promise<StoredStateRecord | undefined> {
+    const rows = await this.select(this.compiler.selectState(this.dataset).sql, [pipelineName]);
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      pipelineName,
+      loadId: String(row.load_id),
+      version: Number(row.version),
+      state: parseJson(String(row.state)) as PipelineStateDoc,
+    };
+  }
+
+  async getStoredSchema(schemaName: string): Promise<StoredSchema | undefined> {
+    const rows = await this.select(this.compiler.selectSchema(this.dataset), [schemaName]);
+    return rows[0] ? (JSON.parse(String(rows[0].schema)) as StoredSchema) : undefined;
+  }
+
+  async introspect(): Promise<Record<string, TableSchema>> {
+    const rows = await this.select(
+      `SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = ${this.compiler.param(1)} ORDER BY table_name, ordinal_position`,
+      [this.dataset],
+    );
+    const tables: Record<string, TableSchema> = {};
+    for (const r of rows) {
+      const name = String(r.table_name);
+      const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
+      const col = String(r.column_name);
+      t.columns[col] = { name: col, dataType: this.compiler.fromNativeType(String(r.data_type)), nullable: r.is_nullable === 'YES' };
+    }
+    return tables;
+  }
+
+  async dropDataset(): Promise<void> {
+    await this.run(`DROP SCHEMA IF EXISTS ${this.compiler.quote(this.stagingDataset)} CASCADE`);
+    await this.run(`DROP SCHEMA IF EXISTS ${this.compiler.quote(this.dataset)} CASCADE`);
+  }
+
+  /** Bring the target tables of a package up to its schema: create tables, add columns, widen types. */
+  protected async migrate(plan: LoadPackagePlan, existing: Record<string, TableSchema>): Promise<void> {
+    const needed = new Set([...plan.tables.map((t) => t.table), ...plan.replaceChains.flatMap((c) => c.tables)]);
+    for (const name of needed) {
+      const table = plan.schema.tables[name];
+      if (!table) continue;
+      const target = this.compiler.qualified(this.dataset, name);
+      const have = existing[name];
+      const columns = Object.values(table.columns);
+      if (!have) {
+        await this.run(this.compiler.createTable(target, columns));
+        continue;
+      }
+      const missing = columns.filter((c) => !have.columns[c.name]);
+      for (const sql of this.compiler.addColumns(target, missing)) await this.run(sql);
+      for (const c of columns) {
+        const current = have.columns[c.name];
+        if (current && current.dataType !== c.dataType && widens(current.dataType, c.dataType)) {
+          await this.run(this.compiler.alterColumnType(target, c));
+        }
+      }
+    }
+  }
+
+  /** Create a fresh staging table for a merge table (dropped first: its columns follow the schema). */
+  protected async prepareStaging(table: TableSchema): Promise<string> {
+    const staging = this.compiler.qualified(this.stagingDataset, table.name);
+    await this.run(this.compiler.dropTable(staging));
+    await this.run(this.compiler.createTable(staging, Object.values(table.columns).map((c) => ({ ...c, nullable: true })), false));
+    return staging;
+  }
+
+  async loadPackage(plan: LoadPackagePlan): Promise<void> {
+    const existing = await this.introspect();
+    const hasMerge = plan.tables.some((t) => t.writeDisposition === 'merge');
+    try {
+      await this.begin();
+    } catch (error) {
+      throw this.wrap(error, 'BEGIN');
+    }
+    try {
+      if (hasMerge) await this.run(this.compiler.createSchema(this.stagingDataset));
+      await this.migrate(plan, existing);
+      for (const chain of plan.replaceChains) {
+        for (const t of chain.tables) if (existing[t] || plan.schema.tables[t]) await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
+      }
+      const staging = new Map<string, string>();
+      for (const t of plan.tables) {
+        const table = plan.schema.tables[t.table]!;
+        let target = this.compiler.qualified(this.dataset, t.table);
+        if (t.writeDisposition === 'merge') {
+          target = await this.prepareStaging(table);
+          staging.set(t.table, target);
+        }
+        for (const job of t.jobs) {
+          await plan.events.jobStarted(job);
+          try {
+            await this.loadFile(job, target, table);
+          } catch (error) {
+            throw this.wrap(error, `load ${job.jobId} into ${target}`);
+          }
+          await plan.events.jobCompleted(job);
+        }
+      }
+      for (const t of plan.tables) {
+        if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
+        const chain = plan.tables.filter((c) => c.root === t.table);
+        const toMerge = (name: string): MergeTable => ({
+          table: plan.schema.tables[name]!,
+          target: this.compiler.qualified(this.dataset, name),
+          staging: staging.get(name)!,
+        });
+        const root = toMerge(t.table);
+        const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
+        const pk = Object.values(root.table.columns).filter((c) => c.primaryKey).map((c) => c.name);
+        const mk = Object.values(root.table.columns).filter((c) => c.mergeKey).map((c) => c.name);
+        const statements =
+          t.mergeStrategy === 'upsert' && pk.length > 0
+            ? this.compiler.mergeUpsert(root, children, pk)
+            : this.compiler.mergeDeleteInsert(root, children, pk, mk);
+        for (const sql of statements) await this.run(sql);
+      }
+      await this.writeSystemRows(plan);
+      try {
+        await this.commit();
+      } catch (error) {
+        throw this.wrap(error, 'COMMIT');
+      }
+    } catch (error) {
+      await this.rollback().catch(() => undefined);
+      throw this.wrap(error);
+    }
+  }
+
+  /** Schema version (when new), state (when changed) and the `_ferry_loads` marker, in the load's transaction. */
+  protected async writeSystemRows(plan: LoadPackagePlan): Promise<void> {
+    const now = new Date().toISOString();
+    const { schema } = plan;
+    const known = await this.select(this.compiler.selectVersionHash(this.dataset), [schema.versionHash]);
+    if (known.length === 0) {
+      const st = this.compiler.insertVersion(this.dataset, {
+        version: schema.version,
+        engineVersion: SCHEMA_ENGINE_VERSION,
+        insertedAt: now,
+        schemaName: schema.name,
+        versionHash: schema.versionHash,
+        schema: JSON.stringify(schema),
+      });
+      await this.run(st.sql, st.params);
+    }
+    if (plan.state) {
+      const text = stringifyJson(plan.state);
+      const st = this.compiler.insertState(this.dataset, {
+        version: plan.state.version,
+        engineVersion: SCHEMA_ENGINE_VERSION,
+        pipelineName: plan.state.pipelineName,
+        state: text,
+        createdAt: now,
+        versionHash: shortHash(text),
+        loadId: plan.loadId,
+      });
+      await this.run(st.sql, st.params);
+    }
+    const st = this.compiler.insertLoad(this.dataset, plan.loadId, schema.name, schema.versionHash, now);
+    await this.run(st.sql, st.params);
+  }
+}
+
+/** Whether a type change is a safe in-place widening. */
+export function widens(from: ColumnSchema['dataType'], to: ColumnSchema['dataType']): boolean {
+  return (from === 'bigint' && to === 'double') || (from === 'date' && to === 'timestamp') || (from === 'bigint' && to === 'decimal');
+}
+

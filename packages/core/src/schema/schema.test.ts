@@ -77,7 +77,7 @@ describe('Schema', () => {
     other.addColumn(otherTable, { name: 'extra', dataType: 'text', nullable: true }, EVOLVE_CONTRACT);
     other.ensureTable({ name: 'more', writeDisposition: 'replace' });
     const before = schema.toStored();
-    schema.merge(other.toStored(), new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'upper' }));
+    schema.merge(other.toStored(), new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }));
     expect(schema.dirty).toBe(true);
     const merged = schema.table('items')!;
     expect(merged.columns.id?.dataType).toBe('double');

@@ -1,0 +1,7 @@
+export { startEmulator, EmulatorRequestLog } from './emulator-server.ts';
+export type { DbtCloudEmulator, EmulatorOptions, EmulatorRequest } from './emulator-server.ts';
+export { EmulatorFaults } from './emulator-faults.ts';
+export type { EmulatorFault } from './emulator-faults.ts';
+export { EmulatorStore, STATUS_HUMANIZED } from './emulator-store.ts';
+export type { EmulatorFixtureOptions, EmuRun, EmuJob, EmuProject, RunStatus } from './emulator-store.ts';
+export { buildRunResults, buildManifest, artifactPaths } from './emulator-artifacts.ts';

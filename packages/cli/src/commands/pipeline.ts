@@ -1,0 +1,175 @@
+import { rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Destination, DestinationClient } from '@ferry/core';
+import { createDestination } from '@ferry/destinations';
+import { loadTeamConfig, type TeamConfig } from '../config/load-team-config.ts';
+import { createPipeline } from '../engine/core-module.ts';
+import { EXIT, type ExitCode } from '../exit-codes.ts';
+import { jsonReplacer } from '../output/reporter.ts';
+import { UsageError, describeError, type CommandContext } from './context.ts';
+import { validateFiles } from './validate.ts';
+
+/** How `ferry pipeline <op> <name>` finds the team file. */
+export interface PipelineTarget {
+  /** A team YAML file (wins over the name lookup). */
+  config?: string;
+  /** Folder searched for a team file whose `pipeline.name` is the name. Default `$FERRY_CONFIG_DIR`, else `.`. */
+  dir?: string;
+}
+
+/**
+ * Resolve `<name>` to a team config: a path to a YAML file, or the `pipeline.name` of a file in the
+ * config folder. The destination and dataset come from that file, so nothing local is needed.
+ */
+export async function resolveTeam(name: string, target: PipelineTarget, ctx: CommandContext): Promise<TeamConfig> {
+  if (target.config !== undefined) return loadTeamConfig(target.config, { env: ctx.env, cwd: ctx.cwd });
+  if (/\.ya?ml$/i.test(name) && (await stat(resolve(ctx.cwd, name)).catch(() => undefined))?.isFile() === true) {
+    return loadTeamConfig(name, { env: ctx.env, cwd: ctx.cwd });
+  }
+  const dir = target.dir ?? ctx.env['FERRY_CONFIG_DIR'] ?? '.';
+  const results = await validateFiles([dir], ctx).catch(() => []);
+  const match = results.find((r) => r.config?.pipeline.name === name);
+  if (match?.config !== undefined) return match.config;
+  const broken = results.filter((r) => !r.ok).map((r) => r.file);
+  throw new UsageError(
+    `no team file with pipeline.name '${name}' in ${dir}${broken.length > 0 ? ` (invalid files skipped: ${broken.join(', ')})` : ''}; pass --config <file.yaml> or --dir <folder>`,
+  );
+}
+
+async function withClient<T>(
+  cfg: TeamConfig,
+  fn: (client: DestinationClient, dataset: string) => Promise<T>,
+  destination?: Destination,
+): Promise<T> {
+  destination ??= await createDestination(cfg.destination);
+  const dataset = cfg.pipeline.dataset ?? `${cfg.pipeline.name}_dataset`;
+  const client = await destination.connect({ dataset, pipelineName: cfg.pipeline.name });
+  try {
+    return await fn(client, dataset);
+  } finally {
+    await client.close();
+  }
+}
+
+/** What `ferry pipeline info` reports. */
+export interface PipelineInfo {
+  pipeline: string;
+  dataset: string;
+  destination: string;
+  tables: { name: string; columns: number; rows: number | null; system: boolean }[];
+  lastLoads: Record<string, unknown>[];
+  state: unknown;
+  schema: { name: string; version?: unknown; tables: number } | undefined;
+  localDir: string;
+}
+
+/** Gather tables, row counts, the last loads, the stored state and schema of a pipeline's dataset. */
+export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } = {}): Promise<PipelineInfo> {
+  const destination = await createDestination(cfg.destination);
+  return withClient(cfg, async (client, dataset) => {
+    const tables = await client.introspect();
+    const reader = client.reader;
+    const out: PipelineInfo['tables'] = [];
+    for (const [name, table] of Object.entries(tables).sort(([a], [b]) => a.localeCompare(b))) {
+      let rows: number | null = null;
+      if (reader !== undefined) {
+        const r = await reader.query(`SELECT COUNT(*) AS n FROM ${reader.qualifiedTable(name)}`).catch(() => undefined);
+        const n = r?.[0]?.['n'];
+        rows = n === undefined || n === null ? null : Number(n);
+      }
+      out.push({ name, columns: Object.keys(table.columns ?? {}).length, rows, system: name.startsWith('_ferry_') });
+    }
+    let lastLoads: Record<string, unknown>[] = [];
+    const loads = tables['_ferry_loads'];
+    if (reader !== undefined && loads !== undefined) {
+      const order = 'load_id' in (loads.columns ?? {}) ? ` ORDER BY ${reader.quoteIdentifier('load_id')} DESC` : '';
+      lastLoads = await reader.query(`SELECT * FROM ${reader.qualifiedTable('_ferry_loads')}${order} LIMIT ${options.loads ?? 5}`).catch(() => []);
+    }
+    const state = await client.getStoredState(cfg.pipeline.name).catch((e: unknown) => ({ error: describeError(e) }));
+    const schemaName = (await cfg.source.sourceType.create(cfg.source.config).catch(() => undefined))?.name ?? cfg.source.type;
+    const schema = await client.getStoredSchema(schemaName).catch(() => undefined);
+    return {
+      pipeline: cfg.pipeline.name,
+      dataset,
+      destination: destination.describe(),
+      tables: out,
+      lastLoads,
+      state,
+      schema:
+        schema === undefined
+          ? undefined
+          : { name: String((schema as { name?: unknown }).name ?? ''), version: (schema as { version?: unknown }).version, tables: Object.keys((schema as { tables?: object }).tables ?? {}).length },
+      localDir: join(cfg.pipeline.dataDir, cfg.pipeline.name),
+    };
+  }, destination);
+}
+
+/** `ferry pipeline info <name>`. */
+export async function pipelineInfoCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { json?: boolean } = {}): Promise<ExitCode> {
+  const cfg = await resolveTeam(name, target, ctx);
+  const info = await pipelineInfo(cfg);
+  if (ctx.format === 'json' || options.json === true) {
+    ctx.stdout.write(`${cfg.redactor.redact(JSON.stringify({ event: 'pipeline_info', ...info }, jsonReplacer))}\n`);
+    return EXIT.ok;
+  }
+  const lines = [`Pipeline ${info.pipeline}: dataset ${info.dataset} at ${info.destination}`, `  local folder: ${info.localDir}`];
+  const width = Math.max(5, ...info.tables.map((t) => t.name.length));
+  lines.push('', `  ${'TABLE'.padEnd(width)}  ${'ROWS'.padStart(10)}  COLUMNS`);
+  for (const t of info.tables.filter((x) => !x.system)) {
+    lines.push(`  ${t.name.padEnd(width)}  ${(t.rows === null ? 'n/a' : t.rows.toLocaleString('en-US')).padStart(10)}  ${t.columns}`);
+  }
+  const system = info.tables.filter((x) => x.system);
+  if (system.length > 0) lines.push(`  (system: ${system.map((t) => `${t.name} ${t.rows ?? 'n/a'}`).join(', ')})`);
+  if (info.tables.length === 0) lines.push('  (no tables yet: run the pipeline first)');
+  if (info.lastLoads.length > 0) {
+    lines.push('', '  last loads:');
+    for (const l of info.lastLoads) lines.push(`    ${JSON.stringify(l, jsonReplacer)}`);
+  }
+  if (info.schema !== undefined) lines.push('', `  schema ${info.schema.name} v${String(info.schema.version)}: ${info.schema.tables} table(s)`);
+  lines.push('', '  state:', ...JSON.stringify(info.state ?? null, jsonReplacer, 2).split('\n').map((l) => `    ${l}`));
+  ctx.stdout.write(`${cfg.redactor.redact(lines.join('\n'))}\n`);
+  return EXIT.ok;
+}
+
+/** `ferry pipeline show <name>`: the web dashboard is a later issue; say so plainly. */
+export function pipelineShowCommand(ctx: CommandContext): ExitCode {
+  ctx.stderr.write('ferry pipeline show: the web dashboard is not available yet. Use `ferry pipeline info <name>` for tables, row counts, loads and state.\n');
+  return EXIT.usage;
+}
+
+/** `ferry pipeline drop <name> --yes`: drop the dataset at the destination and the local working folder. */
+export async function pipelineDropCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { yes?: boolean } = {}): Promise<ExitCode> {
+  const cfg = await resolveTeam(name, target, ctx);
+  const dataset = cfg.pipeline.dataset ?? `${cfg.pipeline.name}_dataset`;
+  if (options.yes !== true) {
+    throw new UsageError(`this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`);
+  }
+  await withClient(cfg, (client) => client.dropDataset());
+  const local = join(cfg.pipeline.dataDir, cfg.pipeline.name);
+  await rm(resolve(ctx.cwd, local), { recursive: true, force: true });
+  report(ctx, 'pipeline_dropped', { pipeline: cfg.pipeline.name, dataset, localDir: local }, `dropped dataset ${dataset} and ${local}`);
+  return EXIT.ok;
+}
+
+/** `ferry pipeline sync <name>`: wipe local state and restore it from the destination. */
+export async function pipelineSyncCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
+  const cfg = await resolveTeam(name, target, ctx);
+  const p = createPipeline({ name: cfg.pipeline.name, ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }), destination: await createDestination(cfg.destination), dataDir: cfg.pipeline.dataDir });
+  const result = await p.syncFromDestination();
+  report(ctx, 'pipeline_synced', { pipeline: cfg.pipeline.name, result: cfg.redactor.redactValue(result ?? null) }, `restored ${cfg.pipeline.name} from the destination${result === undefined ? '' : `: ${JSON.stringify(cfg.redactor.redactValue(result), jsonReplacer)}`}`);
+  return EXIT.ok;
+}
+
+/** `ferry pipeline drop-pending <name>`: delete local packages that were never loaded. */
+export async function pipelineDropPendingCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
+  const cfg = await resolveTeam(name, target, ctx);
+  const p = createPipeline({ name: cfg.pipeline.name, ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }), destination: await createDestination(cfg.destination), dataDir: cfg.pipeline.dataDir });
+  const result = await p.dropPending();
+  report(ctx, 'pending_dropped', { pipeline: cfg.pipeline.name, result: result ?? null }, `dropped pending packages of ${cfg.pipeline.name}${result === undefined ? '' : `: ${JSON.stringify(result, jsonReplacer)}`}`);
+  return EXIT.ok;
+}
+
+function report(ctx: CommandContext, event: string, fields: Record<string, unknown>, text: string): void {
+  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...fields }, jsonReplacer)}\n`);
+  else ctx.stdout.write(`${text}\n`);
+}

@@ -1,0 +1,400 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { DestinationConfig } from '@ferry/destinations';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { SOURCE_TYPES } from '../sources/source-registry.ts';
+import type { DbtCloudConnection, SourceType } from '../sources/source-type.ts';
+import { toDbtCloudConnection } from '../sources/dbt-cloud-source-type.ts';
+import { toDestinationConfig } from './destination-schema.ts';
+import { parseDuration } from './duration.ts';
+import { expandString, formatPath, interpolateDocument, type FieldPath } from './interpolate.ts';
+import { Redactor, SECRET_FIELD_NAMES } from './redactor.ts';
+import { readSecretsFile } from './secrets-file.ts';
+import { TeamConfigError, type ConfigProblem } from './team-config-error.ts';
+import { teamConfigSchema, type TeamConfigYaml } from './team-schema.ts';
+import { toId, toInt } from './zod-helpers.ts';
+
+/** `transform.dbt_cloud`, resolved: connection filled in from the source when not given. */
+export interface DbtCloudTransformConfig {
+  /** Where dbt Cloud is. */
+  connection: DbtCloudConnection;
+  /** Job to trigger. */
+  jobId: number | string;
+  /** Wait for the outcome. Default true. */
+  wait: boolean;
+  /** Deadline for waiting, ms. Default 30 minutes. */
+  timeoutMs: number;
+  /** Poll interval, ms, when given. */
+  pollIntervalMs?: number;
+  /** Cause text for the run. */
+  cause: string;
+  /** Skip when the load brought no rows. Default false. */
+  skipIfEmpty: boolean;
+}
+
+/** Where a `${VAR}` was resolved from (for `ferry validate`; values are never kept here). */
+export interface VariableUse {
+  /** Field path. */
+  path: string;
+  /** Variable name. */
+  variable: string;
+  /** `env`, `secrets_file` or `default` (the `:-` fallback). */
+  from: 'env' | 'secrets_file' | 'default';
+}
+
+/** A loaded, validated team file mapped to the engine's option objects. */
+export interface TeamConfig {
+  /** The file as given (used in messages). */
+  file: string;
+  /** Pipeline options. */
+  pipeline: { name: string; dataset?: string; dataDir: string; loadRetries?: number; normalizeWorkers?: number };
+  /** The source block: its registered type and its validated YAML. */
+  source: { type: string; sourceType: SourceType; config: unknown };
+  /** The destination config for `createDestination`. */
+  destination: DestinationConfig;
+  /** Post-load steps. */
+  transform: { dbtCloud?: DbtCloudTransformConfig };
+  /** The validated YAML (snake_case), secrets included: print only through `redactor`. */
+  yaml: TeamConfigYaml;
+  /** Knows every secret value of this file. */
+  redactor: Redactor;
+  /** Which variables were used and where they came from. */
+  variables: VariableUse[];
+}
+
+/** Options of {@link loadTeamConfig}. */
+export interface LoadTeamConfigOptions {
+  /** Variables; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Working directory for relative paths in messages; default `process.cwd()`. */
+  cwd?: string;
+}
+
+/**
+ * Read, interpolate and validate a team YAML file. Every problem (YAML syntax, missing `${VAR}`, wrong
+ * type, unknown destination, unknown field) is collected and thrown as one {@link TeamConfigError}
+ * naming file, line and field path. Secret values never appear in the error.
+ */
+export async function loadTeamConfig(file: string, options: LoadTeamConfigOptions = {}): Promise<TeamConfig> {
+  const env = options.env ?? process.env;
+  const abs = resolve(options.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new TeamConfigError([
+      { file, path: '(file)', message: code === 'ENOENT' ? 'file not found; check the path' : `cannot read the file (${code ?? String(error)})` },
+    ]);
+  }
+  return parseTeamConfig(text, file, { env, baseDir: dirname(abs) });
+}
+
+/** Like {@link loadTeamConfig} for YAML text already in memory; `baseDir` resolves `secrets_file`. */
+export async function parseTeamConfig(
+  text: string,
+  file: string,
+  options: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+): Promise<TeamConfig> {
+  const env = options.env ?? process.env;
+  const baseDir = options.baseDir ?? process.cwd();
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (node: Node | null | undefined): { line?: number; col?: number } => {
+    const offset = node?.range?.[0];
+    if (offset === undefined) return {};
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, col: pos.col };
+  };
+
+  if (doc.errors.length > 0) {
+    throw new TeamConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return {
+          file,
+          ...(pos === undefined ? {} : { line: pos.line, col: pos.col }),
+          path: '(yaml)',
+          message: firstLine(e.message),
+        };
+      }),
+    );
+  }
+  if (!isMap(doc.contents)) {
+    throw new TeamConfigError([
+      { file, ...at(doc.contents), path: '(document)', message: 'expected a mapping with pipeline:, source: and destination:' },
+    ]);
+  }
+
+  const problems: ConfigProblem[] = [];
+  const redactor = new Redactor();
+
+  // secrets_file first: its path may use ${VAR} from the environment only.
+  const secrets = new Map<string, string>();
+  let secretsFileName: string | undefined;
+  const secretsNode = doc.get('secrets_file', true) as Node | undefined;
+  if (isScalar(secretsNode) && typeof secretsNode.value === 'string') {
+    const { text: path, missing } = expandString(secretsNode.value, (n) => env[n]);
+    if (missing.length > 0) {
+      problems.push({ file, ...at(secretsNode), path: 'secrets_file', message: `environment variable ${missing.join(', ')} is not set` });
+    } else {
+      secretsFileName = path;
+      try {
+        for (const [k, v] of await readSecretsFile(resolve(baseDir, path))) secrets.set(k, v);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        problems.push({
+          file,
+          ...at(secretsNode),
+          path: 'secrets_file',
+          message: code === 'ENOENT' ? `secrets file ${path} not found` : `cannot read secrets file ${path}: ${(error as Error).message}`,
+        });
+      }
+    }
+  }
+  for (const value of secrets.values()) redactor.add(value);
+
+  const from = new Map<string, VariableUse['from']>();
+  const { resolved, unresolved } = interpolateDocument(doc, (name) => {
+    const fromEnv = env[name];
+    if (fromEnv !== undefined) {
+      from.set(name, 'env');
+      return fromEnv;
+    }
+    const fromFile = secrets.get(name);
+    if (fromFile !== undefined) from.set(name, 'secrets_file');
+    return fromFile;
+  });
+  const missingPaths = new Set<string>();
+  for (const u of unresolved) {
+    const path = formatPath(u.path);
+    missingPaths.add(path);
+    const where = secretsFileName === undefined ? 'export it or add it to a secrets_file' : `export it or add it to ${secretsFileName}`;
+    problems.push({ file, ...at(u.node), path, message: `variable \${${u.variable}} is not set; ${where}` });
+  }
+  const variables: VariableUse[] = resolved.map((r) => ({ path: formatPath(r.path), variable: r.variable, from: from.get(r.variable) ?? 'default' }));
+  for (const r of resolved) {
+    if (isSecretField(r.path) || /TOKEN|SECRET|PASSW|PRIVATE|KEY|CREDENTIAL|URL|DSN/i.test(r.variable)) redactor.add(r.value);
+  }
+
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  collectInlineSecrets(data, [], redactor);
+  const parsed = teamConfigSchema.safeParse(data);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      for (const problem of issueProblems(issue, doc, data)) {
+        if ([...missingPaths].some((m) => problem.path === m || problem.path.startsWith(`${m}.`) || problem.path.startsWith(`${m}[`))) continue;
+        const node = locate(doc, problem.fieldPath);
+        problems.push({ file, ...at(node), path: formatPath(problem.fieldPath), message: redactor.redact(problem.message) });
+      }
+    }
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw new TeamConfigError(sortProblems(problems), parsed.success ? undefined : parsed.error.issues.map(stripInput));
+  }
+
+  const yaml = parsed.data;
+  const sourceType = SOURCE_TYPES[yaml.source.type];
+  if (sourceType === undefined) throw new TeamConfigError([{ file, path: 'source.type', message: `unknown source type '${yaml.source.type}'` }]);
+  const transform: TeamConfig['transform'] = {};
+  const dbt = yaml.transform?.dbt_cloud;
+  if (dbt !== undefined) {
+    const fromSource = sourceType.dbtCloudConnection?.(yaml.source);
+    const merged = {
+      host: dbt.host ?? (dbt.base_url === undefined ? fromSource?.host : undefined),
+      base_url: dbt.base_url ?? (dbt.host === undefined ? fromSource?.baseUrl : undefined),
+      account_id: dbt.account_id ?? fromSource?.accountId,
+      api_token: dbt.api_token ?? fromSource?.apiToken,
+    };
+    const missing = (['account_id', 'api_token'] as const).filter((k) => merged[k] === undefined);
+    if (merged.host === undefined && merged.base_url === undefined) missing.unshift('host' as never);
+    if (missing.length > 0) {
+      throw new TeamConfigError([
+        {
+          file,
+          ...at(locate(doc, ['transform', 'dbt_cloud'])),
+          path: 'transform.dbt_cloud',
+          message: `missing ${missing.join(', ')}: the source is not dbt_cloud, so give the connection here (host or base_url, account_id, api_token)`,
+        },
+      ]);
+    }
+    transform.dbtCloud = {
+      connection: toDbtCloudConnection({
+        host: merged.host,
+        base_url: merged.base_url,
+        account_id: merged.account_id as string | number,
+        api_token: merged.api_token as string,
+      }),
+      jobId: toId(dbt.job_id),
+      wait: dbt.wait,
+      timeoutMs: parseDuration(dbt.timeout) ?? 30 * 60_000,
+      ...(dbt.poll_interval === undefined ? {} : { pollIntervalMs: parseDuration(dbt.poll_interval) ?? 10_000 }),
+      cause: dbt.cause ?? `Triggered by ferry pipeline ${yaml.pipeline.name}`,
+      skipIfEmpty: dbt.skip_if_empty,
+    };
+  }
+
+  const p = yaml.pipeline;
+  const dataDir = p.data_dir === undefined ? (env['FERRY_DATA_DIR'] ?? './.ferry') : resolve(baseDir, p.data_dir);
+  return {
+    file,
+    pipeline: {
+      name: p.name,
+      ...(p.dataset === undefined ? {} : { dataset: p.dataset }),
+      dataDir,
+      ...(p.load_retries === undefined ? {} : { loadRetries: toInt(p.load_retries) }),
+      ...(p.normalize_workers === undefined ? {} : { normalizeWorkers: toInt(p.normalize_workers) }),
+    },
+    source: { type: yaml.source.type, sourceType, config: yaml.source },
+    destination: toDestinationConfig(yaml.destination),
+    transform,
+    yaml,
+    redactor,
+    variables,
+  };
+}
+
+/** True when the last named segment of a path is a secret field (`api_token`, `password`, ...). */
+function isSecretField(path: FieldPath): boolean {
+  return path.some((p) => typeof p === 'string' && SECRET_FIELD_NAMES.has(p));
+}
+
+/** Register inline values of secret fields (someone wrote a token into the file: still never print it). */
+function collectInlineSecrets(value: unknown, path: FieldPath, redactor: Redactor): void {
+  if (typeof value === 'string') {
+    if (isSecretField(path)) redactor.add(value);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => collectInlineSecrets(v, [...path, i], redactor));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) collectInlineSecrets(v, [...path, k], redactor);
+  }
+}
+
+/** The node at `path`, or the deepest existing ancestor (a missing field points at its parent). */
+function locate(doc: Document, path: readonly PropertyKey[]): Node | null | undefined {
+  let node: unknown = doc.contents;
+  let last: Node | null | undefined = doc.contents;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part));
+      if (pair === undefined) return last;
+      const value = pair.value as Node | null;
+      // a key with no value (or a null) points at the key itself
+      last = value === null || (isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1]) ? (pair.key as Node) : value;
+      node = value;
+    } else if (isSeq(node) && typeof part === 'number') {
+      const item = node.items[part] as Node | undefined;
+      if (item === undefined) return last;
+      last = item;
+      node = item;
+    } else {
+      return last;
+    }
+  }
+  return last;
+}
+
+interface IssueProblem {
+  fieldPath: PropertyKey[];
+  path: string;
+  message: string;
+}
+
+/** Turn one zod issue into located problems with a message that says what to write instead. */
+function issueProblems(issue: z.core.$ZodIssue, _doc: Document, data: unknown): IssueProblem[] {
+  const path = issue.path;
+  const make = (fieldPath: PropertyKey[], message: string): IssueProblem => ({ fieldPath, path: formatPath(fieldPath), message });
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`));
+    case 'invalid_union': {
+      if ('note' in issue && issue.note === 'No matching discriminator') {
+        const value = valueAt(data, path);
+        const parent = String(path[path.length - 2] ?? 'value');
+        const options = (issue as { options?: unknown[] }).options?.map(String) ?? [];
+        const what = value === undefined ? `missing ${parent} type` : `unknown ${parent} type '${String(value)}'`;
+        return [make(path, `${what}; use one of ${options.join(', ')}`)];
+      }
+      const branches = issue.errors.map((e) => e.map((i) => i.message).join('; ')).filter(Boolean);
+      return [make(path, `invalid value: ${[...new Set(branches)].join(' | or | ') || issue.message}`)];
+    }
+    case 'invalid_type':
+      if (issue.input === undefined) return [make(path, `required field is missing (expected ${issue.expected})`)];
+      return [make(path, issue.message)];
+    default:
+      return [make(path, issue.message)];
+  }
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = data;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+/** Keys the schema accepts at `path` (for did-you-mean hints). */
+function knownKeys(data: unknown, path: readonly PropertyKey[]): string[] {
+  let schema: unknown = teamConfigSchema;
+  for (let i = 0; i < path.length; i++) {
+    const shape = objectShape(schema, valueAt(data, path.slice(0, i)));
+    schema = shape?.[String(path[i])];
+    if (schema === undefined) return [];
+  }
+  return Object.keys(objectShape(schema, valueAt(data, path)) ?? {});
+}
+
+function objectShape(schema: unknown, value: unknown): Record<string, unknown> | undefined {
+  let s = schema as { def?: { type?: string; innerType?: unknown; options?: unknown[]; shape?: Record<string, unknown> }; shape?: Record<string, unknown> } | undefined;
+  while (s?.def?.type === 'optional' || s?.def?.type === 'default') s = s.def.innerType as typeof s;
+  if (s?.def?.type === 'object') return s.def.shape;
+  if (s?.def?.type === 'union' && s.def.options) {
+    const type = (value as { type?: unknown } | undefined)?.type;
+    for (const option of s.def.options) {
+      const shape = objectShape(option, value);
+      const literal = (shape?.['type'] as { def?: { values?: unknown[] } } | undefined)?.def?.values;
+      if (shape && (type === undefined || literal?.includes(type))) return shape;
+    }
+  }
+  return undefined;
+}
+
+function suggest(key: string, known: string[]): string {
+  const close = known
+    .map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) }))
+    .filter((x) => x.d <= Math.max(2, Math.floor(x.k.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
+  if (close !== undefined) return `; did you mean '${close.k}'?`;
+  return known.length > 0 ? `; allowed: ${known.join(', ')}` : '';
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] ?? 0;
+      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0));
+}
+
+/** Zod issues without their `input` (which may be a secret). */
+function stripInput(issue: z.core.$ZodIssue): unknown {
+  const { input: _input, ...rest } = issue as z.core.$ZodIssue & { input?: unknown };
+  return rest;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}

@@ -1,0 +1,13 @@
+export { main, type CliIO } from './cli.ts';
+export { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes.ts';
+export { loadTeamConfig, parseTeamConfig, type TeamConfig, type DbtCloudTransformConfig, type LoadTeamConfigOptions, type VariableUse } from './config/load-team-config.ts';
+export { TeamConfigError, formatProblem, type ConfigProblem } from './config/team-config-error.ts';
+export { teamConfigSchema, teamJsonSchema, type TeamConfigYaml } from './config/team-schema.ts';
+export { destinationSchema, toDestinationConfig } from './config/destination-schema.ts';
+export { parseDuration } from './config/duration.ts';
+export { Redactor } from './config/redactor.ts';
+export { SOURCE_TYPES } from './sources/source-registry.ts';
+export { defineSourceType, type SourceType, type DbtCloudConnection } from './sources/source-type.ts';
+export { runTeamFile, type TeamRunResult, type RunOptions } from './commands/run.ts';
+export { runAll, type RunAllResult } from './commands/run-all.ts';
+export { validateFiles, type ValidateResult } from './commands/validate.ts';

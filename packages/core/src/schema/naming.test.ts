@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NamingConvention, shortHash } from './naming.ts';
+import { NamingConvention, identifierHash } from './naming.ts';
 
 const lower = new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' });
 const upper = new NamingConvention({ maxIdentifierLength: 255, identifierCase: 'upper' });
@@ -60,7 +60,7 @@ describe('NamingConvention.normalizeIdentifier', () => {
     expect(a).toMatch(SAFE);
     expect(b).toMatch(SAFE);
     expect(a).not.toBe(b);
-    expect(a).toBe(`_${shortHash('名前', 6)}`);
+    expect(a).toBe(`_${identifierHash('名前', 6)}`);
     const rocket = lower.normalizeIdentifier('🚀launch');
     const fire = lower.normalizeIdentifier('🔥launch');
     expect(rocket).toMatch(/^_launch_[a-z2-7]{6}$/);

@@ -19,7 +19,7 @@ const SHORTEN_HASH_LENGTH = 8;
  * A stable short hash of `text`: sha256, base32 over `[a-z2-7]`. Stable across runs and machines, so the
  * same source name always maps to the same identifier.
  */
-export function shortHash(text: string, length: number): string {
+export function identifierHash(text: string, length: number): string {
   const digest = createHash('sha256').update(text, 'utf8').digest();
   let out = '';
   let bits = 0;
@@ -82,7 +82,7 @@ export class NamingConvention {
   shorten(identifier: string): string {
     const max = this.maxIdentifierLength;
     if (identifier.length <= max) return identifier;
-    let hash = shortHash(identifier, SHORTEN_HASH_LENGTH);
+    let hash = identifierHash(identifier, SHORTEN_HASH_LENGTH);
     if (this.identifierCase === 'upper') hash = hash.toUpperCase();
     const keep = max - SHORTEN_HASH_LENGTH - 2;
     const head = Math.ceil(keep / 2);
@@ -105,7 +105,7 @@ export class NamingConvention {
     if (lossy || s.length === 0) {
       // Dropped characters carry meaning (名前 vs 名字): a hash of the original keeps such names apart.
       const base = s.replace(/_+$/, '');
-      s = `${base}_${shortHash(name, LOSSY_HASH_LENGTH)}`;
+      s = `${base}_${identifierHash(name, LOSSY_HASH_LENGTH)}`;
     }
     if (s.charCodeAt(0) >= 48 && s.charCodeAt(0) <= 57) s = `_${s}`;
     // Trailing `_` → one `x` each (dlt), so `a_` and `a__` stay distinct; then collapse inner runs so that

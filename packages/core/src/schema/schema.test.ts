@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SchemaContractError } from '../errors.ts';
 import { NamingConvention } from './naming.ts';
-import { EVOLVE_CONTRACT, Schema, resolveContract, schemaVersionHash, stableStringify } from './schema.ts';
+import { EVOLVE_CONTRACT, Schema, resolveContract, schemaVersionHash } from './schema.ts';
 import type { TableSchema } from './types.ts';
 
 function withTable(schema: Schema, name = 'items'): TableSchema {
@@ -35,7 +35,6 @@ describe('Schema', () => {
     b.addColumn(t, { nullable: true, dataType: 'bigint', name: 'id' }, EVOLVE_CONTRACT);
     expect(a.toStored().versionHash).toBe(b.toStored().versionHash);
     expect(schemaVersionHash(a.toStored().tables)).toBe(a.toStored().versionHash);
-    expect(stableStringify({ b: 1, a: [{ d: 1, c: 2 }] })).toBe('{"a":[{"c":2,"d":1}],"b":1}');
     // a fixed hash: changing it breaks every stored schema at every destination
     expect(schemaVersionHash({})).toBe(schemaVersionHash({}));
   });

@@ -3,6 +3,7 @@ import { SchemaContractError } from '../errors.ts';
 import type { SchemaChange } from '../pipeline/types.ts';
 import { widenType } from './infer.ts';
 import type { NamingConvention } from './naming.ts';
+import { stableStringify } from '../util/json.ts';
 import {
   SCHEMA_ENGINE_VERSION,
   type ColumnSchema,
@@ -50,20 +51,6 @@ export function resolveContract(contract: SchemaContract | undefined): ResolvedC
 
 /** What a contract decided about a change: `evolve` applied it; the discard modes tell the caller what to drop. */
 export type ContractOutcome = 'evolve' | 'discard_row' | 'discard_value';
-
-/** JSON with object keys sorted, so equal content always hashes equally. */
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : stableStringify(v))).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(obj).sort()) {
-    const v = obj[key];
-    if (v === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${stableStringify(v)}`);
-  }
-  return `{${parts.join(',')}}`;
-}
 
 /** Content hash of tables: stable JSON → sha256 → base64url, 22 characters. */
 export function schemaVersionHash(tables: Record<string, TableSchema>): string {

@@ -244,6 +244,47 @@ describe('RowNormalizer: types, widening and variants', () => {
   });
 });
 
+describe('RowNormalizer: awkward input', () => {
+  it('treats fields named like Object.prototype members as ordinary columns', () => {
+    const { schema, rows, run } = setup();
+    const record = JSON.parse('{"constructor": "c", "toString": 1, "__proto__": {"polluted": true}, "valueOf": [1]}') as Record<string, unknown>;
+    run(info(), [record]);
+    expect(types(schema.table('items'))).toMatchObject({ constructor: 'text', to_string: 'bigint', _protoxx__polluted: 'bool' });
+    expect(rows.items?.[0]).toMatchObject({ constructor: 'c', to_string: 1, _protoxx__polluted: true });
+    expect(rows.items__value_of).toHaveLength(1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('stores Date objects as canonical timestamps', () => {
+    const { schema, rows, run } = setup();
+    run(info(), [{ at: new Date(Date.UTC(2024, 4, 6, 7, 8, 9, 10)) }]);
+    expect(types(schema.table('items')).at).toBe('timestamp');
+    expect(rows.items?.[0]?.at).toBe('2024-05-06T07:08:09.010000Z');
+  });
+
+  it('follows an upper-case naming convention (Snowflake) and keeps system columns as they are', () => {
+    const schema = new Schema('src');
+    const naming = new NamingConvention({ maxIdentifierLength: 255, identifierCase: 'upper' });
+    const normalizer = new RowNormalizer(schema, naming, { loadId: 'L' });
+    const rows: Record<string, unknown>[] = [];
+    normalizer.normalize(info({ table: 'myItems' }), { userId: 1, tags: ['a'], n: 1 }, 'r', (t, row) => rows.push({ t: t.name, ...row }));
+    normalizer.normalize(info({ table: 'myItems' }), { n: 'x' }, 's', (t, row) => rows.push({ t: t.name, ...row }));
+    expect(rows[0]).toEqual({ t: 'MY_ITEMS', USER_ID: 1, N: 1, _ferry_load_id: 'L', _ferry_id: 'r' });
+    expect(rows[1]).toMatchObject({ t: 'MY_ITEMS__TAGS', VALUE: 'a' });
+    expect(rows[2]).toMatchObject({ N__V_TEXT: 'x' });
+  });
+
+  it('shortens long paths and child table names to the identifier limit', () => {
+    const { schema, rows, run } = setup();
+    const deep = { level_one_is_long: { level_two_is_longer: { level_three_is_longest_of_all: { list_field: [{ v: 1 }] } } } };
+    run(info({ table: 'a_fairly_long_resource_name' }), [deep]);
+    for (const name of schema.tables.keys()) expect(name.length).toBeLessThanOrEqual(63);
+    expect(schema.tables.size).toBe(2);
+    const child = [...schema.tables.values()].find((t) => t.parent !== undefined)!;
+    expect(rows[child.name]).toHaveLength(1);
+  });
+});
+
 describe('RowNormalizer: keys and bad input', () => {
   it('flags primary and merge keys and requires primary key values', () => {
     const { schema, normalizer, emit } = setup();

@@ -97,6 +97,16 @@ function isPlainObject(value: object): boolean {
   return proto === OBJECT_PROTO || proto === null;
 }
 
+/**
+ * A table's column by name. Own properties only: a field named `constructor` or `toString` must not find
+ * Object.prototype's members.
+ */
+function columnOf(table: TableSchema, name: string): ColumnSchema | undefined {
+  const columns = table.columns;
+  const column = columns[name];
+  return column !== undefined && Object.hasOwn(columns, name) ? column : undefined;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -226,7 +236,7 @@ export class RowNormalizer {
     let changed = false;
     const mark = (raw: string, flag: 'primaryKey' | 'mergeKey'): void => {
       const name = naming.joinPath(...raw.split('__').map((p) => naming.normalizeIdentifier(p)));
-      const column = table.columns[name];
+      const column = columnOf(table, name);
       if (column && (!column[flag] || column.nullable)) {
         column[flag] = true;
         column.nullable = false;
@@ -324,7 +334,7 @@ export class RowNormalizer {
   ): void {
     const node = parent.children?.get(key) ?? this.childNode(ic, tctx, parent, key);
     if (typeof value === 'object' && level < ic.maxNesting && node.hint?.dataType !== 'json') {
-      const column = table.columns[node.column];
+      const column = columnOf(table, node.column);
       if (column === undefined || column.dataType !== 'json') {
         if (Array.isArray(value)) {
           if (value.length > 0) this.pending.push(node, value, level);
@@ -341,7 +351,7 @@ export class RowNormalizer {
 
   private setValue(ic: InfoCtx, table: TableSchema, node: PathNode, value: unknown, row: Record<string, unknown>): void {
     const name = node.column;
-    const column = table.columns[name];
+    const column = columnOf(table, name);
     if (column !== undefined) {
       const coerced = coerceValue(value, column.dataType);
       if (coerced !== NOT_COERCIBLE) {
@@ -408,7 +418,7 @@ export class RowNormalizer {
       name = this.naming.joinPath(node.column, this.naming.normalizeIdentifier(`v_${valueType}`));
       variants[valueType] = name;
     }
-    let column = table.columns[name];
+    let column = columnOf(table, name);
     if (column === undefined) {
       column = { name, dataType: valueType, nullable: true, variant: true, sourcePath: node.rawPath.split('__').join('.') };
       const outcome = this.schema.addColumn(table, column, ic.contract, ic.info.resource);
@@ -421,7 +431,7 @@ export class RowNormalizer {
     if (coerced === NOT_COERCIBLE) {
       throw new DataError(
         `Cannot store a ${valueType} value of field '${node.rawPath}' in table '${table.name}': the column ` +
-          `'${node.column}' is ${table.columns[node.column]?.dataType} and its variant '${name}' is ${column.dataType}. ` +
+          `'${node.column}' is ${columnOf(table, node.column)?.dataType} and its variant '${name}' is ${column.dataType}. ` +
           `Give the field a column hint (dataType: 'text' or 'json') to store mixed values.`,
         { resource: ic.info.resource, table: table.name, column: node.column },
       );
@@ -431,7 +441,7 @@ export class RowNormalizer {
 
   private ensureSystemColumns(ic: InfoCtx, tctx: TableCtx, table: TableSchema, root: boolean): void {
     const add = (name: string, dataType: DataType): void => {
-      if (table.columns[name] === undefined) {
+      if (columnOf(table, name) === undefined) {
         this.schema.addColumn(table, { name, dataType, nullable: false }, ic.contract, ic.info.resource);
       }
     };

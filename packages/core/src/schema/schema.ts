@@ -274,11 +274,11 @@ export class Schema {
   diff(previous: StoredSchema | undefined): SchemaChange[] {
     const changes: SchemaChange[] = [];
     for (const [name, table] of this.tables) {
-      const before = previous?.tables[name];
+      const before = previous && Object.hasOwn(previous.tables, name) ? previous.tables[name] : undefined;
       const newColumns: Record<string, string> = {};
       const widened: Record<string, string> = {};
       for (const column of Object.values(table.columns)) {
-        const old = before?.columns[column.name];
+        const old = before && Object.hasOwn(before.columns, column.name) ? before.columns[column.name] : undefined;
         if (!old) newColumns[column.name] = column.dataType;
         else if (old.dataType !== column.dataType) widened[column.name] = `${old.dataType}→${column.dataType}`;
       }
@@ -304,7 +304,7 @@ export class Schema {
         continue;
       }
       for (const column of Object.values(theirs.columns)) {
-        const existing = mine.columns[column.name];
+        const existing = Object.hasOwn(mine.columns, column.name) ? mine.columns[column.name] : undefined;
         if (!existing) {
           mine.columns[column.name] = { ...column };
           this.isDirty = true;
@@ -322,7 +322,7 @@ export class Schema {
         const variantName = naming
           ? naming.joinPath(column.name, naming.normalizeIdentifier(`v_${column.dataType}`))
           : `${column.name}__v_${column.dataType}`;
-        if (!mine.columns[variantName]) {
+        if (!Object.hasOwn(mine.columns, variantName)) {
           mine.columns[variantName] = { name: variantName, dataType: column.dataType, nullable: true, variant: true };
           this.isDirty = true;
         }

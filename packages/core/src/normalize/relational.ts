@@ -181,7 +181,9 @@ export class RowNormalizer {
       this.applyKeyFlags(ic, table);
     }
     const tctx = this.tableCtx(ic.rootTable, undefined, '');
-    const start = this.pending.length;
+    // normalize() is not re-entrant: whatever an earlier call left behind (it threw) is stale.
+    this.pending.length = 0;
+    const start = 0;
     const row: Record<string, unknown> = {};
     this.discardRow = false;
     this.flattenObject(ic, table, tctx, tctx.root, record, row, 0);

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Destination, DestinationClient } from '@ferry/core';
 import { createDestination } from '@ferry/destinations';
 import { loadTeamConfig, type TeamConfig } from '../config/load-team-config.ts';
-import { createPipeline } from '../engine/core-module.ts';
+import { teamPipeline } from '../engine/core-module.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { jsonReplacer } from '../output/reporter.ts';
 import { UsageError, describeError, type CommandContext } from './context.ts';
@@ -36,18 +36,14 @@ export async function resolveTeam(name: string, target: PipelineTarget, ctx: Com
   );
 }
 
-async function withClient<T>(
-  cfg: TeamConfig,
-  fn: (client: DestinationClient, dataset: string) => Promise<T>,
-  destination?: Destination,
-): Promise<T> {
-  destination ??= await createDestination(cfg.destination);
-  const dataset = cfg.pipeline.dataset ?? `${cfg.pipeline.name}_dataset`;
-  const client = await destination.connect({ dataset, pipelineName: cfg.pipeline.name });
+async function withClient<T>(cfg: TeamConfig, fn: (client: DestinationClient, dataset: string, destination: Destination) => Promise<T>): Promise<T> {
+  const destination = await createDestination(cfg.destination);
+  const p = await teamPipeline(cfg, {}, destination);
   try {
-    return await fn(client, dataset);
+    const client = await p.connect();
+    return await fn(client, p.dataset, destination);
   } finally {
-    await client.close();
+    await p.close();
   }
 }
 
@@ -65,8 +61,7 @@ export interface PipelineInfo {
 
 /** Gather tables, row counts, the last loads, the stored state and schema of a pipeline's dataset. */
 export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } = {}): Promise<PipelineInfo> {
-  const destination = await createDestination(cfg.destination);
-  return withClient(cfg, async (client, dataset) => {
+  return withClient(cfg, async (client, dataset, destination) => {
     const tables = await client.introspect();
     const reader = client.reader;
     const out: PipelineInfo['tables'] = [];
@@ -101,7 +96,7 @@ export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } 
           : { name: String((schema as { name?: unknown }).name ?? ''), version: (schema as { version?: unknown }).version, tables: Object.keys((schema as { tables?: object }).tables ?? {}).length },
       localDir: join(cfg.pipeline.dataDir, cfg.pipeline.name),
     };
-  }, destination);
+  });
 }
 
 /** `ferry pipeline info <name>`. */
@@ -140,7 +135,8 @@ export function pipelineShowCommand(ctx: CommandContext): ExitCode {
 /** `ferry pipeline drop <name> --yes`: drop the dataset at the destination and the local working folder. */
 export async function pipelineDropCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { yes?: boolean } = {}): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
-  const dataset = cfg.pipeline.dataset ?? `${cfg.pipeline.name}_dataset`;
+  const p = await teamPipeline(cfg);
+  const dataset = p.dataset;
   if (options.yes !== true) {
     throw new UsageError(`this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`);
   }
@@ -154,8 +150,16 @@ export async function pipelineDropCommand(name: string, target: PipelineTarget, 
 /** `ferry pipeline sync <name>`: wipe local state and restore it from the destination. */
 export async function pipelineSyncCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
-  const p = createPipeline({ name: cfg.pipeline.name, ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }), destination: await createDestination(cfg.destination), dataDir: cfg.pipeline.dataDir });
-  const result = await p.syncFromDestination();
+  // dlt's `pipeline sync`: wipe the local working folder, then restore state and schema from the destination
+  await rm(resolve(ctx.cwd, join(cfg.pipeline.dataDir, cfg.pipeline.name)), { recursive: true, force: true });
+  const source = await cfg.source.sourceType.create(cfg.source.config);
+  const p = await teamPipeline(cfg);
+  let result: unknown;
+  try {
+    result = await p.syncFromDestination([source.name]);
+  } finally {
+    await p.close();
+  }
   report(ctx, 'pipeline_synced', { pipeline: cfg.pipeline.name, result: cfg.redactor.redactValue(result ?? null) }, `restored ${cfg.pipeline.name} from the destination${result === undefined ? '' : `: ${JSON.stringify(cfg.redactor.redactValue(result), jsonReplacer)}`}`);
   return EXIT.ok;
 }
@@ -163,8 +167,13 @@ export async function pipelineSyncCommand(name: string, target: PipelineTarget, 
 /** `ferry pipeline drop-pending <name>`: delete local packages that were never loaded. */
 export async function pipelineDropPendingCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
-  const p = createPipeline({ name: cfg.pipeline.name, ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }), destination: await createDestination(cfg.destination), dataDir: cfg.pipeline.dataDir });
-  const result = await p.dropPending();
+  const p = await teamPipeline(cfg);
+  let result: unknown;
+  try {
+    result = await p.dropPending();
+  } finally {
+    await p.close();
+  }
   report(ctx, 'pending_dropped', { pipeline: cfg.pipeline.name, result: result ?? null }, `dropped pending packages of ${cfg.pipeline.name}${result === undefined ? '' : `: ${JSON.stringify(result, jsonReplacer)}`}`);
   return EXIT.ok;
 }

@@ -1,8 +1,7 @@
 import type { LoadInfo } from '@ferry/core';
-import { createDestination } from '@ferry/destinations';
 import { loadTeamConfig, type TeamConfig } from '../config/load-team-config.ts';
 import { TeamConfigError } from '../config/team-config-error.ts';
-import { createPipeline } from '../engine/core-module.ts';
+import { teamPipeline } from '../engine/core-module.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { formatLoadInfo } from '../output/load-info-text.ts';
 import type { Reporter } from '../output/reporter.ts';
@@ -76,17 +75,8 @@ export async function runTeamFile(file: string, ctx: CommandContext, options: Ru
 
     let info: LoadInfo;
     try {
-      const destination = await createDestination(cfg.destination);
       const source = await cfg.source.sourceType.create(cfg.source.config);
-      const p = createPipeline({
-        name: cfg.pipeline.name,
-        ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }),
-        destination,
-        dataDir: cfg.pipeline.dataDir,
-        onEvent: (event) => reporter.pipelineEvent(cfg.pipeline.name, event),
-        ...(cfg.pipeline.loadRetries === undefined ? {} : { loadRetries: cfg.pipeline.loadRetries }),
-        ...(cfg.pipeline.normalizeWorkers === undefined ? {} : { normalizeWorkers: cfg.pipeline.normalizeWorkers }),
-      });
+      const p = await teamPipeline(cfg, { onEvent: (event) => reporter.pipelineEvent(cfg.pipeline.name, event) });
       info = await p.run(source);
     } catch (error) {
       const message = describeError(error, redact);

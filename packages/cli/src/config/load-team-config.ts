@@ -109,15 +109,14 @@ export async function parseTeamConfig(
   };
 
   if (doc.errors.length > 0) {
+    // one syntax error cascades into dozens: report the first few, with a hint for the classic trap
+    const lines = text.split('\n');
     throw new TeamConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return {
-          file,
-          ...(pos === undefined ? {} : { line: pos.line, col: pos.col }),
-          path: '(yaml)',
-          message: firstLine(e.message),
-        };
+      doc.errors.slice(0, 3).map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        const source = lines[pos.line - 1] ?? '';
+        const hint = /[{[][^}\]]*\$\{/.test(source) ? '; inside { } or [ ] quote references: "${VAR}"' : '';
+        return { file, line: pos.line, col: pos.col, path: '(yaml)', message: `${firstLine(e.message)}${hint}` };
       }),
     );
   }
@@ -185,7 +184,7 @@ export async function parseTeamConfig(
     for (const issue of parsed.error.issues) {
       for (const problem of issueProblems(issue, doc, data)) {
         if ([...missingPaths].some((m) => problem.path === m || problem.path.startsWith(`${m}.`) || problem.path.startsWith(`${m}[`))) continue;
-        const node = locate(doc, problem.fieldPath);
+        const node = locate(doc, problem.fieldPath, problem.atKey === true);
         problems.push({ file, ...at(node), path: formatPath(problem.fieldPath), message: redactor.redact(problem.message) });
       }
     }
@@ -272,13 +271,14 @@ function collectInlineSecrets(value: unknown, path: FieldPath, redactor: Redacto
 }
 
 /** The node at `path`, or the deepest existing ancestor (a missing field points at its parent). */
-function locate(doc: Document, path: readonly PropertyKey[]): Node | null | undefined {
+function locate(doc: Document, path: readonly PropertyKey[], atKey = false): Node | null | undefined {
   let node: unknown = doc.contents;
   let last: Node | null | undefined = doc.contents;
-  for (const part of path) {
+  for (const [i, part] of path.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part));
       if (pair === undefined) return last;
+      if (atKey && i === path.length - 1) return pair.key as Node;
       const value = pair.value as Node | null;
       // a key with no value (or a null) points at the key itself
       last = value === null || (isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1]) ? (pair.key as Node) : value;
@@ -297,6 +297,8 @@ function locate(doc: Document, path: readonly PropertyKey[]): Node | null | unde
 
 interface IssueProblem {
   fieldPath: PropertyKey[];
+  /** Point at the key rather than the value (unknown fields). */
+  atKey?: boolean;
   path: string;
   message: string;
 }
@@ -307,7 +309,7 @@ function issueProblems(issue: z.core.$ZodIssue, _doc: Document, data: unknown): 
   const make = (fieldPath: PropertyKey[], message: string): IssueProblem => ({ fieldPath, path: formatPath(fieldPath), message });
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((key) => make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`));
+      return issue.keys.map((key) => ({ ...make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`), atKey: true }));
     case 'invalid_union': {
       if ('note' in issue && issue.note === 'No matching discriminator') {
         const value = valueAt(data, path);
@@ -320,7 +322,7 @@ function issueProblems(issue: z.core.$ZodIssue, _doc: Document, data: unknown): 
       return [make(path, `invalid value: ${[...new Set(branches)].join(' | or | ') || issue.message}`)];
     }
     case 'invalid_type':
-      if (issue.input === undefined) return [make(path, `required field is missing (expected ${issue.expected})`)];
+      if (valueAt(data, path) === undefined) return [make(path, `required field is missing (expected ${issue.expected})`)];
       return [make(path, issue.message)];
     default:
       return [make(path, issue.message)];

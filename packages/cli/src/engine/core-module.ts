@@ -1,35 +1,32 @@
-import * as core from '@ferry/core';
-import { FerryError, type Destination, type LoadInfo, type PipelineEvent, type Source } from '@ferry/core';
+import { pipeline, type Pipeline, type PipelineOptions } from '@ferry/core';
+import type { Destination } from '@ferry/core';
+import { createDestination } from '@ferry/destinations';
+import type { TeamConfig } from '../config/load-team-config.ts';
 
 /** Options the CLI passes to `pipeline()` from `@ferry/core`. */
-export interface EnginePipelineOptions {
-  name: string;
-  dataset?: string;
-  destination: Destination;
-  dataDir?: string;
-  onEvent?: (event: PipelineEvent) => void;
-  loadRetries?: number;
-  normalizeWorkers?: number;
-}
+export type EnginePipelineOptions = PipelineOptions;
 
-/** The pipeline methods the CLI calls. */
-export interface EnginePipeline {
-  /** Extract, normalize and load a source (finishing pending packages first). */
-  run(source: Source): Promise<LoadInfo>;
-  /** Wipe local state and restore it from the destination. */
-  syncFromDestination(): Promise<unknown>;
-  /** Delete local packages that were extracted or normalized but not loaded. */
-  dropPending(): Promise<unknown>;
-}
+/** The engine's pipeline. */
+export type EnginePipeline = Pipeline;
 
-/**
- * `pipeline()` from `@ferry/core`, looked up at run time so this package builds against a core that is
- * still growing; throws a clear error when the engine is older than the CLI.
- */
+/** `pipeline()` from `@ferry/core`. */
 export function createPipeline(options: EnginePipelineOptions): EnginePipeline {
-  const factory = (core as Record<string, unknown>)['pipeline'];
-  if (typeof factory !== 'function') {
-    throw new FerryError('ENGINE_MISSING', '@ferry/core does not export pipeline() yet; rebuild with `pnpm build`');
-  }
-  return (factory as (o: EnginePipelineOptions) => EnginePipeline)(options);
+  return pipeline(options);
+}
+
+/** The pipeline of a team file (destination created, nothing connected yet). */
+export async function teamPipeline(
+  cfg: TeamConfig,
+  extra: Partial<PipelineOptions> = {},
+  destination?: Destination,
+): Promise<EnginePipeline> {
+  return pipeline({
+    name: cfg.pipeline.name,
+    ...(cfg.pipeline.dataset === undefined ? {} : { dataset: cfg.pipeline.dataset }),
+    destination: destination ?? (await createDestination(cfg.destination)),
+    dataDir: cfg.pipeline.dataDir,
+    ...(cfg.pipeline.loadRetries === undefined ? {} : { loadRetries: cfg.pipeline.loadRetries }),
+    ...(cfg.pipeline.normalizeWorkers === undefined ? {} : { normalizeWorkers: cfg.pipeline.normalizeWorkers }),
+    ...extra,
+  });
 }

@@ -89,14 +89,17 @@ export function describeRun(value: unknown): {
   };
   const runId = pick('runId', 'run_id', 'id');
   const statusRaw = pick('status', 'statusCode');
-  const status = typeof statusRaw === 'number' ? statusRaw : typeof statusRaw === 'string' && /^\d+$/.test(statusRaw) ? Number(statusRaw) : undefined;
+  const statusNum = typeof statusRaw === 'number' ? statusRaw : typeof statusRaw === 'string' && /^\d+$/.test(statusRaw) ? Number(statusRaw) : undefined;
+  // only dbt Cloud run codes; an API error's `status` is an HTTP status and says nothing about the run
+  const status = statusNum !== undefined && [1, 2, 3, 10, 20, 30].includes(statusNum) ? statusNum : undefined;
   const humanized = pick('statusHumanized', 'status_humanized');
   const href = pick('href', 'url');
   const fields: ReturnType<typeof describeRun>['fields'] = {};
   if (typeof runId === 'number' || typeof runId === 'string') fields.runId = runId;
+  else if (typeof runId === 'bigint') fields.runId = Number.isSafeInteger(Number(runId)) ? Number(runId) : runId.toString();
   if (status !== undefined) fields.status = status;
   if (typeof humanized === 'string') fields.statusHumanized = humanized;
-  else if (typeof statusRaw === 'string' && status === undefined) fields.statusHumanized = statusRaw;
+  else if (typeof statusRaw === 'string' && statusNum === undefined) fields.statusHumanized = statusRaw;
   if (typeof href === 'string') fields.href = href;
   let outcome: DbtCloudTransformResult['outcome'] | undefined;
   if (status === 10) outcome = 'success';

@@ -69,7 +69,16 @@ class RawWriter {
     }
     this.current!.items++;
     this.items++;
-    const p = this.file.append(`${stringifyJson(item)}\n`);
+    let line: string;
+    try {
+      line = JSON.stringify(item);
+    } catch (error) {
+      // Only items holding a bigint take the slow path; the file is flagged for a lossless parse.
+      if (!(error instanceof TypeError)) throw error;
+      line = stringifyJson(item);
+      this.current!.bigints = true;
+    }
+    const p = this.file.append(`${line}\n`);
     if (p) await p;
   }
 

@@ -156,12 +156,14 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
     const info = tableInfo(resource);
     const filePath = path.join(options.extractedDir, 'raw', file.file);
     let line = 0;
+    // Plain JSON.parse is exact here: the items were JS numbers already; only bigint files need more.
+    const parse = file.bigints ? parseJson : JSON.parse;
     const seqPart = `${manifest.loadId}_${toBase36(file.seq, 4)}`;
     for await (const text of lines(filePath)) {
       if (text.length === 0) continue;
       let record: unknown;
       try {
-        record = parseJson(text);
+        record = parse(text);
       } catch (error) {
         throw new DataError(`load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`, { file: filePath, line: line + 1 }, error);
       }

@@ -37,6 +37,8 @@ export interface ExtractedFile {
   seq: number;
   /** Items in the file. */
   items: number;
+  /** True when some item held a `bigint` (written as an exact literal): normalize then parses losslessly. */
+  bigints?: boolean;
 }
 
 /** `package.json` of an extracted package. */

@@ -182,6 +182,7 @@ export class Pipeline {
   async extract(input: Source | Resource | Resource[]): Promise<ExtractInfo> {
     await this.open();
     const src = toSource(input);
+    this.checkSource(src);
     const started = performance.now();
     this.emit({ type: 'stage', stage: 'extract', status: 'start' });
     const loadId = this.newLoadId();
@@ -371,6 +372,21 @@ export class Pipeline {
       this.emit({ type: 'stage', stage: 'load', status: 'end', loadId, ms: performance.now() - started });
     }
     return { loadIds, rowCounts };
+  }
+
+  /** Refuse, before extracting anything, a source this destination cannot load. */
+  private checkSource(src: Source): void {
+    const caps = this.destination.capabilities;
+    for (const r of src.resources) {
+      const o = r.options;
+      if (o.writeDisposition === 'merge' && !caps.mergeStrategies.includes(o.mergeStrategy ?? 'delete-insert')) {
+        throw new FerryError(
+          'UNSUPPORTED',
+          `resource '${r.name}' uses merge (${o.mergeStrategy ?? 'delete-insert'}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource.`,
+          { resource: r.name },
+        );
+      }
+    }
   }
 
   private checkPlan(plan: LoadPackagePlan): void {

@@ -408,6 +408,7 @@ export class Pipeline {
   async run(input: Source | Resource | Resource[]): Promise<LoadInfo> {
     const t0 = performance.now();
     const src = toSource(input);
+    this.checkSource(src);
     const timings: LoadInfo['timings'] = { total: 0 };
     try {
       await this.open();

@@ -148,15 +148,17 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .requiredOption('--job-id <id>', 'job to run')
     .option('--wait', 'wait for the outcome (exit 3 if it fails)')
     .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 30m', '30m')
+    .option('--poll-interval <duration>', 'with --wait: time between status checks (default 10s)')
     .option('--cause <text>', 'cause shown in dbt Cloud')
-    .action(async (opts: { jobId: string; wait?: boolean; timeout?: string; cause?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
+    .action(async (opts: { jobId: string; wait?: boolean; timeout?: string; pollInterval?: string; cause?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
       exitCode = await runJobCommand(opts, ctx());
     });
   connOptions(dbt.command('run-status').description('Show (or wait for) a run\'s status'))
     .requiredOption('--run-id <id>', 'run to check')
     .option('--wait', 'wait until it finishes (exit 3 if it failed)')
     .option('--timeout <duration>', 'with --wait: give up after this long', '30m')
-    .action(async (opts: { runId: string; wait?: boolean; timeout?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
+    .option('--poll-interval <duration>', 'with --wait: time between status checks (default 10s)')
+    .action(async (opts: { runId: string; wait?: boolean; timeout?: string; pollInterval?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
       exitCode = await runStatusCommand(opts, ctx());
     });
   dbt
@@ -164,7 +166,10 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .description('Serve the bundled dbt Cloud API emulator until Ctrl-C / SIGTERM')
     .option('--port <port>', 'port (0 picks a free one)', '8080')
     .option('--host <address>', 'address to bind (0.0.0.0 inside a container)', '127.0.0.1')
-    .action(async (opts: { port: string; host: string }) => {
+    .option('--runs <n>', 'runs in the generated fixture (default 250)')
+    .option('--seed <n>', 'fixture seed (default 1)')
+    .option('--latency-ms <ms>', 'latency added to every response')
+    .action(async (opts: { port: string; host: string; runs?: string; seed?: string; latencyMs?: string }) => {
       exitCode = await emulatorCommand(opts, ctx());
     });
 

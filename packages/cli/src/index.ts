@@ -11,3 +11,5 @@ export { defineSourceType, type SourceType, type DbtCloudConnection } from './so
 export { runTeamFile, type TeamRunResult, type RunOptions } from './commands/run.ts';
 export { runAll, type RunAllResult } from './commands/run-all.ts';
 export { validateFiles, type ValidateResult } from './commands/validate.ts';
+export { teamJsonSchemaText } from './commands/schema.ts';
+export { DEMO_YAML } from './commands/demo.ts';

@@ -2,7 +2,7 @@ import { loadTeamConfig } from '../config/load-team-config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { Redactor } from '../config/redactor.ts';
 import { toId } from '../config/zod-helpers.ts';
-import { loadDbtCloud } from '../engine/dbt-cloud-module.ts';
+import { loadDbtCloud, NO_SETTINGS_SOURCES } from '../engine/dbt-cloud-module.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { jsonReplacer } from '../output/reporter.ts';
 import type { DbtCloudConnection } from '../sources/source-type.ts';
@@ -56,6 +56,12 @@ function parseTimeout(text: string | undefined): number | undefined {
   return ms;
 }
 
+function parsePoll(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) throw new UsageError(`--poll-interval '${text}': expected a duration like 10s`);
+  return ms;
+}
+
 function printRun(ctx: CommandContext, redactor: Redactor, event: string, result: Record<string, unknown>): void {
   if (ctx.format === 'json') ctx.stdout.write(`${redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...result }, jsonReplacer))}\n`);
   else {
@@ -70,7 +76,7 @@ function exitFor(outcome: string | undefined): ExitCode {
 
 /** `ferry dbt-cloud run-job --job-id N [--wait] [--timeout 30m]`. Exit 3 when the run fails or times out. */
 export async function runJobCommand(
-  options: DbtCloudConnectionFlags & { jobId: string; wait?: boolean; timeout?: string; cause?: string },
+  options: DbtCloudConnectionFlags & { jobId: string; wait?: boolean; timeout?: string; pollInterval?: string; cause?: string },
   ctx: CommandContext,
 ): Promise<ExitCode> {
   if (!/^\d+$/.test(options.jobId)) throw new UsageError(`--job-id '${options.jobId}': expected digits`);
@@ -80,11 +86,13 @@ export async function runJobCommand(
   const wait = options.wait === true;
   try {
     const run = await mod.runDbtCloudJob({
-      ...connection,
+      credentials: { ...connection },
+      settingsSources: NO_SETTINGS_SOURCES,
       jobId: toId(options.jobId),
-      wait,
+      waitForOutcome: wait,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      cause: options.cause ?? 'Triggered by ferry dbt-cloud run-job',
+      ...(options.pollInterval === undefined ? {} : { pollIntervalMs: parsePoll(options.pollInterval) }),
+      trigger: { cause: options.cause ?? 'Triggered by ferry dbt-cloud run-job' },
     });
     const d = describeRun(run);
     const outcome = wait ? (d.outcome ?? 'success') : 'triggered';
@@ -97,7 +105,7 @@ export async function runJobCommand(
 
 /** `ferry dbt-cloud run-status --run-id N [--wait]`. Exit 3 when the run failed, was cancelled or timed out. */
 export async function runStatusCommand(
-  options: DbtCloudConnectionFlags & { runId: string; wait?: boolean; timeout?: string },
+  options: DbtCloudConnectionFlags & { runId: string; wait?: boolean; timeout?: string; pollInterval?: string },
   ctx: CommandContext,
 ): Promise<ExitCode> {
   if (!/^\d+$/.test(options.runId)) throw new UsageError(`--run-id '${options.runId}': expected digits`);
@@ -106,10 +114,12 @@ export async function runStatusCommand(
   const mod = await loadDbtCloud();
   try {
     const run = await mod.getDbtCloudRunStatus({
-      ...connection,
+      credentials: { ...connection },
+      settingsSources: NO_SETTINGS_SOURCES,
       runId: toId(options.runId),
-      wait: options.wait === true,
+      waitForOutcome: options.wait === true,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(options.pollInterval === undefined ? {} : { pollIntervalMs: parsePoll(options.pollInterval) }),
     });
     const d = describeRun(run);
     const outcome = d.outcome ?? 'running';
@@ -135,11 +145,22 @@ function reportRunError(error: unknown, ctx: CommandContext, redactor: Redactor,
  * `ferry dbt-cloud emulator --port N`: serve the bundled dbt Cloud API emulator on 127.0.0.1 until
  * SIGINT/SIGTERM. Prints the URL, account id and the emulator's token (a fixed test token, not a secret).
  */
-export async function emulatorCommand(options: { port?: string; host?: string }, ctx: CommandContext, stop?: Promise<void>): Promise<ExitCode> {
+export async function emulatorCommand(
+  options: { port?: string; host?: string; runs?: string; seed?: string; latencyMs?: string },
+  ctx: CommandContext,
+  stop?: Promise<void>,
+): Promise<ExitCode> {
   const port = options.port === undefined ? 0 : Number(options.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port '${options.port}': expected 0-65535`);
   const mod = await loadDbtCloud();
-  const emulator = await mod.startEmulator({ port, host: options.host ?? '127.0.0.1' });
+  const extra: Record<string, number> = {};
+  for (const [flag, key, text] of [['--runs', 'runs', options.runs], ['--seed', 'seed', options.seed], ['--latency-ms', 'latencyMs', options.latencyMs]] as const) {
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} '${text}': expected a non-negative integer`);
+    extra[key] = n;
+  }
+  const emulator = await mod.startEmulator({ port, host: options.host ?? '127.0.0.1', ...extra });
   const fields = { url: emulator.url, accountId: emulator.accountId, token: emulator.token };
   if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'emulator_listening', ...fields }, jsonReplacer)}\n`);
   else ctx.stdout.write(`dbt Cloud emulator listening on ${emulator.url} (account ${String(emulator.accountId)}, token ${emulator.token}); Ctrl-C to stop\n`);

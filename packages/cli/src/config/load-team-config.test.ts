@@ -40,6 +40,7 @@ describe('loadTeamConfig: a valid team file', () => {
       jobId: 278164,
       wait: true,
       timeoutMs: 30 * 60_000,
+      cancelOnTimeout: false,
       cause: 'Triggered by ferry pipeline analytics_dbt',
       skipIfEmpty: false,
     });

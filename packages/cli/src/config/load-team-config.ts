@@ -25,6 +25,8 @@ export interface DbtCloudTransformConfig {
   wait: boolean;
   /** Deadline for waiting, ms. Default 30 minutes. */
   timeoutMs: number;
+  /** Cancel the run when the deadline passes. Default false. */
+  cancelOnTimeout: boolean;
   /** Poll interval, ms, when given. */
   pollIntervalMs?: number;
   /** Cause text for the run. */
@@ -228,6 +230,7 @@ export async function parseTeamConfig(
       jobId: toId(dbt.job_id),
       wait: dbt.wait,
       timeoutMs: parseDuration(dbt.timeout) ?? 30 * 60_000,
+      cancelOnTimeout: dbt.cancel_on_timeout,
       ...(dbt.poll_interval === undefined ? {} : { pollIntervalMs: parseDuration(dbt.poll_interval) ?? 10_000 }),
       cause: dbt.cause ?? `Triggered by ferry pipeline ${yaml.pipeline.name}`,
       skipIfEmpty: dbt.skip_if_empty,

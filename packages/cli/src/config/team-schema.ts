@@ -10,6 +10,7 @@ export const dbtCloudTransformSchema = z
     job_id: intLike.describe('The dbt Cloud job to trigger.'),
     wait: z.boolean().default(true).describe('Wait for the run to finish. Default true.'),
     timeout: durationLike.default('30m').describe('Give up waiting after this long (exit code 3). Default 30m.'),
+    cancel_on_timeout: z.boolean().default(false).describe('Cancel the dbt Cloud run when the timeout passes. Default false.'),
     poll_interval: durationLike.optional().describe('Time between status checks. Default chosen by the source (about 10s).'),
     cause: nonEmpty.optional().describe('Cause shown in dbt Cloud. Default "Triggered by ferry <pipeline>".'),
     skip_if_empty: z.boolean().default(false).describe('Skip the job when the load brought no new rows. Default false.'),

@@ -1,59 +1,25 @@
-import { FerryError, type Source } from '@ferry/core';
+import type * as DbtCloud from '@ferry/source-dbt-cloud';
+import type * as DbtCloudEmulator from '@ferry/source-dbt-cloud/emulator';
 
-/** A running dbt Cloud emulator, as `startEmulator` returns it. */
-export interface RunningEmulator {
-  /** Base URL, e.g. `http://127.0.0.1:8080`. */
-  url: string;
-  /** The API token the emulator accepts. */
-  token: string;
-  /** The emulated account id. */
-  accountId: number | string;
-  /** Stop the server. */
-  close(): Promise<void>;
-}
+/** `@ferry/source-dbt-cloud` and its emulator, as the CLI uses them. */
+export type DbtCloudModule = typeof DbtCloud & Pick<typeof DbtCloudEmulator, 'startEmulator'>;
 
-/** The parts of `@ferry/source-dbt-cloud` the CLI uses. */
-export interface DbtCloudModule {
-  /** Build the source. */
-  dbtCloudSource(options: Record<string, unknown>): Source;
-  /** Trigger a job run (and optionally wait for its outcome). */
-  runDbtCloudJob(options: Record<string, unknown>): Promise<unknown>;
-  /** Read (and optionally wait for) a run's status. */
-  getDbtCloudRunStatus(options: Record<string, unknown>): Promise<unknown>;
-  /** Start the bundled emulator. */
-  startEmulator(options: Record<string, unknown>): Promise<RunningEmulator>;
-}
+/** A running emulator. */
+export type RunningEmulator = DbtCloudEmulator.DbtCloudEmulator;
 
-const SPECIFIERS = ['@ferry/source-dbt-cloud', '@ferry/source-dbt-cloud/emulator'];
 let loaded: Promise<DbtCloudModule> | undefined;
 
 /**
- * Import `@ferry/source-dbt-cloud` lazily (only commands that need dbt Cloud pay for it) and check it
- * has what the CLI calls. The emulator may live in the `/emulator` subpath; both are merged.
+ * Import `@ferry/source-dbt-cloud` lazily: `validate`, `schema` and runs of other sources never load the
+ * HTTP client or the emulator.
  */
 export function loadDbtCloud(): Promise<DbtCloudModule> {
-  loaded ??= (async () => {
-    const merged: Record<string, unknown> = {};
-    for (const specifier of SPECIFIERS) {
-      try {
-        Object.assign(merged, (await import(specifier)) as Record<string, unknown>);
-      } catch (error) {
-        if (specifier === SPECIFIERS[0]) {
-          throw new FerryError('MODULE_MISSING', `cannot load ${specifier}: ${(error as Error).message}. Run \`pnpm build\` first.`, {
-            cause: error,
-          });
-        }
-      }
-    }
-    for (const name of ['dbtCloudSource', 'runDbtCloudJob', 'getDbtCloudRunStatus', 'startEmulator']) {
-      if (typeof merged[name] !== 'function') {
-        const fallback = merged[name];
-        merged[name] = () => {
-          throw new FerryError('MODULE_MISSING', `@ferry/source-dbt-cloud does not export ${name}() (found ${typeof fallback}); update it`);
-        };
-      }
-    }
-    return merged as unknown as DbtCloudModule;
-  })();
+  loaded ??= Promise.all([import('@ferry/source-dbt-cloud'), import('@ferry/source-dbt-cloud/emulator')]).then(([source, emulator]) => ({
+    ...source,
+    startEmulator: emulator.startEmulator,
+  }));
   return loaded;
 }
+
+/** Settings sources that read nothing: a team file is the whole truth, `DBT_CLOUD__*` variables do not leak in. */
+export const NO_SETTINGS_SOURCES = { env: {} } as const;

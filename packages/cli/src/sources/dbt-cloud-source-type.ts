@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { loadDbtCloud } from '../engine/dbt-cloud-module.ts';
+import { DBT_CLOUD_RESOURCES, DEFAULT_DBT_CLOUD_RESOURCES, type DbtCloudSourceOptions } from '@ferry/source-dbt-cloud';
+import { loadDbtCloud, NO_SETTINGS_SOURCES } from '../engine/dbt-cloud-module.ts';
 import { defined, durationLike, intLike, nonEmpty, toId, toInt } from '../config/zod-helpers.ts';
 import { parseDuration } from '../config/duration.ts';
 import { defineSourceType, type DbtCloudConnection } from './source-type.ts';
 
-/** Resources the dbt Cloud source offers (`resources:`); default all of them. */
-export const DBT_CLOUD_RESOURCES = ['projects', 'environments', 'jobs', 'runs', 'run_results'] as const;
 
 /** Fields that say where dbt Cloud is and who we are; shared by `source:` and `transform.dbt_cloud`. */
 export const dbtCloudConnectionFields = {
@@ -30,16 +29,18 @@ export const dbtCloudSourceSchema = z
       .array(z.enum(DBT_CLOUD_RESOURCES))
       .min(1)
       .optional()
-      .describe(`Resources to load. Default all: ${DBT_CLOUD_RESOURCES.join(', ')}.`),
+      .describe(`Resources to load. Default: ${DEFAULT_DBT_CLOUD_RESOURCES.join(', ')} (plus run_artifacts, run_results, models with artifacts: true).`),
     project_ids: z.array(intLike).optional().describe('Only these projects. Default all.'),
     environment_ids: z.array(intLike).optional().describe('Only these environments. Default all.'),
-    job_ids: z.array(intLike).optional().describe('Only runs of these jobs. Default all.'),
-    artifacts: z
-      .union([z.boolean(), z.array(nonEmpty)])
-      .optional()
-      .describe('Fetch run artifacts (true, or a list such as [run_results.json]). Default: run_results only.'),
-    lookback: durationLike.optional().describe('Re-read runs this far behind the last cursor, e.g. 1h. Default 0.'),
-    page_concurrency: intLike.optional().describe('Pages fetched at once. Default chosen by the source.'),
+    job_ids: z.array(intLike).optional().describe('Only these jobs (and their runs). Default all.'),
+    run_ids: z.array(intLike).optional().describe('Runs the `run` resource reads (with steps). Default none.'),
+    artifacts: z.boolean().optional().describe('Fetch run artifacts (run_results, models); 3 requests per run. Default false.'),
+    runs_initial_value: nonEmpty.optional().describe('Lower bound of finished_at on the first load (ISO time). Default: all runs.'),
+    lookback: durationLike.optional().describe('Re-read runs this far behind the last finished_at, e.g. 10m. Default 10m.'),
+    page_concurrency: intLike.optional().describe('Pages fetched at once. Default 4.'),
+    artifact_concurrency: intLike.optional().describe('Runs whose artifacts are fetched at once. Default 4.'),
+    max_retries: intLike.optional().describe('Retries on 429, 5xx and network errors. Default 6.'),
+    request_timeout: durationLike.optional().describe('Per-request timeout. Default 60s.'),
   })
   .superRefine((value, ctx) => {
     if (value.host === undefined && value.base_url === undefined) {
@@ -65,16 +66,24 @@ export function toDbtCloudConnection(yaml: {
 }
 
 /** Map the YAML block to `dbtCloudSource()` options. */
-export function toDbtCloudSourceOptions(yaml: DbtCloudSourceYaml): Record<string, unknown> {
-  return defined({
+export function toDbtCloudSourceOptions(yaml: DbtCloudSourceYaml): DbtCloudSourceOptions {
+  const ms = (d: string | number | undefined): number | undefined => (d === undefined ? undefined : parseDuration(d));
+  const int = (n: string | number | undefined): number | undefined => (n === undefined ? undefined : toInt(n));
+  return defined<DbtCloudSourceOptions>({
     ...toDbtCloudConnection(yaml),
     resources: yaml.resources,
     projectIds: yaml.project_ids?.map(toId),
     environmentIds: yaml.environment_ids?.map(toId),
     jobIds: yaml.job_ids?.map(toId),
+    runIds: yaml.run_ids?.map(toId),
     artifacts: yaml.artifacts,
-    lookbackMs: yaml.lookback === undefined ? undefined : parseDuration(yaml.lookback),
-    pageConcurrency: yaml.page_concurrency === undefined ? undefined : toInt(yaml.page_concurrency),
+    runsInitialValue: yaml.runs_initial_value,
+    lookbackMs: ms(yaml.lookback),
+    pageConcurrency: int(yaml.page_concurrency),
+    artifactConcurrency: int(yaml.artifact_concurrency),
+    maxRetries: int(yaml.max_retries),
+    timeoutMs: ms(yaml.request_timeout),
+    settingsSources: NO_SETTINGS_SOURCES,
   });
 }
 

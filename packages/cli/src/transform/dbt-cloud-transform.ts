@@ -1,6 +1,6 @@
 import type { LoadInfo } from '@ferry/core';
 import type { DbtCloudTransformConfig } from '../config/load-team-config.ts';
-import { loadDbtCloud } from '../engine/dbt-cloud-module.ts';
+import { loadDbtCloud, NO_SETTINGS_SOURCES } from '../engine/dbt-cloud-module.ts';
 
 /** What the transform step did; recorded in `LoadInfo.extras.dbtCloud`. */
 export interface DbtCloudTransformResult {
@@ -38,12 +38,14 @@ export async function runDbtCloudTransform(config: DbtCloudTransformConfig, info
   try {
     const mod = await loadDbtCloud();
     const result = await mod.runDbtCloudJob({
-      ...config.connection,
+      credentials: { ...config.connection },
+      settingsSources: NO_SETTINGS_SOURCES,
       jobId: config.jobId,
-      wait: config.wait,
+      waitForOutcome: config.wait,
       timeoutMs: config.timeoutMs,
+      cancelOnTimeout: config.cancelOnTimeout,
       ...(config.pollIntervalMs === undefined ? {} : { pollIntervalMs: config.pollIntervalMs }),
-      cause: config.cause,
+      trigger: { cause: config.cause },
     });
     const run = describeRun(result);
     const outcome = !config.wait ? 'triggered' : run.outcome ?? 'success';

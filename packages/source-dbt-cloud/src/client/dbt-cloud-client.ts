@@ -438,11 +438,10 @@ export class DbtCloudClient {
     const isLast = (offset: number, page: { rows: T[]; count: number; total: number | undefined }): boolean =>
       page.rows.length === 0 || page.rows.length < limit || (page.total !== undefined && offset + page.count >= page.total);
 
-    let offset = 0;
     const first = await fetchPage(0);
     yield dedupe(first.rows);
     if (isLast(0, first)) return;
-    offset = limit;
+    let offset = limit;
     let maxTotal = first.total;
     const concurrency = Math.max(1, options.concurrency ?? this.#pageConcurrency);
     st.minConcurrency = concurrency;

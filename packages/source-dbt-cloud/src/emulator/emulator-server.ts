@@ -36,6 +36,8 @@ export interface EmulatorRequest {
   status: number;
   /** Epoch ms when it arrived. */
   at: number;
+  /** The `Accept` header sent. */
+  accept: string | undefined;
 }
 
 /** The request log, for tests and benchmarks. */
@@ -430,7 +432,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://emulator');
     const method = req.method ?? 'GET';
-    const entry: EmulatorRequest = { method, path: url.pathname, query: url.searchParams, status: 0, at: Date.now() };
+    const entry: EmulatorRequest = { method, path: url.pathname, query: url.searchParams, status: 0, at: Date.now(), accept: req.headers['accept'] };
     requests.all.push(entry);
     let latency = faults.latencyMs;
     const fault = faults.take(method, url.pathname);

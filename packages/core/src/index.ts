@@ -17,3 +17,5 @@ export { parseTimestamp, inferDataType, coerceValue } from './schema/infer.ts';
 export { IncrementalTracker } from './extract/incremental.ts';
 export { RowNormalizer, type ResourceTableInfo } from './normalize/relational.ts';
 export { NOT_COERCIBLE, widenType } from './schema/infer.ts';
+export { Dataset, Relation, toUserValue, type DatasetRow } from './dataset/dataset.ts';
+export { assertReadOnlySql, ReadOnlySqlError } from './dataset/read-only-sql.ts';

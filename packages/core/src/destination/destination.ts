@@ -27,6 +27,11 @@ export interface ConnectOptions {
   dataset: string;
   /** Pipeline name, for state rows and locks. */
   pipelineName: string;
+  /**
+   * Open for reading only (dataset API, `ferry query`, the dashboard). Default false. Destinations that
+   * can enforce it do (DuckDB read-only instance, Postgres read-only transactions).
+   */
+  readOnly?: boolean;
 }
 
 /** The newest committed pipeline state at the destination. */

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DestinationError, FerryError, PipelineStepError } from '../errors.ts';
 import type { DestinationClient, LoadJobFile, LoadPackagePlan, PipelineStateDoc, TableLoadPlan } from '../destination/destination.ts';
 import type { Destination } from '../destination/destination.ts';
+import { Dataset } from '../dataset/dataset.ts';
 import { extractSource } from '../extract/extractor.ts';
 import { source as makeSource, type Resource, type Source } from '../extract/resource.ts';
 import { normalizePackage } from '../normalize/normalize-package.ts';
@@ -63,8 +64,8 @@ export class Pipeline {
     this.naming = new NamingConvention({ maxIdentifierLength: caps.maxIdentifierLength, identifierCase: caps.identifierCase });
   }
 
-  /** The dataset name normalized for the destination. */
-  get dataset(): string {
+  /** The dataset name normalized for the destination (the schema/prefix data lands in). */
+  get destinationDataset(): string {
     return this.naming.normalizeIdentifier(this.datasetName);
   }
 
@@ -84,7 +85,7 @@ export class Pipeline {
   /** A connected, initialized client (kept for the pipeline's lifetime; `close()` releases it). */
   async connect(): Promise<DestinationClient> {
     if (!this.client) {
-      const client = await this.destination.connect({ dataset: this.dataset, pipelineName: this.name });
+      const client = await this.destination.connect({ dataset: this.destinationDataset, pipelineName: this.name });
       try {
         await client.initialize();
       } catch (error) {
@@ -94,6 +95,20 @@ export class Pipeline {
       this.client = client;
     }
     return this.client;
+  }
+
+  /**
+   * Read what landed: tables, relations, SQL, row counts, loads, state and schema, the same on every
+   * destination. Opens its own read-only connection; `close()` it when done.
+   */
+  dataset(): Dataset {
+    return new Dataset(this.destination, this.destinationDataset, this.name, async () => {
+      await this.open();
+      const local = await this.storage.listSchemas();
+      if (local.length > 0) return local;
+      const state = await this.storage.readState();
+      return state ? Object.keys(state.sources) : [];
+    });
   }
 
   /** Release the destination connection. */
@@ -383,7 +398,7 @@ export class Pipeline {
         throw new FerryError(
           'UNSUPPORTED',
           `resource '${r.name}' uses merge (${o.mergeStrategy ?? 'delete-insert'}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource.`,
-          { resource: r.name },
+          { context: { resource: r.name } },
         );
       }
     }
@@ -437,7 +452,7 @@ export class Pipeline {
       timings.total = performance.now() - t0;
       return {
         pipelineName: this.name,
-        dataset: this.dataset,
+        dataset: this.destinationDataset,
         destination: this.destination.describe(),
         loadIds: loaded.loadIds,
         rowCounts: loaded.rowCounts,

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import { existsSync } from 'node:fs';
+import { FerryError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
 import type { DuckDbConfig } from '../config.ts';
 import type { DuckDbClient } from './duckdb-client.ts';
 
@@ -30,7 +31,11 @@ export function duckdb(config: Omit<DuckDbConfig, 'type'> & { type?: 'duckdb' } 
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const { DuckDbClient } = await import('./duckdb-client.ts');
       if (file !== ':memory:') await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-      const instance = await DuckDBInstance.create(file);
+      if (options.readOnly && file !== ':memory:' && !existsSync(file)) {
+        throw new FerryError('NOT_FOUND', `duckdb file ${file} does not exist yet: run the pipeline first`);
+      }
+      // Read-only opens can share the file with other readers; a writer holds it alone (DuckDB's rule).
+      const instance = await DuckDBInstance.create(file, options.readOnly && file !== ':memory:' ? { access_mode: 'READ_ONLY' } : {});
       const connection = await instance.connect();
       await connection.run(`SET TimeZone = 'UTC'`);
       return new DuckDbClient(instance, connection, options.dataset, file);

@@ -184,6 +184,58 @@ for (const target of selectedTargets()) {
         expect(await env.count('runs')).toBe(1);
       }));
 
+    it('dataset API: tables, typed rows, where/orderBy/limit, iterate, arrow, sql, row counts, loads, state', () =>
+      withCase('dataset', async (env) => {
+        const p = await env.pipeline();
+        const records = runs(25).map((r, i) => ({ ...r, cost: i + 0.5, payload: i === 0 ? { nested: [1, 2] } : null }));
+        await p.run(
+          source({
+            name: 'conformance',
+            resources: [
+              resource(
+                { name: 'runs', maxTableNesting: 1, columns: { payload: { dataType: 'json' } }, incremental: { cursorPath: 'id' } },
+                function* () {
+                  yield records;
+                },
+              ),
+            ],
+          }),
+        );
+        const ds = p.dataset();
+        try {
+          expect(await ds.tables()).toEqual(['runs', 'runs__run_steps']);
+          expect(await ds.rowCounts()).toEqual({ runs: 25, runs__run_steps: 50 });
+          const rows = await ds.table('runs').select('id', 'created_at', 'git_branch', 'cost', 'payload').where('id', '>=', 70403104190020).orderBy('id', 'desc').limit(2).toArray();
+          expect(rows.map((r) => r.id)).toEqual([70403104190024n, 70403104190023n]);
+          expect(rows[0]!.created_at).toEqual(new Date('2024-03-25T13:47:24.129Z'));
+          expect(rows[0]!.cost).toBe(24.5);
+          const first = await ds.table('runs').where('id', '=', 70403104190000).toArray();
+          expect(first[0]!.payload).toEqual({ nested: [1, 2] });
+          expect(first[0]!.id).toBe(70403104190000n);
+          let seen = 0;
+          for await (const batch of ds.table('runs__run_steps').iterate({ batchSize: 7 })) {
+            expect(batch.length).toBeLessThanOrEqual(7);
+            seen += batch.length;
+          }
+          expect(seen).toBe(50);
+          const arrow = await ds.table('runs').select('id', 'status').orderBy('id').toArrow();
+          expect(arrow.numRows).toBe(25);
+          expect(arrow.getChild('id')!.get(0)).toBe(70403104190000n);
+          const agg = await ds.sql(`SELECT COUNT(*) AS n FROM ${(await ds.reader()).qualifiedTable('runs')} WHERE status = $1`, [20]);
+          expect(Number(agg[0]!.n)).toBe(5);
+          await expect(ds.sql(`DROP TABLE ${(await ds.reader()).qualifiedTable('runs')}`)).rejects.toThrow(/read-only/);
+          await expect(ds.sql('SELECT 1; SELECT 2')).rejects.toThrow(/one statement/);
+          const loads = await ds.loads();
+          expect(loads).toHaveLength(1);
+          expect(loads[0]!.insertedAt).toBeInstanceOf(Date);
+          const state = await ds.state();
+          expect(state?.sources.conformance?.resources.runs?.incremental?.id?.lastValue).toBe(70403104190024);
+          expect((await ds.schema())?.tables.runs?.columns.payload?.dataType).toBe('json');
+        } finally {
+          await ds.close();
+        }
+      }));
+
     const CRASH_POINTS = ['extract', 'normalize', 'between-jobs', 'before-commit', 'after-commit'] as const;
     it.each(CRASH_POINTS)('crash at %s (SIGKILL), then rerun: exact rows, no duplicates', (point) =>
       withCase(`crash_${point.replace('-', '_')}`, async (env) => {

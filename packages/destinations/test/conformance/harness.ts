@@ -43,7 +43,7 @@ export async function makeCase(config: DestinationConfig, label: string): Promis
   const first = await newDataDir();
   const withClient = async <T>(fn: (client: DestinationClient) => Promise<T>): Promise<T> => {
     const p = pipeline({ name, dataset, destination, dataDir: first });
-    const client = await destination.connect({ dataset: p.dataset, pipelineName: name });
+    const client = await destination.connect({ dataset: p.destinationDataset, pipelineName: name });
     try {
       return await fn(client);
     } finally {

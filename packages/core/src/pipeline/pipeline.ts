@@ -111,6 +111,21 @@ export class Pipeline {
     });
   }
 
+  /** Keep the last run's LoadInfo (`trace.json`) for `ferry pipeline info` and the dashboard. */
+  async writeTrace(info: LoadInfo): Promise<void> {
+    await writeJsonAtomic(path.join(this.workingDir, 'trace.json'), info);
+  }
+
+  /** The last run's LoadInfo on this machine, or undefined (a fresh container has none). */
+  async lastRun(): Promise<LoadInfo | undefined> {
+    try {
+      const { readFile } = await import('node:fs/promises');
+      return JSON.parse(await readFile(path.join(this.workingDir, 'trace.json'), 'utf8')) as LoadInfo;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Release the destination connection. */
   async close(): Promise<void> {
     const c = this.client;
@@ -450,7 +465,7 @@ export class Pipeline {
       const after = await this.schema(src.name);
       const changes: SchemaChange[] = after ? new Schema(src.name, after).diff(before) : [];
       timings.total = performance.now() - t0;
-      return {
+      const info: LoadInfo = {
         pipelineName: this.name,
         dataset: this.destinationDataset,
         destination: this.destination.describe(),
@@ -462,6 +477,8 @@ export class Pipeline {
         empty: loaded.loadIds.length === 0 && extracted?.loadId === undefined,
         extras: pending ? { resumedPending: true } : {},
       };
+      await this.writeTrace(info);
+      return info;
     } finally {
       await this.close();
     }

@@ -1,6 +1,92 @@
-import { UnsupportedError, type Destination } from '@ferry/core';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, DestinationError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import type { ConnectionOptions } from 'snowflake-sdk';
+import type { SnowflakeConfig } from '../config.ts';
+import type { SnowflakeClient } from './snowflake-client.ts';
 
-/** Placeholder until the snowflake destination lands: refuses clearly instead of pretending. */
-export function snowflake(_config: unknown): Destination {
-  throw new UnsupportedError('the snowflake destination is not available in this build yet; use duckdb', { destination: 'snowflake' });
+export { SnowflakeSqlCompiler, type StagedFile } from './snowflake-sql.ts';
+export type { SnowflakeClient } from './snowflake-client.ts';
+
+/**
+ * Snowflake capabilities: DDL auto-commits (so it runs before the load transaction), JSONL through
+ * `PUT` + `COPY INTO … MATCH_BY_COLUMN_NAME`, 255-character identifiers. `identifierCase` stays `lower`:
+ * the engine keeps its lower-case names (as on every other destination, so a pipeline moves between
+ * destinations unchanged) and the compiler folds them to Snowflake's upper case, always quoted.
+ */
+export const SNOWFLAKE_CAPABILITIES: DestinationCapabilities = defineCapabilities({
+  preferredFileFormat: 'jsonl',
+  supportedFileFormats: ['jsonl'],
+  supportsTransactionalDdl: false,
+  maxIdentifierLength: 255,
+  identifierCase: 'lower',
+  fileMaxRows: 1_000_000,
+  fileMaxBytes: 256 * 1024 * 1024,
+});
+
+/** A PEM key inline, or a path to one. */
+async function readPrivateKey(value: string): Promise<string> {
+  if (value.includes('-----BEGIN')) return value;
+  try {
+    return await readFile(value, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`snowflake privateKey: cannot read the key file '${value}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); give a PEM text or a readable path`, { cause: error });
+  }
+}
+
+/** SDK connection options from Ferry's config; password or key pair, never both logged. */
+async function connectionOptions(config: Omit<SnowflakeConfig, 'type'>): Promise<ConnectionOptions> {
+  if (!config.account) throw new ConfigError('snowflake: account is required (e.g. myorg-myaccount)');
+  if (!config.username) throw new ConfigError('snowflake: username is required');
+  if (!config.database) throw new ConfigError('snowflake: database is required (the dataset is a schema inside it)');
+  if (!config.password && !config.privateKey) throw new ConfigError('snowflake: give a password or a privateKey (PEM text or path) for key-pair auth');
+  const options: ConnectionOptions = {
+    account: config.account,
+    username: config.username,
+    database: config.database,
+    application: 'Ferry',
+    ...(config.warehouse ? { warehouse: config.warehouse } : {}),
+    ...(config.role ? { role: config.role } : {}),
+    ...(config.accessUrl ? { accessUrl: config.accessUrl } : {}),
+  };
+  if (config.privateKey) {
+    options.authenticator = 'SNOWFLAKE_JWT';
+    options.privateKey = await readPrivateKey(config.privateKey);
+  } else {
+    options.password = config.password!;
+  }
+  return options;
+}
+
+/**
+ * Snowflake through `snowflake-sdk` (loaded on first connect). A package: DDL first (auto-commits), then
+ * `BEGIN`, `PUT` of each loader file to a table stage under the load id, `COPY INTO … MATCH_BY_COLUMN_NAME`,
+ * merge/replace SQL, state and `_ferry_loads` rows, `COMMIT`.
+ */
+export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snowflake' }): Destination {
+  return {
+    type: 'snowflake',
+    capabilities: SNOWFLAKE_CAPABILITIES,
+    describe: () => `snowflake://${config.username}@${config.account}/${config.database}${config.warehouse ? `?warehouse=${config.warehouse}` : ''}`,
+    async connect(options: ConnectOptions): Promise<SnowflakeClient> {
+      const sdkOptions = await connectionOptions(config);
+      // snowflake-sdk probes cloud metadata addresses (169.254.169.254, GCP, AWS STS) when it loads unless
+      // this is set first; Ferry never needs platform detection, and tests must not leave loopback.
+      process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
+      const sdk = (await import('snowflake-sdk')).default;
+      const { SnowflakeClient } = await import('./snowflake-client.ts');
+      // The SDK logs to the console at INFO by default; Ferry reports errors itself.
+      sdk.configure({ logLevel: (process.env.FERRY_SNOWFLAKE_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR' });
+      const connection = sdk.createConnection(sdkOptions);
+      try {
+        await connection.connectAsync();
+      } catch (error) {
+        const message = (error as Error).message ?? String(error);
+        throw new DestinationError(`snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`, {
+          transient: false,
+          cause: error,
+        });
+      }
+      return new SnowflakeClient(connection, options.dataset, { account: config.account, database: config.database, username: config.username });
+    },
+  };
 }

@@ -1,0 +1,307 @@
+import path from 'node:path';
+import type { Bind, Column, Connection, RowStatement, SnowflakeError } from 'snowflake-sdk';
+import {
+  DestinationError,
+  type DatasetReader,
+  type LoadJobFile,
+  type LoadPackagePlan,
+  type StoredSchema,
+  type TableSchema,
+} from '@ferry/core';
+import { SqlJobClient, widens, type Row } from '../sql/sql-job-client.ts';
+import type { MergeTable } from '../sql/sql-compiler.ts';
+import { SnowflakeSqlCompiler } from './snowflake-sql.ts';
+
+/** Where a Snowflake client points, for messages (never a secret). */
+export interface SnowflakeTarget {
+  /** Account identifier. */
+  account: string;
+  /** Database holding the dataset schema. */
+  database: string;
+  /** Login name. */
+  username: string;
+}
+
+/** SDK error codes of lost connections and timeouts: the package can be retried. */
+const TRANSIENT_CODES = new Set([401001, 401002, 401003, 402001, 402002, 407001, 407002]);
+
+/** Whether a result column name came from Snowflake's upper-case folding (so Ferry's lower-case name is meant). */
+function foldedName(name: string): string {
+  return name === name.toUpperCase() ? name.toLowerCase() : name;
+}
+
+/** Plain JS value of a Snowflake cell: integers exact (bigint past 2^53), SfDate as Date. */
+function toJs(value: unknown, column: Column | undefined): unknown {
+  if (value === null || value === undefined) return null;
+  if (column?.isNumber() && typeof value === 'string') {
+    if (column.getType() === 'fixed' && column.getScale() === 0) {
+      const n = Number(value);
+      return Number.isSafeInteger(n) ? n : BigInt(value);
+    }
+    return Number(value);
+  }
+  if (value instanceof Date) return new Date(value.getTime());
+  return value;
+}
+
+/**
+ * Rewrite the dataset API's `$n` placeholders as Snowflake's `:n` (in Snowflake `$1` is a staged file's
+ * first column). Quoted strings and identifiers are left alone.
+ */
+export function snowflakeBinds(sql: string): string {
+  return sql.replace(/('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)/g, (match, quoted: string | undefined, n: string | undefined) => (quoted ? match : `:${n}`));
+}
+
+/**
+ * Refuse a schema whose names collide once folded to upper case (`id` and `ID` would be one Snowflake
+ * column). The engine's naming already lower-cases, so this guards schemas built elsewhere.
+ */
+export function checkFoldedNames(schema: StoredSchema, compiler: SnowflakeSqlCompiler): void {
+  const seen = new Map<string, string>();
+  for (const table of Object.values(schema.tables)) {
+    const key = compiler.fold(table.name);
+    const other = seen.get(key);
+    if (other !== undefined && other !== table.name) {
+      throw new DestinationError(
+        `tables '${other}' and '${table.name}' differ only by case; Snowflake folds both to "${key}". Rename one of the resources (or set an explicit table name).`,
+        { context: { tables: [other, table.name] } },
+      );
+    }
+    seen.set(key, table.name);
+    const cols = new Map<string, string>();
+    for (const column of Object.keys(table.columns)) {
+      const ckey = compiler.fold(column);
+      const prev = cols.get(ckey);
+      if (prev !== undefined) {
+        throw new DestinationError(
+          `columns '${prev}' and '${column}' of table '${table.name}' differ only by case; Snowflake folds both to "${ckey}". Rename one of the fields (a column hint or a map step in the resource).`,
+          { context: { table: table.name, columns: [prev, column] } },
+        );
+      }
+      cols.set(ckey, column);
+    }
+  }
+}
+
+/**
+ * Snowflake client over `snowflake-sdk` (design notes §2). DDL auto-commits in Snowflake, so a package
+ * runs its DDL first; then one transaction holds every `COPY INTO` (from files `PUT` to table stages
+ * under the load id), the replace and merge SQL, the schema version, the state and the `_ferry_loads` row.
+ */
+export class SnowflakeClient extends SqlJobClient {
+  override readonly compiler = new SnowflakeSqlCompiler();
+  readonly reader: DatasetReader;
+  private readonly connection: Connection;
+  private readonly target: SnowflakeTarget;
+  private closed = false;
+
+  constructor(connection: Connection, dataset: string, target: SnowflakeTarget) {
+    super(dataset);
+    this.connection = connection;
+    this.target = target;
+    this.reader = {
+      query: (sql, params) => this.query(snowflakeBinds(sql), params),
+      stream: (sql, params, batchSize) => this.stream(snowflakeBinds(sql), params, batchSize),
+      quoteIdentifier: (name) => this.compiler.quote(name),
+      qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
+    };
+  }
+
+  protected override describeTarget(): string {
+    return `snowflake account '${this.target.account}' database '${this.target.database}' dataset '${this.dataset}'`;
+  }
+
+  /** Run one statement; resolves with the finished statement and its rows (when not streamed). */
+  private run1(sql: string, params: unknown[] | undefined, stream = false): Promise<{ statement: RowStatement; rows: Record<string, unknown>[] | undefined }> {
+    return new Promise((resolve, reject) => {
+      this.connection.execute({
+        sqlText: sql,
+        ...(params && params.length > 0 ? { binds: params.map(toBind) } : {}),
+        fetchAsString: ['Number'],
+        ...(stream ? { streamResult: true } : {}),
+        complete: (err: SnowflakeError | undefined, statement: RowStatement, rows?: unknown[]) => {
+          if (err) reject(err);
+          else resolve({ statement, rows: rows as Record<string, unknown>[] | undefined });
+        },
+      });
+    });
+  }
+
+  async execute(sql: string, params?: unknown[]): Promise<void> {
+    await this.run1(sql, params);
+  }
+
+  async query(sql: string, params?: unknown[]): Promise<Row[]> {
+    const { statement, rows } = await this.run1(sql, params);
+    const columns = statement.getColumns() ?? [];
+    return (rows ?? []).map((r) => convertRow(r, columns));
+  }
+
+  private async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
+    const { statement } = await this.run1(sql, params, true);
+    const columns = statement.getColumns() ?? [];
+    let batch: Row[] = [];
+    for await (const r of statement.streamRows()) {
+      batch.push(convertRow(r as Record<string, unknown>, columns));
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  override async getStoredSchema(schemaName: string): Promise<StoredSchema | undefined> {
+    const rows = await this.select(this.compiler.selectSchema(this.dataset), [schemaName]);
+    return rows[0] ? (JSON.parse(String(rows[0].schema_json)) as StoredSchema) : undefined;
+  }
+
+  // INFORMATION_SCHEMA reports upper-case names and NUMBER with a scale; map both back to Ferry's schema.
+  override async introspect(): Promise<Record<string, TableSchema>> {
+    const rows = await this.select(
+      `SELECT table_name, column_name, data_type, is_nullable, numeric_scale FROM information_schema.columns WHERE table_schema = :1 ORDER BY table_name, ordinal_position`,
+      [this.compiler.fold(this.dataset)],
+    );
+    const tables: Record<string, TableSchema> = {};
+    for (const r of rows) {
+      const name = foldedName(String(r.table_name));
+      const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
+      const col = foldedName(String(r.column_name));
+      const native = String(r.data_type);
+      const dataType = native.toUpperCase() === 'NUMBER' ? this.compiler.fromNumber(r.numeric_scale as number | null) : this.compiler.fromNativeType(native);
+      t.columns[col] = { name: col, dataType, nullable: r.is_nullable === 'YES' };
+    }
+    return tables;
+  }
+
+  /** DDL before the transaction (it auto-commits): create tables, add columns, widen by copy, repair a crashed widening. */
+  protected override async migrate(plan: LoadPackagePlan, existing: Record<string, TableSchema>): Promise<void> {
+    const needed = new Set([...plan.tables.map((t) => t.table), ...plan.replaceChains.flatMap((c) => c.tables)]);
+    for (const name of needed) {
+      const table = plan.schema.tables[name];
+      if (!table) continue;
+      const target = this.compiler.qualified(this.dataset, name);
+      const have = existing[name];
+      const columns = Object.values(table.columns);
+      if (!have) {
+        await this.run(this.compiler.createTable(target, columns));
+        continue;
+      }
+      const haveUpper = new Set(Object.keys(have.columns).map((c) => this.compiler.fold(c)));
+      for (const c of columns) {
+        if (have.columns[c.name]) continue;
+        if (haveUpper.has(this.compiler.widenTempColumn(c.name))) {
+          await this.run(this.compiler.widenRepair(target, c.name));
+          have.columns[c.name] = { ...c, dataType: c.dataType };
+          continue;
+        }
+        for (const sql of this.compiler.addColumns(target, [c])) await this.run(sql);
+      }
+      for (const c of columns) {
+        const current = have.columns[c.name];
+        if (current && current.dataType !== c.dataType && widens(current.dataType, c.dataType)) {
+          for (const sql of this.compiler.widenColumn(target, c)) await this.run(sql);
+        }
+      }
+    }
+  }
+
+  /** PUT the file into the target's table stage under the load id, then COPY it by column name. */
+  protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema, loadId?: string, stage?: string): Promise<void> {
+    if (job.format !== 'jsonl') throw new DestinationError(`snowflake loads jsonl files only; job ${job.jobId} is ${job.format}`);
+    const folder = loadId ?? 'adhoc';
+    const stageRef = stage ?? target;
+    await this.run(this.compiler.put(path.resolve(job.path), stageRef, folder));
+    await this.run(this.compiler.copyInto(target, stageRef, folder, [`${path.basename(job.path)}.gz`]));
+  }
+
+  override async loadPackage(plan: LoadPackagePlan): Promise<void> {
+    checkFoldedNames(plan.schema, this.compiler);
+    const existing = await this.introspect();
+    const hasMerge = plan.tables.some((t) => t.writeDisposition === 'merge');
+    // 1. DDL: Snowflake commits each statement by itself, so none of it may run inside the load transaction.
+    if (hasMerge) await this.run(this.compiler.createSchema(this.stagingDataset));
+    await this.migrate(plan, existing);
+    const targets = new Map<string, { target: string; stage: string }>();
+    for (const t of plan.tables) {
+      const table = plan.schema.tables[t.table]!;
+      if (t.writeDisposition === 'merge') {
+        const staging = this.compiler.qualified(this.stagingDataset, t.table);
+        await this.run(this.compiler.createTable(staging, Object.values(table.columns).map((c) => ({ ...c, nullable: true })), false));
+        targets.set(t.table, { target: staging, stage: this.compiler.tableStage(this.stagingDataset, t.table) });
+      } else {
+        targets.set(t.table, { target: this.compiler.qualified(this.dataset, t.table), stage: this.compiler.tableStage(this.dataset, t.table) });
+      }
+    }
+    // 2. One transaction: data, replace/merge, schema version, state, marker.
+    await this.run('BEGIN');
+    try {
+      for (const chain of plan.replaceChains) {
+        for (const t of chain.tables) if (existing[t] || plan.schema.tables[t]) await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
+      }
+      for (const t of plan.tables) {
+        const table = plan.schema.tables[t.table]!;
+        const { target, stage } = targets.get(t.table)!;
+        for (const job of t.jobs) {
+          await plan.events.jobStarted(job);
+          try {
+            await this.loadFile(job, target, table, plan.loadId, stage);
+          } catch (error) {
+            throw this.wrap(error, `load ${job.jobId} into ${target}`);
+          }
+          await plan.events.jobCompleted(job);
+        }
+      }
+      for (const t of plan.tables) {
+        if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
+        const chain = plan.tables.filter((c) => c.root === t.table);
+        const toMerge = (name: string): MergeTable => ({
+          table: plan.schema.tables[name]!,
+          target: this.compiler.qualified(this.dataset, name),
+          staging: targets.get(name)!.target,
+        });
+        const root = toMerge(t.table);
+        const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
+        const pk = Object.values(root.table.columns).filter((c) => c.primaryKey).map((c) => c.name);
+        const mk = Object.values(root.table.columns).filter((c) => c.mergeKey).map((c) => c.name);
+        const statements =
+          t.mergeStrategy === 'upsert' && pk.length > 0 ? this.compiler.mergeUpsert(root, children, pk) : this.compiler.mergeDeleteInsert(root, children, pk, mk);
+        for (const sql of statements) await this.run(sql);
+      }
+      await this.writeSystemRows(plan);
+      await this.run('COMMIT');
+    } catch (error) {
+      await this.execute('ROLLBACK').catch(() => undefined);
+      throw this.wrap(error);
+    }
+  }
+
+  protected isTransient(error: unknown): boolean {
+    const code = Number((error as { code?: unknown } | undefined)?.code);
+    return TRANSIENT_CODES.has(code);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.connection.isUp()) return;
+    await new Promise<void>((resolve) => this.connection.destroy(() => resolve()));
+  }
+}
+
+/** A row object with Ferry's names (upper-case folds back) and plain JS values. */
+function convertRow(r: Record<string, unknown>, columns: Column[]): Row {
+  const out: Row = {};
+  const byName = new Map(columns.map((c) => [c.getName(), c]));
+  for (const [k, v] of Object.entries(r)) out[foldedName(k)] = toJs(v, byName.get(k));
+  return out;
+}
+
+/** Snowflake binds are strings, numbers, booleans or null: bigints travel as exact text, objects as JSON. */
+function toBind(value: unknown): Bind {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  return JSON.stringify(value);
+}

@@ -1,0 +1,220 @@
+import { SYSTEM_COLUMNS, SYSTEM_TABLES, shortHash, type ColumnSchema, type DataType } from '@ferry/core';
+import { SqlCompiler, type MergeTable, type Statement } from '../sql/sql-compiler.ts';
+
+/** One loader file staged for `COPY INTO`: where it was PUT and under which name it landed. */
+export interface StagedFile {
+  /** Absolute local path of the loader file. */
+  localPath: string;
+  /** Stage reference without the leading `@`, e.g. `"DS"."%RUNS"`. */
+  stage: string;
+  /** Folder inside the stage: the load id, so a retry overwrites the same object. */
+  folder: string;
+  /** File name in the stage (the SDK gzips and appends `.gz`). */
+  stagedName: string;
+}
+
+/**
+ * Snowflake dialect. Identifiers are folded to upper case and always quoted, so the tables Ferry creates
+ * read naturally in unquoted SQL (`select id from runs`) while names with any character stay safe; the
+ * engine's schema keeps its lower-case names and {@link SnowflakeSqlCompiler.fold} maps them.
+ */
+export class SnowflakeSqlCompiler extends SqlCompiler {
+  /** Snowflake folds unquoted identifiers to upper case: quoting the folded name keeps both spellings working. */
+  fold(name: string): string {
+    return name.toUpperCase();
+  }
+
+  // Quoted names are case-sensitive in Snowflake; folding first makes `"RUNS"` equal to unquoted `runs`.
+  override quote(name: string): string {
+    return `"${this.fold(name).replaceAll('"', '""')}"`;
+  }
+
+  // Snowflake binds are `?` or `:n`; `:n` may repeat and never collides with `$1` (a staged file's first column).
+  override param(i: number): string {
+    return `:${i}`;
+  }
+
+  // Issue 6's type set: NUMBER, FLOAT, BOOLEAN, VARCHAR, VARIANT, DATE, TIMESTAMP_TZ.
+  override columnType(column: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale'>): string {
+    return SNOWFLAKE_TYPES[column.dataType](column);
+  }
+
+  // Snowflake's INFORMATION_SCHEMA names (NUMBER with a scale is decimal; see `fromNumber`).
+  override fromNativeType(native: string): DataType {
+    const t = native.toUpperCase();
+    if (t.startsWith('TIMESTAMP')) return 'timestamp';
+    if (t === 'NUMBER' || t === 'DECIMAL' || t === 'NUMERIC' || t.startsWith('NUMBER(')) return 'bigint';
+    if (t === 'FLOAT' || t === 'DOUBLE' || t === 'REAL' || t === 'DOUBLE PRECISION') return 'double';
+    if (t === 'BOOLEAN') return 'bool';
+    if (t === 'DATE') return 'date';
+    if (t === 'VARIANT' || t === 'OBJECT' || t === 'ARRAY') return 'json';
+    return 'text';
+  }
+
+  /** Ferry type of a Snowflake `NUMBER(precision, scale)`: integers are bigint, the rest decimal. */
+  fromNumber(scale: number | null | undefined): DataType {
+    return scale === null || scale === undefined || scale === 0 ? 'bigint' : 'decimal';
+  }
+
+  /** Snowflake string literal: single quotes doubled, backslashes escaped (Snowflake reads `\` as an escape). */
+  literal(text: string): string {
+    return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+  }
+
+  // Staging tables are rebuilt for every package: one statement, and TRANSIENT skips Fail-safe storage costs.
+  override createTable(qualifiedName: string, columns: ColumnSchema[], ifNotExists = true): string {
+    if (ifNotExists) return super.createTable(qualifiedName, columns, true);
+    return `CREATE OR REPLACE TRANSIENT TABLE ${qualifiedName} (${columns.map((c) => this.columnDefinition(c)).join(', ')})`;
+  }
+
+  // Snowflake spells it SET DATA TYPE, and only grows NUMBER precision or VARCHAR length this way; the
+  // client widens every other change by copy (`widenColumn`).
+  override alterColumnType(qualifiedName: string, column: ColumnSchema): string {
+    return `ALTER TABLE ${qualifiedName} ALTER COLUMN ${this.quote(column.name)} SET DATA TYPE ${this.columnType(column)}`;
+  }
+
+  /** Name of the temporary column a widening copies into; deterministic so a crashed widening is found again. */
+  widenTempColumn(column: string): string {
+    return `_FERRY_WIDEN_${shortHash(column, 12).replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
+  }
+
+  /**
+   * Widen a column by copy (Snowflake's ALTER only grows NUMBER precision and VARCHAR length): add a
+   * temporary column of the new type, copy with an implicit cast, drop the old one, rename. Each step
+   * auto-commits; a crash between DROP and RENAME is repaired by {@link widenRepair} on the next load.
+   */
+  widenColumn(qualifiedName: string, column: ColumnSchema): string[] {
+    const tmp = this.quote(this.widenTempColumn(column.name));
+    const col = this.quote(column.name);
+    return [
+      `ALTER TABLE ${qualifiedName} DROP COLUMN IF EXISTS ${tmp}`,
+      `ALTER TABLE ${qualifiedName} ADD COLUMN ${tmp} ${this.columnType(column)}`,
+      `UPDATE ${qualifiedName} SET ${tmp} = ${col}`,
+      `ALTER TABLE ${qualifiedName} DROP COLUMN ${col}`,
+      `ALTER TABLE ${qualifiedName} RENAME COLUMN ${tmp} TO ${col}`,
+    ];
+  }
+
+  /** Finish a widening that crashed after dropping the old column: rename the copy into place. */
+  widenRepair(qualifiedName: string, column: string): string {
+    return `ALTER TABLE ${qualifiedName} RENAME COLUMN ${this.quote(this.widenTempColumn(column))} TO ${this.quote(column)}`;
+  }
+
+  /** The table stage of a table: `"DS"."%RUNS"` (dlt's form; `@` is added where it is referenced). */
+  tableStage(schema: string, table: string): string {
+    return `${this.quote(schema)}.${this.quote(`%${table}`)}`;
+  }
+
+  /**
+   * PUT a loader file into a stage folder named by the load id. `OVERWRITE = TRUE` makes a retry
+   * rewrite the same object (idempotent); `AUTO_COMPRESS` gzips it on the way (`.gz` is appended).
+   */
+  put(localPath: string, stage: string, folder: string): string {
+    return `PUT ${this.literal(`file://${localPath}`)} @${stage}/${folder}/ OVERWRITE = TRUE AUTO_COMPRESS = TRUE PARALLEL = 4`;
+  }
+
+  /**
+   * COPY staged JSONL files into a table, columns matched by name (JSON keys are Ferry's lower-case names,
+   * columns their upper-case fold). `FORCE = TRUE` because exactly-once comes from the `_ferry_loads` row
+   * committed in the same transaction, not from COPY's load history: a rolled-back attempt must load again.
+   */
+  copyInto(target: string, stage: string, folder: string, files: string[]): string {
+    return (
+      `COPY INTO ${target} FROM @${stage}/${folder}/ FILES = (${files.map((f) => this.literal(f)).join(', ')}) ` +
+      `FILE_FORMAT = (TYPE = 'JSON' STRIP_OUTER_ARRAY = FALSE) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT FORCE = TRUE`
+    );
+  }
+
+  // SCHEMA is a reserved word in Snowflake: every system column is quoted (and so folded).
+  override systemTables(schema: string): string[] {
+    const q = (t: string) => this.qualified(schema, t);
+    const c = (n: string) => this.quote(n);
+    const text = this.columnType({ dataType: 'text' });
+    const big = this.columnType({ dataType: 'bigint' });
+    const ts = this.columnType({ dataType: 'timestamp' });
+    return [
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.loads)} (${c('load_id')} ${text} NOT NULL, ${c('schema_name')} ${text}, ${c('status')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_version_hash')} ${text})`,
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.state)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('pipeline_name')} ${text} NOT NULL, ${c('state')} ${text} NOT NULL, ${c('created_at')} ${ts} NOT NULL, ${c('version_hash')} ${text}, ${c(SYSTEM_COLUMNS.loadId)} ${text} NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.version)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_name')} ${text} NOT NULL, ${c('version_hash')} ${text} NOT NULL, ${c('schema')} ${text} NOT NULL)`,
+    ];
+  }
+
+  // Quoted system columns (SCHEMA is reserved).
+  override insertLoad(schema: string, loadId: string, schemaName: string, versionHash: string, insertedAt: string): Statement {
+    const cols = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash'].map((n) => this.quote(n)).join(', ');
+    return {
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
+      params: [loadId, schemaName, insertedAt, versionHash],
+    };
+  }
+
+  // Quoted system columns (SCHEMA is reserved).
+  override insertState(schema: string, row: { version: number; engineVersion: number; pipelineName: string; state: string; createdAt: string; versionHash: string; loadId: string }): Statement {
+    const cols = ['version', 'engine_version', 'pipeline_name', 'state', 'created_at', 'version_hash', SYSTEM_COLUMNS.loadId].map((n) => this.quote(n)).join(', ');
+    return {
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
+      params: [row.version, row.engineVersion, row.pipelineName, row.state, row.createdAt, row.versionHash, row.loadId],
+    };
+  }
+
+  // Quoted system columns (SCHEMA is reserved).
+  override insertVersion(schema: string, row: { version: number; engineVersion: number; insertedAt: string; schemaName: string; versionHash: string; schema: string }): Statement {
+    const cols = ['version', 'engine_version', 'inserted_at', 'schema_name', 'version_hash', 'schema'].map((n) => this.quote(n)).join(', ');
+    return {
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
+      params: [row.version, row.engineVersion, row.insertedAt, row.schemaName, row.versionHash, row.schema],
+    };
+  }
+
+  // Quoted system columns; aliases stay lower-case in the reader (it folds upper-case result names back).
+  override selectState(schema: string): Statement {
+    const q = (n: string) => this.quote(n);
+    return {
+      sql: `SELECT s.${q('state')} AS state, s.${q('version')} AS version, s.${q(SYSTEM_COLUMNS.loadId)} AS load_id FROM ${this.qualified(schema, SYSTEM_TABLES.state)} s JOIN ${this.qualified(schema, SYSTEM_TABLES.loads)} l ON l.${q('load_id')} = s.${q(SYSTEM_COLUMNS.loadId)} WHERE s.${q('pipeline_name')} = ${this.param(1)} AND l.${q('status')} = 0 ORDER BY s.${q(SYSTEM_COLUMNS.loadId)} DESC LIMIT 1`,
+      params: [],
+    };
+  }
+
+  // Quoted: SCHEMA is reserved.
+  override selectSchema(schema: string): string {
+    const q = (n: string) => this.quote(n);
+    return `SELECT ${q('schema')} AS schema_json FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE ${q('schema_name')} = ${this.param(1)} ORDER BY ${q('version')} DESC LIMIT 1`;
+  }
+
+  // Quoted system columns.
+  override selectVersionHash(schema: string): string {
+    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE ${this.quote('version_hash')} = ${this.param(1)} LIMIT 1`;
+  }
+
+  // Quoted system columns.
+  override selectLoad(schema: string): string {
+    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.loads)} WHERE ${this.quote('load_id')} = ${this.param(1)} LIMIT 1`;
+  }
+
+  // Snowflake's MERGE takes a target alias; ON then reads `t."ID" = s."ID"` rather than a qualified name.
+  override mergeUpsert(root: MergeTable, children: MergeTable[], primaryKey: string[]): string[] {
+    const cols = Object.keys(root.table.columns);
+    const q = (c: string) => this.quote(c);
+    const updates = cols.filter((c) => !primaryKey.includes(c)).map((c) => `${q(c)} = s.${q(c)}`);
+    return [
+      ...this.deleteChildren(root, children, primaryKey, []),
+      `MERGE INTO ${root.target} AS t USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.matchColumns('t', 's', primaryKey)} ` +
+        (updates.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` : '') +
+        `WHEN NOT MATCHED THEN INSERT (${cols.map(q).join(', ')}) VALUES (${cols.map((c) => `s.${q(c)}`).join(', ')})`,
+      ...this.insertChildren(root, children),
+    ];
+  }
+}
+
+const SNOWFLAKE_TYPES: Record<DataType, (c: Pick<ColumnSchema, 'precision' | 'scale'>) => string> = {
+  text: () => 'VARCHAR',
+  // NUMBER(19,0) holds every int64; Snowflake stores it as compactly as a smaller precision.
+  bigint: () => 'NUMBER(19,0)',
+  double: () => 'FLOAT',
+  bool: () => 'BOOLEAN',
+  // Precision 6: Ferry keeps microseconds, the most any source sends.
+  timestamp: () => 'TIMESTAMP_TZ(6)',
+  date: () => 'DATE',
+  decimal: (c) => `NUMBER(${Math.min(c.precision ?? 38, 38)},${Math.min(c.scale ?? 9, 37)})`,
+  json: () => 'VARIANT',
+};

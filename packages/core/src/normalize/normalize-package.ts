@@ -65,19 +65,16 @@ function tableInfo(r: PackageResource): ResourceTableInfo {
   return info;
 }
 
-/** Iterate the lines of a file with a large read buffer (faster than readline). */
-async function* lines(file: string): AsyncGenerator<string> {
+/** Iterate a file's lines in batches (one array per read chunk): no per-line promise. */
+async function* lineBatches(file: string): AsyncGenerator<string[]> {
   let rest = '';
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
     const text = rest + (chunk as string);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      yield text.slice(start, nl);
-      start = nl + 1;
-    }
-    rest = text.slice(start);
+    const parts = text.split('\n');
+    rest = parts.pop() ?? '';
+    yield parts;
   }
-  if (rest.length > 0) yield rest;
+  if (rest.length > 0) yield [rest];
 }
 
 /**
@@ -131,23 +128,22 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
     pendingRows.push({ table, row });
   };
 
-  const writeRow = async (table: TableSchema, row: Record<string, unknown>) => {
-    let f = open.get(table.name);
-    if (
-      !f ||
-      f.columnCount !== Object.keys(table.columns).length ||
-      f.job.rows >= options.fileMaxRows ||
-      f.writer.bytes >= options.fileMaxBytes ||
-      (options.format === 'parquet' && f.typeStamp !== typeStampOf(table))
-    ) {
-      f = await rotate(table);
-    }
+  const needsRotation = (f: OpenFile | undefined, table: TableSchema): boolean =>
+    !f ||
+    f.columnCount !== Object.keys(table.columns).length ||
+    f.job.rows >= options.fileMaxRows ||
+    f.writer.bytes >= options.fileMaxBytes ||
+    (options.format === 'parquet' && f.typeStamp !== typeStampOf(table));
+
+  /** Write a row to its open file (synchronous; the caller rotates first when needed). */
+  const writeRow = (f: OpenFile, row: Record<string, unknown>) => {
     const values = new Array<unknown>(f.columns.length);
     for (let i = 0; i < f.columns.length; i++) values[i] = row[f.columns[i]!];
     const p = f.writer.write(values);
     if (p) flushes.push(p);
     f.job.rows++;
-    rowCounts[table.name] = (rowCounts[table.name] ?? 0) + 1;
+    const name = f.table.name;
+    rowCounts[name] = (rowCounts[name] ?? 0) + 1;
   };
 
   for (const file of manifest.files) {
@@ -159,22 +155,29 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
     // Plain JSON.parse is exact here: the items were JS numbers already; only bigint files need more.
     const parse = file.bigints ? parseJson : JSON.parse;
     const seqPart = `${manifest.loadId}_${toBase36(file.seq, 4)}`;
-    for await (const text of lines(filePath)) {
-      if (text.length === 0) continue;
-      let record: unknown;
-      try {
-        record = parse(text);
-      } catch (error) {
-        throw new DataError(`load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`, { file: filePath, line: line + 1 }, error);
-      }
-      const rootId = seqPart + toBase36(line, 6);
-      line++;
-      normalizer.normalize(info, record as Record<string, unknown>, rootId, emit);
-      for (const { table, row } of pendingRows) await writeRow(table, row);
-      pendingRows.length = 0;
-      if (flushes.length > 0) {
-        await Promise.all(flushes);
-        flushes.length = 0;
+    for await (const batch of lineBatches(filePath)) {
+      for (const text of batch) {
+        if (text.length === 0) continue;
+        let record: unknown;
+        try {
+          record = parse(text);
+        } catch (error) {
+          throw new DataError(`load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`, { file: filePath, line: line + 1 }, error);
+        }
+        const rootId = seqPart + toBase36(line, 6);
+        line++;
+        normalizer.normalize(info, record as Record<string, unknown>, rootId, emit);
+        for (let i = 0; i < pendingRows.length; i++) {
+          const { table, row } = pendingRows[i]!;
+          let f = open.get(table.name);
+          if (needsRotation(f, table)) f = await rotate(table);
+          writeRow(f!, row);
+        }
+        pendingRows.length = 0;
+        if (flushes.length > 0) {
+          await Promise.all(flushes);
+          flushes.length = 0;
+        }
       }
     }
     for (const [table, n] of Object.entries(rowCounts)) options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });

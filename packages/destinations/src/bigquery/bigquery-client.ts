@@ -1,0 +1,346 @@
+import type { BigQuery, Job, JobMetadata, Query, QueryResultsOptions } from '@google-cloud/bigquery';
+import { DestinationError, type DatasetReader, type LoadJobFile, type LoadPackagePlan, type TableSchema } from '@ferry/core';
+import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
+import { planPackage, loadJobConfiguration, loadJobId, type BigQueryLoad } from './bigquery-plan.ts';
+import { BigQuerySqlCompiler, dollarToNamed, usesNamedParams } from './bigquery-sql.ts';
+
+/** How the client reaches BigQuery. */
+export interface BigQueryClientOptions {
+  /** Target dataset. */
+  dataset: string;
+  /** Project of datasets and jobs. */
+  projectId: string;
+  /** Location of datasets and jobs. */
+  location: string;
+  /** Load jobs that run at once. Default 4 (the destination's `maxParallelLoadJobs`). */
+  parallelLoads?: number;
+  /** A description without secrets, for error messages. */
+  describe: string;
+}
+
+/** Schema field of a query result, as the REST API returns it. */
+interface ResultField {
+  name?: string | null;
+  type?: string | null;
+  mode?: string | null;
+  fields?: ResultField[] | null;
+}
+
+/** How many times a job id gets a new suffix after its earlier job failed (a failed job loaded nothing). */
+const MAX_JOB_ATTEMPTS = 5;
+/** Error reasons BigQuery documents as worth retrying. */
+const TRANSIENT_REASONS = new Set(['backendError', 'internalError', 'rateLimitExceeded', 'jobBackendError', 'jobInternalError', 'quotaExceeded', 'tableUnavailable']);
+
+/**
+ * BigQuery client: load jobs into per-package staging tables, then one transaction script per package
+ * (design notes §2). DDL runs first as its own script because BigQuery DDL is not transactional.
+ */
+export class BigQueryClient extends SqlJobClient {
+  override readonly compiler: BigQuerySqlCompiler;
+  readonly reader: DatasetReader;
+  private readonly bq: BigQuery;
+  private readonly options: BigQueryClientOptions;
+
+  constructor(bq: BigQuery, options: BigQueryClientOptions) {
+    super(options.dataset);
+    this.bq = bq;
+    this.options = options;
+    this.compiler = new BigQuerySqlCompiler({ projectId: options.projectId, location: options.location });
+    this.reader = {
+      query: (sql, params) => this.select(sql, params),
+      stream: (sql, params, batchSize) => this.stream(sql, params, batchSize),
+      quoteIdentifier: (name) => this.compiler.quote(name),
+      qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
+    };
+  }
+
+  protected override describeTarget(): string {
+    return `${this.options.describe} dataset '${this.dataset}'`;
+  }
+
+  /** Run SQL (one statement or a script) as a query job and wait for it. Positional `$n` or `@pN` parameters. */
+  async execute(sql: string, params?: unknown[] | Record<string, unknown>): Promise<void> {
+    const job = await this.startQuery(sql, params);
+    await this.waitForJob(job);
+  }
+
+  async query(sql: string, params?: unknown[]): Promise<Row[]> {
+    const rows: Row[] = [];
+    for await (const page of this.stream(sql, params, 10_000)) rows.push(...page);
+    return rows;
+  }
+
+  /** Paged results through `getQueryResults` (one page in memory at a time). */
+  private async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
+    let job: Job;
+    try {
+      job = await this.startQuery(sql, params);
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+    let pageToken: string | undefined;
+    for (;;) {
+      let response: { jobComplete?: boolean | null; schema?: { fields?: ResultField[] | null } | null; pageToken?: string | null; rows?: unknown };
+      let rows: unknown[];
+      try {
+        const options = { autoPaginate: false, skipParsing: true, maxResults: batchSize, timeoutMs: 10_000, 'formatOptions.useInt64Timestamp': true, ...(pageToken ? { pageToken } : {}) };
+        const result = (await job.getQueryResults(options as QueryResultsOptions)) as unknown as [unknown[], unknown, typeof response];
+        rows = result[0] ?? [];
+        response = result[2] ?? {};
+      } catch (error) {
+        throw this.wrap(error, sql);
+      }
+      if (response.jobComplete === false) continue;
+      const fields = response.schema?.fields ?? [];
+      if (rows.length > 0) yield rows.map((r) => rowFromApi(r as ApiRow, fields));
+      pageToken = response.pageToken ?? undefined;
+      if (!pageToken) return;
+    }
+  }
+
+  /** Insert a query job. Arrays bind positionally (`$n` is rewritten to `@pN`), records by name. */
+  private async startQuery(sql: string, params?: unknown[] | Record<string, unknown>, jobId?: string): Promise<Job> {
+    const query: Query = { query: sql, location: this.options.location, useLegacySql: false };
+    if (Array.isArray(params)) {
+      // `$n` (the DatasetReader convention) and the compiler's `@pN` bind by name; `?` binds by position.
+      query.query = dollarToNamed(sql).sql;
+      if (usesNamedParams(query.query)) params = Object.fromEntries(params.map((v, i) => [`p${i + 1}`, v]));
+    }
+    if (params && (Array.isArray(params) ? params.length > 0 : Object.keys(params).length > 0)) {
+      query.params = Array.isArray(params) ? params.map(paramValue) : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramValue(v)]));
+      query.types = Array.isArray(params) ? params.map(paramType) : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramType(v)]));
+    }
+    if (jobId) query.jobId = jobId;
+    const [job] = await this.bq.createQueryJob(query);
+    return job;
+  }
+
+  /** Poll a job until DONE; throw its error (as the API reports it) when it failed. */
+  private async waitForJob(job: Job): Promise<JobMetadata> {
+    let delay = 100;
+    for (;;) {
+      const [meta] = await job.getMetadata();
+      if (meta.status?.state === 'DONE') {
+        if (meta.status.errorResult) throw jobError(meta);
+        return meta;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+
+  /**
+   * Run a job exactly once per id: insert it, or on 409 (the id exists: an earlier attempt of this
+   * package made it) wait for that job instead. An earlier job that failed loaded nothing, so the next
+   * suffixed id (`_r2`, …) runs it again.
+   */
+  private async runOnce(baseId: string, insert: (id: string) => Promise<Job>): Promise<{ meta: JobMetadata; id: string; reused: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      const id = attempt === 1 ? baseId : `${baseId}_r${attempt}`;
+      let job: Job;
+      let reused = false;
+      try {
+        job = await insert(id);
+      } catch (error) {
+        if (apiCode(error) !== 409) throw error;
+        job = this.bq.job(id, { location: this.options.location });
+        reused = true;
+      }
+      try {
+        return { meta: await this.waitForJob(job), id, reused };
+      } catch (error) {
+        if (!reused || attempt >= MAX_JOB_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** Load one file with a load job (deterministic id) into a table of a dataset. */
+  private async runLoad(load: BigQueryLoad): Promise<void> {
+    const table = this.bq.dataset(load.dataset, { location: this.options.location }).table(load.table);
+    await this.runOnce(load.jobId, async (id) => {
+      const [job] = await table.createLoadJob(load.job.path, { ...load.configuration, jobId: id });
+      return job;
+    });
+  }
+
+  protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
+    // `target` is `project`.`dataset`.`table`; a load job needs the parts.
+    const parts = [...target.matchAll(/`((?:[^`\\]|\\.)*)`/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
+    await this.runLoad({ job, jobId: loadJobId(parts[1]!, 'direct', job.jobId), dataset: parts[1]!, table: parts[2]!, configuration: loadJobConfiguration(job) });
+  }
+
+  // BigQuery DDL is not transactional and each statement is a job: the dataset and system tables in one script.
+  override async initialize(): Promise<void> {
+    await this.run([this.compiler.createSchema(this.dataset), ...this.compiler.systemTables(this.dataset)].map((s) => `${s};`).join('\n'));
+  }
+
+  // The dataset's INFORMATION_SCHEMA, not the SQL-standard one.
+  override async introspect(): Promise<Record<string, TableSchema>> {
+    const rows = await this.select(this.compiler.selectColumns(this.dataset));
+    const tables: Record<string, TableSchema> = {};
+    for (const r of rows) {
+      const name = String(r.table_name);
+      const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
+      const col = String(r.column_name);
+      t.columns[col] = { name: col, dataType: this.compiler.fromNativeType(String(r.data_type)), nullable: r.is_nullable === 'YES' };
+    }
+    return tables;
+  }
+
+  // DROP SCHEMA … CASCADE for the dataset and its staging dataset, in one script.
+  override async dropDataset(): Promise<void> {
+    await this.run(`${this.compiler.dropSchema(this.stagingDataset)};\n${this.compiler.dropSchema(this.dataset)};`);
+  }
+
+  /**
+   * Load a package exactly once: DDL script, load jobs (409 = already loaded, wait for it) into staging,
+   * then the transaction script under a deterministic job id, then drop the staging tables.
+   */
+  override async loadPackage(plan: LoadPackagePlan): Promise<void> {
+    const existing = await this.introspect();
+    const bqPlan = planPackage(plan, {
+      compiler: this.compiler,
+      dataset: this.dataset,
+      stagingDataset: this.stagingDataset,
+      existing,
+      now: new Date().toISOString(),
+    });
+    const ddl = bqPlan.ddl.map((s) => `${s};`).join('\n');
+    await this.run(ddl);
+
+    const queue = [...bqPlan.loads];
+    const worker = async () => {
+      for (let load = queue.shift(); load; load = queue.shift()) {
+        await plan.events.jobStarted(load.job);
+        try {
+          await this.runLoad(load);
+        } catch (error) {
+          throw this.wrap(error, `load job ${load.jobId} (${load.job.path}) into ${load.dataset}.${load.table}`);
+        }
+        await plan.events.jobCompleted(load.job);
+      }
+    };
+    const workers = Array.from({ length: Math.min(this.options.parallelLoads ?? 4, Math.max(1, queue.length)) }, worker);
+    const results = await Promise.allSettled(workers);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    try {
+      await this.runOnce(bqPlan.scriptJobId, (id) => this.startQuery(bqPlan.script.sql, bqPlan.script.params, id));
+    } catch (error) {
+      throw this.wrap(error, bqPlan.script.sql);
+    }
+    // Best effort: a leftover staging table holds only rows already committed under another name.
+    await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
+  }
+
+  protected isTransient(error: unknown): boolean {
+    const code = apiCode(error);
+    if (code === 429 || (typeof code === 'number' && code >= 500)) return true;
+    const reasons = apiReasons(error);
+    if (reasons.some((r) => TRANSIENT_REASONS.has(r))) return true;
+    const message = (error as Error)?.message ?? '';
+    if (/concurrent update|could not serialize|Transaction is aborted/i.test(message)) return true;
+    const net = (error as NodeJS.ErrnoException)?.code;
+    return typeof net === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND'].includes(net);
+  }
+
+  async close(): Promise<void> {
+    // The REST client holds no connection state worth closing (HTTP keep-alive sockets time out).
+  }
+}
+
+/** A row as the REST API returns it. */
+interface ApiRow {
+  f?: { v: unknown }[];
+}
+
+/** Convert one REST row (`{f: [{v}]}`) with its schema to a plain object. */
+function rowFromApi(row: ApiRow, fields: ResultField[]): Row {
+  const out: Row = {};
+  const cells = row.f ?? [];
+  fields.forEach((field, i) => {
+    out[field.name ?? `f${i}`] = valueFromApi(field, cells[i]?.v ?? null);
+  });
+  return out;
+}
+
+/**
+ * INT64 stays exact (a number when safe, else a bigint); NUMERIC stays a decimal string; TIMESTAMP
+ * (int64 microseconds) becomes an ISO string with microseconds, which a JS Date would cut to ms.
+ */
+function valueFromApi(field: ResultField, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (field.mode === 'REPEATED' && Array.isArray(value)) return value.map((c: { v: unknown }) => valueFromApi({ ...field, mode: 'NULLABLE' }, c.v));
+  const text = String(value);
+  switch (field.type) {
+    case 'INTEGER':
+    case 'INT64': {
+      const n = BigInt(text);
+      return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n;
+    }
+    case 'FLOAT':
+    case 'FLOAT64':
+      return Number(text);
+    case 'BOOLEAN':
+    case 'BOOL':
+      return text.toLowerCase() === 'true';
+    case 'TIMESTAMP':
+      return microsToIso(text);
+    case 'RECORD':
+    case 'STRUCT':
+      return rowFromApi(value as ApiRow, field.fields ?? []);
+    default:
+      return text;
+  }
+}
+
+/** `1711374420129690` (µs, or `1711374420.12969` s) → `2024-03-25T13:47:00.129690Z`. */
+export function microsToIso(value: string): string {
+  const micros = value.includes('.') || value.includes('E') ? BigInt(Math.round(Number(value) * 1e6)) : BigInt(value);
+  let seconds = micros / 1_000_000n;
+  let frac = micros % 1_000_000n;
+  if (frac < 0n) {
+    frac += 1_000_000n;
+    seconds -= 1n;
+  }
+  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  return `${base}.${frac.toString().padStart(6, '0')}Z`;
+}
+
+/** Parameter value the client accepts (bigints as decimal text). */
+function paramValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value === undefined) return null;
+  return value;
+}
+
+/** Explicit parameter types, so null and bigint parameters work. */
+function paramType(value: unknown): string {
+  if (typeof value === 'bigint') return 'INT64';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'INT64' : 'FLOAT64';
+  if (typeof value === 'boolean') return 'BOOL';
+  if (value instanceof Date) return 'TIMESTAMP';
+  return 'STRING';
+}
+
+/** HTTP status of an API error, if any. */
+function apiCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** `reason` fields of an API error. */
+function apiReasons(error: unknown): string[] {
+  const errors = (error as { errors?: { reason?: string }[] })?.errors ?? [];
+  return errors.map((e) => e.reason ?? '').filter(Boolean);
+}
+
+/** An Error for a job that finished with `errorResult`; keeps the reasons for transient classification. */
+function jobError(meta: JobMetadata): Error {
+  const result = meta.status?.errorResult;
+  const details = (meta.status?.errors ?? []).map((e) => e.message).filter((m) => m && m !== result?.message);
+  const error = new Error(`job ${meta.jobReference?.jobId ?? '?'} failed: ${result?.message ?? 'unknown error'}${details.length > 0 ? ` (${details.slice(0, 3).join('; ')})` : ''}`);
+  Object.assign(error, { errors: [result, ...(meta.status?.errors ?? [])].filter(Boolean) });
+  return error;
+}

@@ -61,6 +61,8 @@ async function startContainer(): Promise<TestPostgres> {
     .withPassword('ferry-test')
     .withDatabase('test')
     .withLabels({ 'dev.ferry.test': 'postgres' })
+    // A throwaway server: initdb without fsync (start-up is mostly initdb).
+    .withEnvironment({ POSTGRES_INITDB_ARGS: '--no-sync' })
     // Durability does not matter for a throwaway server; this keeps COPY-heavy tests fast.
     .withCommand(['postgres', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'])
     .start();

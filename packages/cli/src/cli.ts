@@ -177,7 +177,8 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .command('demo')
     .description('Run a real pipeline from the bundled dbt Cloud emulator into ./ferry-demo.duckdb')
     .option('--db <file>', 'DuckDB file', 'ferry-demo.duckdb')
-    .action(async (opts: { db: string }) => {
+    .option('--print-yaml', 'print the demo team file and exit')
+    .action(async (opts: { db: string; printYaml?: boolean }) => {
       exitCode = await demoCommand(opts, ctx());
     });
 

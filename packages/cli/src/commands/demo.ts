@@ -26,7 +26,11 @@ destination:
  * `ferry demo`: start the bundled dbt Cloud emulator on a free loopback port, run the demo team into
  * `./ferry-demo.duckdb`, print the load info and a sample query. No credentials, no network.
  */
-export async function demoCommand(options: { db?: string }, ctx: CommandContext): Promise<ExitCode> {
+export async function demoCommand(options: { db?: string; printYaml?: boolean }, ctx: CommandContext): Promise<ExitCode> {
+  if (options.printYaml === true) {
+    ctx.stdout.write(DEMO_YAML);
+    return EXIT.ok;
+  }
   const db = resolve(ctx.cwd, options.db ?? 'ferry-demo.duckdb');
   const mod = await loadDbtCloud();
   const emulator = await mod.startEmulator({ port: 0, host: '127.0.0.1' });
@@ -49,7 +53,7 @@ export async function demoCommand(options: { db?: string }, ctx: CommandContext)
     if (ctx.format === 'json') {
       ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'sample_query', sql, rows })}\n`);
     } else {
-      ctx.stdout.write(`\nSample query:\n  ${sql}\n\n${formatRows(rows)}\n\nExplore it: ferry pipeline info ferry_demo --config <a team file>, or open ${db} in DuckDB.\n`);
+      ctx.stdout.write(`\nSample query:\n  ${sql}\n\n${formatRows(rows)}\n\nThe data is in ${db} (dataset dbt_cloud_data); the team file this demo ran is \`ferry demo --print-yaml\`.\n`);
     }
     return EXIT.ok;
   } catch (error) {

@@ -104,7 +104,7 @@ export async function pipelineInfoCommand(name: string, target: PipelineTarget, 
   const cfg = await resolveTeam(name, target, ctx);
   const info = await pipelineInfo(cfg);
   if (ctx.format === 'json' || options.json === true) {
-    ctx.stdout.write(`${cfg.redactor.redact(JSON.stringify({ event: 'pipeline_info', ...info }, jsonReplacer))}\n`);
+    ctx.stdout.write(`${cfg.redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'pipeline_info', ...info }, jsonReplacer))}\n`);
     return EXIT.ok;
   }
   const lines = [`Pipeline ${info.pipeline}: dataset ${info.dataset} at ${info.destination}`, `  local folder: ${info.localDir}`];

@@ -57,7 +57,7 @@ export class TtyReporter implements Reporter {
           this.#bars.set(key, bar);
         }
         bar.setTotal(Math.max(event.jobsTotal, 1));
-        bar.update(event.jobsDone, { counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${event.table})` : ''}` });
+        bar.update(event.jobsDone, { stage: 'load     ', label: event.loadId, counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${event.table})` : ''}` });
         return;
       }
       case 'retry':
@@ -77,7 +77,7 @@ export class TtyReporter implements Reporter {
       this.#bars.set(key, bar);
     }
     bar.setTotal(Math.max(value, 1));
-    bar.update(value, { counter: `${value.toLocaleString('en-US')} ${unit}` });
+    bar.update(value, { stage, label, counter: `${value.toLocaleString('en-US')} ${unit}` });
   }
 
   /** @inheritdoc */

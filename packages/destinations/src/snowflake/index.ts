@@ -74,11 +74,12 @@ export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snow
       process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
       const sdk = (await import('snowflake-sdk')).default;
       const { SnowflakeClient } = await import('./snowflake-client.ts');
-      // The SDK logs to the console at INFO by default; Ferry reports errors itself.
-      sdk.configure({ logLevel: (process.env.FERRY_SNOWFLAKE_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR' });
+      // Ferry reports every error itself; the SDK's own console log is off unless asked for (its messages are secret-masked).
+      sdk.configure({ logLevel: (process.env.FERRY_SNOWFLAKE_LOG_LEVEL as 'ERROR' | undefined) ?? 'OFF' });
       const connection = sdk.createConnection(sdkOptions);
       try {
-        await connection.connectAsync();
+        // connectAsync() resolves even when the login fails (the error only reaches a callback): use connect().
+        await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
       } catch (error) {
         const message = (error as Error).message ?? String(error);
         throw new DestinationError(`snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`, {

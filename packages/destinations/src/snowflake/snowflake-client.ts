@@ -34,6 +34,8 @@ function foldedName(name: string): string {
 function toJs(value: unknown, column: Column | undefined): unknown {
   if (value === null || value === undefined) return null;
   if (column?.isNumber() && typeof value === 'string') {
+    // fetchAsString renders SQL NULL as the text 'NULL'; a NUMBER column holds no other text.
+    if (value === 'NULL') return null;
     if (column.getType() === 'fixed' && column.getScale() === 0) {
       const n = Number(value);
       return Number.isSafeInteger(n) ? n : BigInt(value);
@@ -53,37 +55,6 @@ export function snowflakeBinds(sql: string): string {
 }
 
 /**
- * Refuse a schema whose names collide once folded to upper case (`id` and `ID` would be one Snowflake
- * column). The engine's naming already lower-cases, so this guards schemas built elsewhere.
- */
-export function checkFoldedNames(schema: StoredSchema, compiler: SnowflakeSqlCompiler): void {
-  const seen = new Map<string, string>();
-  for (const table of Object.values(schema.tables)) {
-    const key = compiler.fold(table.name);
-    const other = seen.get(key);
-    if (other !== undefined && other !== table.name) {
-      throw new DestinationError(
-        `tables '${other}' and '${table.name}' differ only by case; Snowflake folds both to "${key}". Rename one of the resources (or set an explicit table name).`,
-        { context: { tables: [other, table.name] } },
-      );
-    }
-    seen.set(key, table.name);
-    const cols = new Map<string, string>();
-    for (const column of Object.keys(table.columns)) {
-      const ckey = compiler.fold(column);
-      const prev = cols.get(ckey);
-      if (prev !== undefined) {
-        throw new DestinationError(
-          `columns '${prev}' and '${column}' of table '${table.name}' differ only by case; Snowflake folds both to "${ckey}". Rename one of the fields (a column hint or a map step in the resource).`,
-          { context: { table: table.name, columns: [prev, column] } },
-        );
-      }
-      cols.set(ckey, column);
-    }
-  }
-}
-
-/**
  * Snowflake client over `snowflake-sdk` (design notes §2). DDL auto-commits in Snowflake, so a package
  * runs its DDL first; then one transaction holds every `COPY INTO` (from files `PUT` to table stages
  * under the load id), the replace and merge SQL, the schema version, the state and the `_ferry_loads` row.
@@ -100,7 +71,7 @@ export class SnowflakeClient extends SqlJobClient {
     this.connection = connection;
     this.target = target;
     this.reader = {
-      query: (sql, params) => this.query(snowflakeBinds(sql), params),
+      query: (sql, params) => this.select(snowflakeBinds(sql), params),
       stream: (sql, params, batchSize) => this.stream(snowflakeBinds(sql), params, batchSize),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
@@ -216,7 +187,7 @@ export class SnowflakeClient extends SqlJobClient {
   }
 
   override async loadPackage(plan: LoadPackagePlan): Promise<void> {
-    checkFoldedNames(plan.schema, this.compiler);
+    this.compiler.checkFoldedNames(plan.schema);
     const existing = await this.introspect();
     const hasMerge = plan.tables.some((t) => t.writeDisposition === 'merge');
     // 1. DDL: Snowflake commits each statement by itself, so none of it may run inside the load transaction.

@@ -1,4 +1,4 @@
-import { SYSTEM_COLUMNS, SYSTEM_TABLES, shortHash, type ColumnSchema, type DataType } from '@ferry/core';
+import { DestinationError, SYSTEM_COLUMNS, SYSTEM_TABLES, shortHash, type ColumnSchema, type DataType, type StoredSchema } from '@ferry/core';
 import { SqlCompiler, type MergeTable, type Statement } from '../sql/sql-compiler.ts';
 
 /** One loader file staged for `COPY INTO`: where it was PUT and under which name it landed. */
@@ -22,6 +22,37 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   /** Snowflake folds unquoted identifiers to upper case: quoting the folded name keeps both spellings working. */
   fold(name: string): string {
     return name.toUpperCase();
+  }
+
+  /**
+   * Refuse a schema whose names collide once folded to upper case (`id` and `ID` would be one Snowflake
+   * column), naming both. The engine's naming lower-cases every name, so this guards schemas built elsewhere.
+   */
+  checkFoldedNames(schema: StoredSchema): void {
+    const seen = new Map<string, string>();
+    for (const table of Object.values(schema.tables)) {
+      const key = this.fold(table.name);
+      const other = seen.get(key);
+      if (other !== undefined) {
+        throw new DestinationError(
+          `tables '${other}' and '${table.name}' differ only by case; Snowflake folds both to "${key}". Rename one of the resources (or give it an explicit table name).`,
+          { context: { tables: [other, table.name] } },
+        );
+      }
+      seen.set(key, table.name);
+      const cols = new Map<string, string>();
+      for (const column of Object.keys(table.columns)) {
+        const ckey = this.fold(column);
+        const prev = cols.get(ckey);
+        if (prev !== undefined) {
+          throw new DestinationError(
+            `columns '${prev}' and '${column}' of table '${table.name}' differ only by case; Snowflake folds both to "${ckey}". Rename one of the fields (a column hint or a map step in the resource).`,
+            { context: { table: table.name, columns: [prev, column] } },
+          );
+        }
+        cols.set(ckey, column);
+      }
+    }
   }
 
   // Quoted names are case-sensitive in Snowflake; folding first makes `"RUNS"` equal to unquoted `runs`.

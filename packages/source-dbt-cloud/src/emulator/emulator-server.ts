@@ -134,6 +134,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   const host = options.host ?? '127.0.0.1';
   let hrefHost = host;
   const sortedCache = new Map<string, { version: number; runs: EmuRun[] }>();
+  // Successive pages of one query filter the same runs: keep the filtered list until the runs change.
+  const filteredCache = new Map<string, { version: number; runs: EmuRun[] }>();
 
   const sortedRuns = (orderBy: string): EmuRun[] => {
     const cached = sortedCache.get(orderBy);
@@ -252,8 +254,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     }
     const state = oneParam(params, 'state');
     if (state === 'deleted' || state === '2') preds.push(() => false);
-    const sorted = sortedRuns(orderBy);
-    const list = preds.length ? sorted.filter((r) => preds.every((p) => p(r))) : sorted;
+    const cacheKey = [...params.entries()].filter(([k]) => k !== 'limit' && k !== 'offset' && k !== 'include_related').map(([k, v]) => `${k}=${v}`).sort().join('&');
+    let list: EmuRun[];
+    const cached = filteredCache.get(cacheKey);
+    if (cached && cached.version === store.version) list = cached.runs;
+    else {
+      const sorted = sortedRuns(orderBy);
+      list = preds.length ? sorted.filter((r) => preds.every((p) => p(r))) : sorted;
+      if (filteredCache.size > 32) filteredCache.clear();
+      filteredCache.set(cacheKey, { version: store.version, runs: list });
+    }
     return page(list, params, filters, orderBy, (r) => store.renderRun(r, include, hrefHost));
   };
 

@@ -9,8 +9,9 @@ type ReviverContext = { source?: string } | undefined;
 type ReviverWithContext = (this: unknown, key: string, value: unknown, context?: ReviverContext) => unknown;
 
 const INTEGER_LITERAL = /^-?\d+$/;
-// Any run of 16+ digits may be an unsafe integer; without one the plain (fast) parse is exact.
-const LONG_DIGITS = /\d{16,}/;
+// A number token of 16+ digits (after `:`, `[` or `,`) may be an unsafe integer; without one the plain
+// (fast) parse is exact. Digits inside strings (git SHAs) rarely match this and then only cost the slow path.
+const LONG_NUMBER = /[:[,]\s*-?\d{16,}/;
 
 const reviver: ReviverWithContext = (_key, value, context) => {
   if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source && INTEGER_LITERAL.test(context.source)) {
@@ -21,7 +22,7 @@ const reviver: ReviverWithContext = (_key, value, context) => {
 
 /** Parse JSON text; integers outside ±(2^53−1) become `bigint`, everything else is plain `JSON.parse`. */
 export function parseJsonExact(text: string): unknown {
-  if (!LONG_DIGITS.test(text)) return JSON.parse(text);
+  if (!LONG_NUMBER.test(text)) return JSON.parse(text);
   return JSON.parse(text, reviver as (this: unknown, key: string, value: unknown) => unknown);
 }
 

@@ -50,8 +50,10 @@ class RawWriter {
   private readonly resource: string;
   private readonly nextSeq: () => number;
   private readonly files: ExtractedFile[];
+  private readonly maxItems: number;
 
-  constructor(dir: string, resource: string, nextSeq: () => number, files: ExtractedFile[]) {
+  constructor(dir: string, resource: string, nextSeq: () => number, files: ExtractedFile[], maxItems: number) {
+    this.maxItems = maxItems;
     this.dir = dir;
     this.resource = resource;
     this.nextSeq = nextSeq;
@@ -59,7 +61,7 @@ class RawWriter {
   }
 
   async write(item: DataItem): Promise<void> {
-    if (!this.file || this.current!.items >= RAW_FILE_MAX_ITEMS) {
+    if (!this.file || this.current!.items >= this.maxItems) {
       await this.file?.close();
       const seq = this.nextSeq();
       const safe = this.resource.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);
@@ -99,6 +101,8 @@ export interface ExtractOptions {
   onEvent: (event: PipelineEvent) => void;
   /** Cancellation. */
   signal: AbortSignal;
+  /** Items per raw file. Default 100,000. */
+  fileMaxItems?: number;
 }
 
 /**
@@ -157,7 +161,7 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
     const sel = isSelected(r);
     if (sel && !writers.has(r.name)) {
       resources[r.name] = describeResource(src, r);
-      writers.set(r.name, new RawWriter(rawDir, r.name, nextSeq, files));
+      writers.set(r.name, new RawWriter(rawDir, r.name, nextSeq, files, options.fileMaxItems ?? RAW_FILE_MAX_ITEMS));
     }
     const writer = writers.get(r.name);
     const kids = children.get(r) ?? [];

@@ -8,7 +8,7 @@ import type { PipelineEvent } from '../pipeline/types.ts';
 import type { NamingConvention } from '../schema/naming.ts';
 import type { Schema } from '../schema/schema.ts';
 import type { TableSchema } from '../schema/types.ts';
-import type { ExtractedManifest, NormalizedJob, NormalizedManifest, PackageResource } from '../storage/package-storage.ts';
+import type { ExtractedFile, ExtractedManifest, NormalizedJob, NormalizedManifest, PackageResource } from '../storage/package-storage.ts';
 import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
@@ -37,6 +37,10 @@ export interface NormalizePackageOptions {
   fileMaxBytes: number;
   /** Event sink. */
   onEvent: (event: PipelineEvent) => void;
+  /** Only these raw files (default: all of the manifest's). Parallel workers each take a share. */
+  files?: ExtractedFile[];
+  /** Prefix of file ids, so workers writing into one folder never collide. Default ''. */
+  fileIdPrefix?: string;
 }
 
 interface OpenFile {
@@ -82,8 +86,38 @@ async function* lineBatches(file: string): AsyncGenerator<string[]> {
  * loader files per table into `outDir/new_jobs`, rotating by rows, bytes and schema changes.
  */
 export async function normalizePackage(options: NormalizePackageOptions): Promise<NormalizedManifest> {
+  const previousSchemaHash = options.schema.tables.size > 0 ? options.schema.toStored().versionHash : null;
+  const { jobs, rowCounts } = await normalizeFiles(options);
+  return writeNormalizedManifest(options, jobs, rowCounts, previousSchemaHash);
+}
+
+/** Write `schema.json`, `state.json` and `package.json` of a normalized package. */
+export async function writeNormalizedManifest(
+  options: Pick<NormalizePackageOptions, 'manifest' | 'schema' | 'outDir'>,
+  jobs: NormalizedJob[],
+  rowCounts: Record<string, number>,
+  previousSchemaHash: string | null,
+): Promise<NormalizedManifest> {
+  const { manifest } = options;
+  const normalized: NormalizedManifest = {
+    loadId: manifest.loadId,
+    schemaName: manifest.schemaName,
+    createdAt: manifest.createdAt,
+    resources: manifest.resources,
+    jobs,
+    rowCounts,
+    previousSchemaHash,
+  };
+  await writeJsonAtomic(path.join(options.outDir, 'schema.json'), options.schema.toStored());
+  await writeJsonAtomic(path.join(options.outDir, 'state.json'), manifest.state);
+  await writeJsonAtomic(path.join(options.outDir, 'package.json'), normalized);
+  return normalized;
+}
+
+/** Normalize raw files into loader files under `outDir/new_jobs`; the schema evolves in place. */
+export async function normalizeFiles(options: NormalizePackageOptions): Promise<{ jobs: NormalizedJob[]; rowCounts: Record<string, number> }> {
   const { manifest, schema, naming } = options;
-  const previousSchemaHash = schema.tables.size > 0 ? schema.toStored().versionHash : null;
+  const prefix = options.fileIdPrefix ?? '';
   const jobsDir = path.join(options.outDir, 'new_jobs');
   await mkdir(jobsDir, { recursive: true });
   await mkdir(path.join(options.outDir, 'started_jobs'), { recursive: true });
@@ -108,7 +142,7 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
     if (current) await current.writer.close();
     const n = fileIds.get(table.name) ?? 0;
     fileIds.set(table.name, n + 1);
-    const jobId = `${table.name}.${toBase36(n, 5)}`;
+    const jobId = `${table.name}.${prefix}${toBase36(n, 5 - prefix.length)}`;
     const cols = Object.values(table.columns);
     const file = path.join(jobsDir, jobFileName(jobId, 0, ext));
     const writer = await options.writer(
@@ -146,7 +180,7 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
     rowCounts[name] = (rowCounts[name] ?? 0) + 1;
   };
 
-  for (const file of manifest.files) {
+  for (const file of options.files ?? manifest.files) {
     const resource = manifest.resources[file.resource];
     if (!resource) throw new DataError(`load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`);
     const info = tableInfo(resource);
@@ -184,18 +218,5 @@ export async function normalizePackage(options: NormalizePackageOptions): Promis
   }
   for (const f of open.values()) await f.writer.close();
 
-  const stored = schema.toStored();
-  const normalized: NormalizedManifest = {
-    loadId: manifest.loadId,
-    schemaName: manifest.schemaName,
-    createdAt: manifest.createdAt,
-    resources: manifest.resources,
-    jobs,
-    rowCounts,
-    previousSchemaHash,
-  };
-  await writeJsonAtomic(path.join(options.outDir, 'schema.json'), stored);
-  await writeJsonAtomic(path.join(options.outDir, 'state.json'), manifest.state);
-  await writeJsonAtomic(path.join(options.outDir, 'package.json'), normalized);
-  return normalized;
+  return { jobs, rowCounts };
 }

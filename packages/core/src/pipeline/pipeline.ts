@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DestinationError, FerryError, PipelineStepError } from '../errors.ts';
@@ -6,7 +7,7 @@ import type { Destination } from '../destination/destination.ts';
 import { Dataset } from '../dataset/dataset.ts';
 import { extractSource } from '../extract/extractor.ts';
 import { source as makeSource, type Resource, type Source } from '../extract/resource.ts';
-import { normalizePackage } from '../normalize/normalize-package.ts';
+import { normalizePackageParallel } from '../normalize/parallel-normalize.ts';
 import { NamingConvention } from '../schema/naming.ts';
 import { Schema } from '../schema/schema.ts';
 import type { StoredSchema } from '../schema/types.ts';
@@ -126,6 +127,10 @@ export class Pipeline {
     }
   }
 
+  private normalizeWorkers(): number {
+    return this.options.normalizeWorkers ?? Math.min(availableParallelism(), 4);
+  }
+
   /** Release the destination connection. */
   async close(): Promise<void> {
     const c = this.client;
@@ -226,6 +231,7 @@ export class Pipeline {
         state: await this.state(),
         onEvent: (e) => this.emit(e),
         signal: controller.signal,
+        ...(this.options.extractFileMaxItems ? { fileMaxItems: this.options.extractFileMaxItems } : {}),
       });
     } catch (error) {
       await remove(dir);
@@ -259,11 +265,11 @@ export class Pipeline {
       const started = performance.now();
       this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
       const manifest = await this.storage.readManifest<ExtractedManifest>('extracted', loadId);
-      const schema = new Schema(manifest.schemaName, await this.schema(manifest.schemaName));
+      let schema = new Schema(manifest.schemaName, await this.schema(manifest.schemaName));
       const out = await this.storage.tempDir('normalize');
       let normalized: NormalizedManifest;
       try {
-        normalized = await normalizePackage({
+        const result = await normalizePackageParallel({
           extractedDir: this.storage.packageDir('extracted', loadId),
           outDir: out,
           manifest,
@@ -274,7 +280,11 @@ export class Pipeline {
           fileMaxRows: caps.fileMaxRows,
           fileMaxBytes: caps.fileMaxBytes,
           onEvent: (e) => this.emit(e),
+          // Workers write only the formats core ships; a destination's own writer runs here.
+          workers: BUILTIN_WRITERS[format] ? this.normalizeWorkers() : 0,
         });
+        normalized = result.manifest;
+        schema = result.schema;
       } catch (error) {
         await remove(out);
         throw error instanceof FerryError ? error : new PipelineStepError('normalize', `normalize of package ${loadId} failed: ${(error as Error).message}`, { loadId, cause: error });

@@ -18,8 +18,13 @@ export interface PipelineOptions {
   onEvent?: (event: PipelineEvent) => void;
   /** Retries of a failed package load on a transient error. Default 5 (backoff 0.5 s doubling, max 15 s). */
   loadRetries?: number;
-  /** Normalize worker threads. Default: min(cores, 4); 0 normalizes on the main thread. */
+  /**
+   * Normalize worker threads. Default: min(cores, 4); 0 or 1 normalizes on the main thread. Workers
+   * split a package by raw file, so they only help packages of more than one file.
+   */
   normalizeWorkers?: number;
+  /** Raw extract files rotate after this many items (the unit of parallel normalize). Default 100,000. */
+  extractFileMaxItems?: number;
 }
 
 /** Progress and lifecycle events. */

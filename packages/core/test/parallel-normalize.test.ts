@@ -1,0 +1,62 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineCapabilities, pipeline, resource, source, type DataItem, type Destination } from '@ferry/core';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+/** A destination that is never loaded into: these tests stop after normalize and read the files. */
+const filesOnly: Destination = {
+  type: 'files-only',
+  capabilities: defineCapabilities({ preferredFileFormat: 'jsonl' }),
+  describe: () => 'files-only',
+  connect: () => Promise.reject(new Error('not used')),
+};
+
+async function normalizeWith(workers: number, records: DataItem[]) {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-par-'));
+  dirs.push(dataDir);
+  const p = pipeline({ name: 'par', destination: filesOnly, dataDir, normalizeWorkers: workers, extractFileMaxItems: 500 });
+  const src = source({ name: 'src', resources: [resource({ name: 'items' }, function* () { yield records; })] });
+  const { loadId } = await p.extract(src);
+  const info = await p.normalize();
+  const dir = path.join(dataDir, 'par', 'normalized', loadId!, 'new_jobs');
+  const rows: Record<string, unknown>[] = [];
+  const files = (await readdir(dir)).sort();
+  for (const f of files) {
+    const table = f.split('.')[0]!;
+    const text = (await readFile(path.join(dir, f), 'utf8')).replaceAll(loadId!, 'LOAD');
+    for (const line of text.split('\n')) if (line) rows.push({ table, ...JSON.parse(line) });
+  }
+  rows.sort((a, b) => `${a.table as string}|${a._ferry_id as string}`.localeCompare(`${b.table as string}|${b._ferry_id as string}`));
+  // Workers prefix their file ids with their index: a file of worker 1 shows the parallel path ran.
+  return { info, rows, schema: await p.schema('src'), parallel: files.some((f) => f.startsWith('items.1')) };
+}
+
+describe('parallel normalize', () => {
+  const records = Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `n${i}`, at: '2024-01-01 00:00:00.5+00:00', tags: [i, i + 1], obj: { a: i } }));
+
+  it('writes the same rows and schema as the main thread', async () => {
+    const seq = await normalizeWith(0, records);
+    const par = await normalizeWith(2, records);
+    expect(par.info.rowCounts).toEqual({ items: 2000, items__tags: 4000 });
+    expect(par.parallel).toBe(true);
+    expect(seq.parallel).toBe(false);
+    expect(par.rows).toEqual(seq.rows);
+    expect(par.schema?.tables).toEqual(seq.schema?.tables);
+  });
+
+  it('falls back to the main thread when workers infer conflicting types, and stays correct', async () => {
+    const conflicting = records.map((r, i) => ({ ...r, amount: i < 1000 ? i : `text ${i}` }));
+    const seq = await normalizeWith(0, conflicting);
+    const par = await normalizeWith(2, conflicting);
+    expect(par.rows).toEqual(seq.rows);
+    expect(par.parallel).toBe(false);
+    expect(Object.keys(par.schema!.tables.items!.columns)).toContain('amount__v_text');
+    expect(par.schema?.tables).toEqual(seq.schema?.tables);
+  });
+});

@@ -51,7 +51,8 @@ describe('parallel normalize', () => {
   });
 
   it('falls back to the main thread when workers infer conflicting types, and stays correct', async () => {
-    const conflicting = records.map((r, i) => ({ ...r, amount: i < 1000 ? i : `text ${i}` }));
+    // File 1 (items 500–999) goes to worker 1, which then types `amount` as text; worker 0 types it bigint.
+    const conflicting = records.map((r, i) => ({ ...r, amount: i >= 500 && i < 1000 ? `text ${i}` : i }));
     const seq = await normalizeWith(0, conflicting);
     const par = await normalizeWith(2, conflicting);
     expect(par.rows).toEqual(seq.rows);

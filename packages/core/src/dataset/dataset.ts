@@ -2,6 +2,7 @@ import { FerryError } from '../errors.ts';
 import type { DatasetReader, Destination, DestinationClient, PipelineStateDoc } from '../destination/destination.ts';
 import { SYSTEM_TABLES, type DataType, type StoredSchema, type TableSchema } from '../schema/types.ts';
 import { assertReadOnlySql } from './read-only-sql.ts';
+import type { Table as ArrowTable, Vector as ArrowVector } from 'apache-arrow';
 
 /** A row as the dataset API returns it. */
 export type DatasetRow = Record<string, unknown>;
@@ -140,12 +141,12 @@ export class Relation {
   }
 
   /** An `apache-arrow` Table with types from the schema (int64, float64, bool, utf8, timestamp[us, UTC], date). */
-  async toArrow(): Promise<import('apache-arrow').Table> {
+  async toArrow(): Promise<ArrowTable> {
     const arrow = await import('apache-arrow');
     const schema = await this.dataset.tableSchema(this.table);
     const { columns } = await this.toSql();
     const rows = await this.toArray();
-    const vectors: Record<string, import('apache-arrow').Vector> = {};
+    const vectors: Record<string, ArrowVector> = {};
     for (const c of columns) {
       const t = schema.columns[c]?.dataType;
       const values = rows.map((r) => r[c] ?? null);

@@ -13,7 +13,8 @@ export function parquetElement(name: string, dataType: DataType): SchemaElement 
   const base = { name, repetition_type: 'OPTIONAL' as const };
   switch (dataType) {
     case 'bigint':
-      return { ...base, type: 'INT64', logical_type: { type: 'INTEGER', bitWidth: 64, isSigned: true } };
+      // Plain INT64 is signed 64-bit; hyparquet-writer 0.17 serializes an INTEGER logical type DuckDB rejects.
+      return { ...base, type: 'INT64' };
     case 'double':
       return { ...base, type: 'DOUBLE' };
     case 'bool':

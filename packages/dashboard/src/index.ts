@@ -1,0 +1,1 @@
+export { startDashboard, type DashboardOptions, type DashboardHandle } from './dashboard-server.ts';

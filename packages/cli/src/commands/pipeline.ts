@@ -41,7 +41,7 @@ async function withClient<T>(cfg: TeamConfig, fn: (client: DestinationClient, da
   const p = await teamPipeline(cfg, {}, destination);
   try {
     const client = await p.connect();
-    return await fn(client, p.dataset, destination);
+    return await fn(client, p.destinationDataset, destination);
   } finally {
     await p.close();
   }
@@ -136,7 +136,7 @@ export function pipelineShowCommand(ctx: CommandContext): ExitCode {
 export async function pipelineDropCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { yes?: boolean } = {}): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
   const p = await teamPipeline(cfg);
-  const dataset = p.dataset;
+  const dataset = p.destinationDataset;
   if (options.yes !== true) {
     throw new UsageError(`this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`);
   }

@@ -1,5 +1,5 @@
 import type { BigQuery, Job, JobMetadata, Query, QueryResultsOptions } from '@google-cloud/bigquery';
-import { DestinationError, type DatasetReader, type LoadJobFile, type LoadPackagePlan, type TableSchema } from '@ferry/core';
+import { type DatasetReader, type LoadJobFile, type LoadPackagePlan, type TableSchema } from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { planPackage, loadJobConfiguration, loadJobId, type BigQueryLoad } from './bigquery-plan.ts';
 import { BigQuerySqlCompiler, dollarToNamed, usesNamedParams } from './bigquery-sql.ts';
@@ -209,21 +209,28 @@ export class BigQueryClient extends SqlJobClient {
     await this.run(ddl);
 
     const queue = [...bqPlan.loads];
+    let failed = false;
     const worker = async () => {
-      for (let load = queue.shift(); load; load = queue.shift()) {
-        await plan.events.jobStarted(load.job);
+      // After a failure no new job starts (jobs in flight finish; their ids make a re-run skip them).
+      for (let load = queue.shift(); load && !failed; load = queue.shift()) {
         try {
-          await this.runLoad(load);
+          await plan.events.jobStarted(load.job);
+          try {
+            await this.runLoad(load);
+          } catch (error) {
+            throw this.wrap(error, `load job ${load.jobId} (${load.job.path}) into ${load.dataset}.${load.table}`);
+          }
+          await plan.events.jobCompleted(load.job);
         } catch (error) {
-          throw this.wrap(error, `load job ${load.jobId} (${load.job.path}) into ${load.dataset}.${load.table}`);
+          failed = true;
+          throw error;
         }
-        await plan.events.jobCompleted(load.job);
       }
     };
     const workers = Array.from({ length: Math.min(this.options.parallelLoads ?? 4, Math.max(1, queue.length)) }, worker);
     const results = await Promise.allSettled(workers);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
 
     try {
       await this.runOnce(bqPlan.scriptJobId, (id) => this.startQuery(bqPlan.script.sql, bqPlan.script.params, id));

@@ -47,14 +47,6 @@ function toJs(value: unknown, column: Column | undefined): unknown {
 }
 
 /**
- * Rewrite the dataset API's `$n` placeholders as Snowflake's `:n` (in Snowflake `$1` is a staged file's
- * first column). Quoted strings and identifiers are left alone.
- */
-export function snowflakeBinds(sql: string): string {
-  return sql.replace(/('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)/g, (match, quoted: string | undefined, n: string | undefined) => (quoted ? match : `:${n}`));
-}
-
-/**
  * Snowflake client over `snowflake-sdk` (design notes §2). DDL auto-commits in Snowflake, so a package
  * runs its DDL first; then one transaction holds every `COPY INTO` (from files `PUT` to table stages
  * under the load id), the replace and merge SQL, the schema version, the state and the `_ferry_loads` row.
@@ -71,8 +63,8 @@ export class SnowflakeClient extends SqlJobClient {
     this.connection = connection;
     this.target = target;
     this.reader = {
-      query: (sql, params) => this.select(snowflakeBinds(sql), params),
-      stream: (sql, params, batchSize) => this.stream(snowflakeBinds(sql), params, batchSize),
+      query: (sql, params) => this.select(this.compiler.rewriteParams(sql), params),
+      stream: (sql, params, batchSize) => this.stream(this.compiler.rewriteParams(sql), params, batchSize),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

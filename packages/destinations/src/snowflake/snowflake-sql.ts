@@ -65,6 +65,14 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
     return `:${i}`;
   }
 
+  /**
+   * Rewrite the dataset API's `$n` placeholders as Snowflake's `:n` (in Snowflake `$1` is a staged file's
+   * first column). Quoted strings and identifiers are left alone.
+   */
+  rewriteParams(sql: string): string {
+    return sql.replace(/('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)/g, (match, quoted: string | undefined, n: string | undefined) => (quoted ? match : `:${n}`));
+  }
+
   // Issue 6's type set: NUMBER, FLOAT, BOOLEAN, VARCHAR, VARIANT, DATE, TIMESTAMP_TZ.
   override columnType(column: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale'>): string {
     return SNOWFLAKE_TYPES[column.dataType](column);

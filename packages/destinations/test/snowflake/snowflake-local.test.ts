@@ -252,7 +252,7 @@ describe('snowflake destination against the local server', () => {
     const first = pipeline({ name: 'sf_state', destination: dest(), dataDir: await newDir() });
     expect((await first.run(make())).rowCounts.runs).toBe(4);
     const tx = transactions(server.statements).at(-1)!;
-    expect(tx.filter((s) => s.sql.startsWith('INSERT INTO')).map((s) => /INSERT INTO "\w+"\."(\w+)"/.exec(s.sql)![1]).filter((t) => t.startsWith('_FERRY'))).toEqual(['_FERRY_VERSION', '_FERRY_PIPELINE_STATE', '_FERRY_LOADS']);
+    expect(tx.filter((s) => s.sql.startsWith('INSERT INTO')).map((s) => /INSERT INTO "\w+"\."(\w+)"/.exec(s.sql)![1]).filter((t) => t?.startsWith('_FERRY'))).toEqual(['_FERRY_VERSION', '_FERRY_PIPELINE_STATE', '_FERRY_LOADS']);
     served = 6;
     const fresh = pipeline({ name: 'sf_state', destination: dest(), dataDir: await newDir() });
     const info = await fresh.run(make());

@@ -20,7 +20,7 @@ const filesOnly: Destination = {
 async function normalizeWith(workers: number, records: DataItem[]) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-par-'));
   dirs.push(dataDir);
-  const p = pipeline({ name: 'par', destination: filesOnly, dataDir, normalizeWorkers: workers, extractFileMaxItems: 500 });
+  const p = pipeline({ name: 'par', destination: filesOnly, dataDir, normalizeWorkers: workers, extractFileMaxItems: 6000 });
   const src = source({ name: 'src', resources: [resource({ name: 'items' }, function* () { yield records; })] });
   const { loadId } = await p.extract(src);
   const info = await p.normalize();
@@ -38,12 +38,12 @@ async function normalizeWith(workers: number, records: DataItem[]) {
 }
 
 describe('parallel normalize', () => {
-  const records = Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `n${i}`, at: '2024-01-01 00:00:00.5+00:00', tags: [i, i + 1], obj: { a: i } }));
+  const records = Array.from({ length: 24_000 }, (_, i) => ({ id: i, name: `n${i}`, at: '2024-01-01 00:00:00.5+00:00', tags: [i, i + 1], obj: { a: i } }));
 
   it('writes the same rows and schema as the main thread', async () => {
     const seq = await normalizeWith(0, records);
     const par = await normalizeWith(2, records);
-    expect(par.info.rowCounts).toEqual({ items: 2000, items__tags: 4000 });
+    expect(par.info.rowCounts).toEqual({ items: 24_000, items__tags: 48_000 });
     expect(par.parallel).toBe(true);
     expect(seq.parallel).toBe(false);
     expect(par.rows).toEqual(seq.rows);
@@ -51,8 +51,8 @@ describe('parallel normalize', () => {
   });
 
   it('falls back to the main thread when workers infer conflicting types, and stays correct', async () => {
-    // File 1 (items 500–999) goes to worker 1, which then types `amount` as text; worker 0 types it bigint.
-    const conflicting = records.map((r, i) => ({ ...r, amount: i >= 500 && i < 1000 ? `text ${i}` : i }));
+    // File 1 (items 6000–11999) goes to worker 1, which then types `amount` as text; worker 0 types it bigint.
+    const conflicting = records.map((r, i) => ({ ...r, amount: i >= 6000 && i < 12000 ? `text ${i}` : i }));
     const seq = await normalizeWith(0, conflicting);
     const par = await normalizeWith(2, conflicting);
     expect(par.rows).toEqual(seq.rows);

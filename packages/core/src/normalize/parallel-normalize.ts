@@ -36,6 +36,9 @@ export interface WorkerOutput {
 
 type WorkerMessage = WorkerOutput | { kind: 'event'; event: PipelineEvent } | { kind: 'error'; name: string; message: string; code?: string; context?: Record<string, unknown> };
 
+/** Below this many items a package normalizes on the main thread: starting workers costs more. */
+export const PARALLEL_MIN_ITEMS = 20_000;
+
 const WORKER_FILE = fileURLToPath(new URL(`./normalize-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 function runWorker(input: WorkerInput, onEvent: (e: PipelineEvent) => void): Promise<WorkerOutput> {
@@ -84,7 +87,8 @@ export async function normalizePackageParallel(
 ): Promise<{ manifest: Awaited<ReturnType<typeof normalizePackage>>; schema: Schema; parallel: boolean }> {
   const { manifest, schema } = options;
   const files = manifest.files;
-  const n = Math.min(options.workers, files.length);
+  const items = files.reduce((sum, f) => sum + f.items, 0);
+  const n = items < PARALLEL_MIN_ITEMS ? 1 : Math.min(options.workers, files.length);
   if (n < 2) return { manifest: await normalizePackage(options), schema, parallel: false };
   const snapshot = schema.tables.size > 0 ? schema.toStored() : undefined;
   const previousSchemaHash = snapshot?.versionHash ?? null;

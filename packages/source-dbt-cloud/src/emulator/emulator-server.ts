@@ -173,6 +173,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     });
   };
 
+  // Finished runs never change: keep their JSON text (plain and with trigger only, to bound memory) so
+  // large fixtures page without re-rendering. Cleared past 300k entries.
+  const runJson = new Map<string, string>();
+  const renderRunText = (r: EmuRun, include: ReadonlySet<string>): string => {
+    const cacheable = r.finishedUs !== null && (include.size === 0 || (include.size === 1 && include.has('trigger')));
+    if (!cacheable) return JSON.stringify(store.renderRun(r, include, hrefHost));
+    const key = `${r.id}${include.size ? 't' : ''}`;
+    let text = runJson.get(key);
+    if (text === undefined) {
+      text = JSON.stringify(store.renderRun(r, include, hrefHost));
+      if (runJson.size > 300_000) runJson.clear();
+      runJson.set(key, text);
+    }
+    return text;
+  };
+
   const entityList = <T extends { id: number; createdUs?: number }>(items: T[], params: URLSearchParams, render: (item: T) => unknown, extraFilters: Record<string, unknown> = {}): Reply => {
     let list = items;
     const filters: Record<string, unknown> = { ...extraFilters };
@@ -264,7 +280,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
       if (filteredCache.size > 32) filteredCache.clear();
       filteredCache.set(cacheKey, { version: store.version, runs: list });
     }
-    return page(list, params, filters, orderBy, (r) => store.renderRun(r, include, hrefHost));
+    const reply = page(list, params, filters, orderBy, (r) => r);
+    if (reply.status !== 200) return reply;
+    // Splice cached run texts into the envelope instead of re-rendering every run.
+    const body = reply.body as { data: EmuRun[]; extra: unknown; status: unknown };
+    return {
+      status: 200,
+      contentType: 'application/json',
+      text: `{"status":${JSON.stringify(body.status)},"data":[${body.data.map((r) => renderRunText(r, include)).join(',')}],"extra":${JSON.stringify(body.extra)}}`,
+    };
   };
 
   const runArtifact = (run: EmuRun, path: string): Reply => {

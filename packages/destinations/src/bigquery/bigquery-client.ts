@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { BigQuery, Job, JobMetadata, Query, QueryResultsOptions } from '@google-cloud/bigquery';
 import { type DatasetReader, type LoadJobFile, type LoadPackagePlan, type TableSchema } from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
-import { planPackage, loadJobConfiguration, loadJobId, type BigQueryLoad } from './bigquery-plan.ts';
+import { planPackage, loadJobConfiguration, sanitizeJobId, type BigQueryLoad } from './bigquery-plan.ts';
 import { BigQuerySqlCompiler, dollarToNamed, usesNamedParams } from './bigquery-sql.ts';
 
 /** How the client reaches BigQuery. */
@@ -163,10 +164,14 @@ export class BigQueryClient extends SqlJobClient {
     });
   }
 
+  /**
+   * A one-off load into any table (the base class's hook; `loadPackage` does not use it). Outside a
+   * package there is no load id to derive a stable job id from, so the id is random.
+   */
   protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
     // `target` is `project`.`dataset`.`table`; a load job needs the parts.
     const parts = [...target.matchAll(/`((?:[^`\\]|\\.)*)`/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
-    await this.runLoad({ job, jobId: loadJobId(parts[1]!, 'direct', job.jobId), dataset: parts[1]!, table: parts[2]!, configuration: loadJobConfiguration(job) });
+    await this.runLoad({ job, jobId: sanitizeJobId(`ferry_direct_${randomUUID()}`), dataset: parts[1]!, table: parts[2]!, configuration: loadJobConfiguration(job) });
   }
 
   // BigQuery DDL is not transactional and each statement is a job: the dataset and system tables in one script.
@@ -238,7 +243,7 @@ export class BigQueryClient extends SqlJobClient {
       throw this.wrap(error, bqPlan.script.sql);
     }
     // Best effort: a leftover staging table holds only rows already committed under another name.
-    await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
+    if (bqPlan.cleanup.length > 0) await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
   }
 
   protected isTransient(error: unknown): boolean {

@@ -297,6 +297,36 @@ describe('snowflake destination against the local server', () => {
     expect((await server.stagedFiles()).filter((f) => f.startsWith('SF_CRASH_DATASET/'))).toHaveLength(server.puts.length);
   });
 
+  it('widening bigint → double by copy survives a crash between DROP and RENAME', async () => {
+    const wp = pipeline({ name: 'sf_widen', destination: dest(), dataDir: await newDir() });
+    const one = (row: DataItem) => source({ name: 'local', resources: [resource({ name: 'runs' }, function* () { yield [row]; })] });
+    await wp.run(one({ id: 1, amount: 10 }));
+    let aborted = false;
+    server.options.beforeStatement = (s) => {
+      if (!aborted && s.sql.includes('RENAME COLUMN')) {
+        aborted = true;
+        return 'abort-session';
+      }
+    };
+    try {
+      await expect(wp.run(one({ id: 2, amount: 2.5 }))).rejects.toThrow(/SQL execution canceled/);
+    } finally {
+      server.options.beforeStatement = undefined;
+    }
+    server.clearRecords();
+    await wp.run(one({ id: 3, amount: 4 })); // finishes the pending package only (nothing new is extracted)
+    await wp.run(one({ id: 3, amount: 4 }));
+    expect(server.statements.some((s) => /^ALTER TABLE "SF_WIDEN_DATASET"\."RUNS" RENAME COLUMN "_FERRY_WIDEN_\w+" TO "AMOUNT"$/.test(s.sql))).toBe(true);
+    const ds = open(wp.destinationDataset);
+    expect(await ds.sql(`SELECT id, amount FROM ${ds.table('runs')} ORDER BY id`)).toEqual([
+      { id: 1, amount: 10 },
+      { id: 2, amount: 2.5 },
+      { id: 3, amount: 4 },
+    ]);
+    const types = await ds.sql(`SELECT data_type FROM information_schema.columns WHERE table_schema = 'SF_WIDEN_DATASET' AND table_name = 'RUNS' AND column_name = 'AMOUNT'`);
+    expect(types).toEqual([{ data_type: 'FLOAT' }]);
+  });
+
   it('key-pair login signs a JWT the server verifies; a wrong password fails without echoing it', async () => {
     const client = await dest({ username: 'keyuser', password: undefined, privateKey: keys.privateKey }).connect({ dataset: 'sf_local_append', pipelineName: 'x' });
     try {

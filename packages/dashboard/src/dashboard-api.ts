@@ -45,38 +45,69 @@ export interface Overview {
   } | null;
 }
 
+/** How long the read-only dataset stays open after the last request, ms. */
+const IDLE_CLOSE_MS = 1000;
+
 /**
- * What the dashboard reads, one method per API endpoint. Every call opens its own read-only dataset and
- * closes it (calls are serialized), so the dashboard never holds the destination between requests: a
- * pipeline run can write while the page is open, and every answer shows the newest committed data.
+ * What the dashboard reads, one method per API endpoint. Requests are serialized and share one read-only
+ * dataset, closed after {@link IDLE_CLOSE_MS} without requests: the dashboard never holds the destination
+ * for long (a pipeline run can write while the page is open; DuckDB allows one writer or many readers),
+ * and a page opened after a run shows the newest committed data.
  */
 export class DashboardApi {
   private readonly pipeline: Pipeline;
   private queue: Promise<unknown> = Promise.resolve();
+  private open: Dataset | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(pipeline: Pipeline) {
     this.pipeline = pipeline;
   }
 
-  /** Run `fn` on a fresh read-only dataset, one call at a time. */
+  /** Run `fn` on the shared read-only dataset, one call at a time. */
   private withDataset<T>(fn: (ds: Dataset) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
-      const ds = this.pipeline.dataset();
+      clearTimeout(this.idleTimer);
+      if (!this.open) {
+        const ds = this.pipeline.dataset();
+        try {
+          await hardenReader(this.pipeline, ds);
+        } catch (error) {
+          await ds.close().catch(() => undefined);
+          throw error;
+        }
+        this.open = ds;
+      }
       try {
-        await hardenReader(this.pipeline, ds);
-        return await fn(ds);
+        return await fn(this.open);
+      } catch (error) {
+        // A failed query may leave the connection unusable (or the file replaced): start clean next time.
+        await this.release();
+        throw error;
       } finally {
-        await ds.close().catch(() => undefined);
+        this.idleTimer = setTimeout(() => void this.enqueue(() => this.release()), IDLE_CLOSE_MS);
+        this.idleTimer.unref();
       }
     };
+    return this.enqueue(run);
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  /** Wait for calls in flight (used by `close()`). */
-  async idle(): Promise<void> {
-    await this.queue;
+  private async release(): Promise<void> {
+    const ds = this.open;
+    this.open = undefined;
+    await ds?.close().catch(() => undefined);
+  }
+
+  /** Wait for calls in flight, then close the dataset (used by `close()`). */
+  async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    await this.enqueue(() => this.release());
   }
 
   /** State, cursors, row counts, loads with rows per table, schema versions and the last run's timings. */

@@ -97,7 +97,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           server.close(() => resolve());
           server.closeIdleConnections();
         });
-        await api.idle();
+        await api.close();
       })();
       return closing;
     },
@@ -177,14 +177,13 @@ function readBody(req: IncomingMessage): Promise<string> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new DashboardRequestError(413, `the query is larger than ${MAX_BODY_BYTES / 1024} KiB`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      // Keep reading (and dropping) so the answer can still be sent on this connection.
+      if (size <= MAX_BODY_BYTES) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) reject(new DashboardRequestError(413, `the query is larger than ${MAX_BODY_BYTES / 1024} KiB`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }

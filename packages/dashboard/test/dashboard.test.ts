@@ -4,6 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pipeline } from '@ferry/core';
+import { duckdb } from '@ferry/destinations/duckdb';
+import { startDashboard } from '@ferry/dashboard';
 import { buildDemo, XSS_JOB_NAME, type Demo } from './demo.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -124,6 +127,21 @@ describe('dashboard API', () => {
       j.p50.forEach((v: number | null, i: number) => {
         if (v !== null) expect(v).toBeLessThanOrEqual(j.p95[i]);
       });
+    }
+  });
+});
+
+describe('a pipeline that has not run yet', () => {
+  it('answers with what to do instead of failing', async () => {
+    const p = pipeline({ name: 'never_ran', destination: duckdb({ path: path.join(demo.dir, 'never.duckdb') }), dataDir: path.join(demo.dir, 'never') });
+    const d = await startDashboard({ pipeline: p });
+    try {
+      const res = await fetch(new URL('/api/overview', d.url));
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toMatch(/does not exist yet: run the pipeline first/);
+      expect((await fetch(d.url)).status).toBe(200);
+    } finally {
+      await d.close();
     }
   });
 });

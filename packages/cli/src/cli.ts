@@ -16,6 +16,7 @@ import {
 } from './commands/pipeline.ts';
 import { emulatorCommand, runJobCommand, runStatusCommand } from './commands/dbt-cloud.ts';
 import { demoCommand } from './commands/demo.ts';
+import { queryCommand, type QueryFormat } from './commands/query.ts';
 
 /** Where `main` reads and writes; defaults are the process's. */
 export interface CliIO {
@@ -94,6 +95,22 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .option('--out <file>', 'write it to a file instead of stdout')
     .action(async (opts: { out?: string }) => {
       exitCode = await schemaCommand(ctx(), opts.out === undefined ? {} : { out: opts.out });
+    });
+
+  program
+    .command('query')
+    .description('Run one read-only SQL query on a pipeline\'s dataset (DDL/DML refused)')
+    .argument('<name>', 'pipeline name (looked up in --dir) or a team YAML file')
+    .argument('<sql>', 'one SELECT/WITH statement; $1, $2 … bind --param values')
+    .addOption(new Option('--format <format>', 'table on a terminal, json otherwise').choices(['table', 'json', 'csv']))
+    .option('--param <value...>', 'positional parameters for $1, $2 …')
+    .option('--config <file>', 'the team file of this pipeline')
+    .option('--dir <dir>', 'folder of team files to search by pipeline name (default $FERRY_CONFIG_DIR or .)')
+    .action(async (name: string, sql: string, opts: { format?: QueryFormat; param?: string[]; config?: string; dir?: string }) => {
+      exitCode = await queryCommand(name, sql, target(opts), ctx(), {
+        ...(opts.format === undefined ? {} : { format: opts.format }),
+        ...(opts.param === undefined ? {} : { params: opts.param }),
+      });
     });
 
   const pipeline = program.command('pipeline').description('Inspect and manage a pipeline at its destination');

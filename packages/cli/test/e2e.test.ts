@@ -158,6 +158,30 @@ describe('ferry run: a team YAML against the emulator', () => {
     expect(existsSync(join(second, '.ferry'))).toBe(true);
   });
 
+  it('ferry query: read-only SQL as JSON or CSV; DDL, DML and multiple statements refused with exit 2', async () => {
+    const dir = await freshDir('query');
+    await writeFile(join(dir, 'team.yaml'), team('  type: duckdb\n  path: ./q.duckdb'));
+    const env = emuEnv({ DATASET: 'dbt_cloud_data' });
+    expect((await ferry(['run', 'team.yaml'], { cwd: dir, env })).code).toBe(0);
+    const q = await ferry(['query', 'team.yaml', 'SELECT COUNT(*) AS n, MIN(id) AS first_id FROM dbt_cloud_data.runs WHERE status = $1', '--param', '10', '--format', 'json'], { cwd: dir, env });
+    expect(q.stderr).toBe('');
+    expect(q.code).toBe(0);
+    const [row] = JSON.parse(q.stdout) as [{ n: string | number; first_id: string | number }];
+    const [{ n }] = (await duckRows(join(dir, 'q.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10')) as [{ n: number }];
+    expect(Number(row.n)).toBe(n);
+    const csv = await ferry(['query', 'team.yaml', 'SELECT id, status FROM dbt_cloud_data.runs ORDER BY id LIMIT 2', '--format', 'csv'], { cwd: dir, env });
+    expect(csv.code).toBe(0);
+    expect(csv.stdout.split('\n')[0]).toBe('id,status');
+    expect(csv.stdout.trim().split('\n')).toHaveLength(3);
+    for (const bad of ['DROP TABLE dbt_cloud_data.runs', 'DELETE FROM dbt_cloud_data.runs', 'SELECT 1; SELECT 2', "COPY dbt_cloud_data.runs TO '/tmp/x.csv'"]) {
+      const r = await ferry(['query', 'team.yaml', bad], { cwd: dir, env });
+      expect(r.code, bad).toBe(2);
+      expect(r.stdout + r.stderr).toMatch(/read-only|one statement/);
+    }
+    const [{ n: after }] = (await duckRows(join(dir, 'q.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10')) as [{ n: number }];
+    expect(after).toBe(n);
+  });
+
   it('a failed dbt Cloud job exits 3 and is recorded in the load info', async () => {
     const dir = await freshDir('transform-fail');
     const transform = `transform:\n  dbt_cloud: { job_id: ${failingJob}, wait: true, timeout: 1m, poll_interval: 50ms }\n`;

@@ -202,6 +202,7 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.locator('#table-tree > ul > li', { hasText: 'runs' }).locator('ul a', { hasText: 'runs__run_steps' }).count()).toBe(1);
     expect(await page.textContent('#table-runs')).toMatch(/finished_at\s*timestamp/);
     await shot('schema');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'schema-top.png') }); // the tree, readable at a glance
   });
 
   it('data page shows rows, pages, and renders a hostile job name as text', async () => {

@@ -22,8 +22,11 @@ export interface SnowflakeTarget {
   username: string;
 }
 
-/** SDK error codes of lost connections and timeouts: the package can be retried. */
-const TRANSIENT_CODES = new Set([401001, 401002, 401003, 402001, 402002, 407001, 407002]);
+/**
+ * Error codes after which a new connection can succeed: the SDK's network and response failures (4010xx,
+ * 4020xx, 4070xx) and Snowflake's expired session or token (390112, 390114). The package is retried.
+ */
+const TRANSIENT_CODES = new Set([401001, 401002, 401003, 402001, 402002, 407001, 407002, 390112, 390114]);
 
 /** Whether a result column name came from Snowflake's upper-case folding (so Ferry's lower-case name is meant). */
 function foldedName(name: string): string {

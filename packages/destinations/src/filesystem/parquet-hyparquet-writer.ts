@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { stringifyJson, type DataType, type FileWriter, type FileWriterFactory } from '@ferry/core';
-import type { ParquetWriter as HyparquetParquetWriter, Writer as HyparquetSink } from 'hyparquet-writer';
+import type { ByteWriter as HyparquetByteWriter, ParquetWriter as HyparquetParquetWriter, Writer as HyparquetSink } from 'hyparquet-writer';
 import { DECIMAL_PRECISION, DECIMAL_SCALE, dateDays, decimalUnscaled, int64, timestampMicros } from './parquet-values.ts';
 
 type SchemaElement = ConstructorParameters<typeof HyparquetParquetWriter>[0]['schema'][number];
@@ -65,7 +65,7 @@ function converter(dataType: DataType): (v: unknown) => unknown {
  * A hyparquet-writer byte sink that appends each finished row group to the file and resets its buffer,
  * so one row group at a time is held in memory.
  */
-function fileSink(ByteWriter: typeof import('hyparquet-writer').ByteWriter, handle: FileHandle): HyparquetSink & { offset: number } {
+function fileSink(ByteWriter: typeof HyparquetByteWriter, handle: FileHandle): HyparquetSink & { offset: number } {
   const sink = new ByteWriter(1 << 20);
   const flush = async () => {
     if (sink.index === 0) return;

@@ -1,15 +1,16 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DestinationError } from '@ferry/core';
 import type { FilesystemConfig } from '../config.ts';
 import type { FilesystemStore, PutFileOptions, PutFileResult } from './filesystem-store.ts';
 
-type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Sdk = typeof S3SdkModule;
 type S3Settings = NonNullable<FilesystemConfig['s3']>;
 
 /** Multipart part size: S3's minimum, so files over 5 MiB upload in parallel parts. */

@@ -1,5 +1,6 @@
 // s3rver in its own process: it needs OpenSSL's legacy provider (DES) for truncated listings, which the
 // parent sets through NODE_OPTIONS for this process only. Prints {"port": N} once listening on 127.0.0.1.
+import process from 'node:process';
 import S3rver from 's3rver';
 
 const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2], resetOnClose: true });

@@ -60,15 +60,28 @@ class RawWriter {
     this.files = files;
   }
 
+  private rotating: Promise<void> | undefined;
+
+  private async rotate(): Promise<void> {
+    await this.file?.close();
+    const seq = this.nextSeq();
+    const safe = this.resource.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);
+    this.current = { resource: this.resource, file: `${safe}.${seq}.jsonl`, seq, items: 0 };
+    this.files.push(this.current);
+    this.file = await BufferedFile.create(path.join(this.dir, this.current.file));
+  }
+
+  /** Append one item; safe for concurrent callers (transformers with concurrency > 1). */
   async write(item: DataItem): Promise<void> {
-    if (!this.file || this.current!.items >= this.maxItems) {
-      await this.file?.close();
-      const seq = this.nextSeq();
-      const safe = this.resource.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);
-      this.current = { resource: this.resource, file: `${safe}.${seq}.jsonl`, seq, items: 0 };
-      this.files.push(this.current);
-      this.file = await BufferedFile.create(path.join(this.dir, this.current.file));
+    while (!this.file || this.current!.items >= this.maxItems) {
+      if (!this.rotating) {
+        this.rotating = this.rotate().finally(() => {
+          this.rotating = undefined;
+        });
+      }
+      await this.rotating;
     }
+    const file = this.file;
     this.current!.items++;
     this.items++;
     let line: string;
@@ -80,7 +93,7 @@ class RawWriter {
       line = stringifyJson(item);
       this.current!.bigints = true;
     }
-    const p = this.file.append(`${line}\n`);
+    const p = file.append(`${line}\n`);
     if (p) await p;
   }
 
@@ -166,9 +179,11 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
     const writer = writers.get(r.name);
     const kids = children.get(r) ?? [];
     let index = 0;
-    outer: for await (const yielded of iterable as AsyncIterable<Yielded>) {
+    let stop = false;
+    for await (const yielded of iterable as AsyncIterable<Yielded>) {
       if (options.signal.aborted) throw options.signal.reason;
       const batch = Array.isArray(yielded) ? (yielded as DataItem[]) : [yielded as DataItem];
+      const kept: DataItem[] = [];
       for (const item of batch) {
         if (!isPlainObject(item)) {
           throw new DataError(
@@ -180,18 +195,34 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
         if (ctxTracker) {
           const verdict = ctxTracker.process(item);
           if (verdict === 'skip') continue;
-          if (verdict === 'stop') break outer;
+          if (verdict === 'stop') {
+            stop = true;
+            break;
+          }
         }
         if (writer) {
           await writer.write(item);
           counts[r.name] = (counts[r.name] ?? 0) + 1;
           emitProgress(r.name);
         }
-        for (const kid of kids) {
-          const kctx = contexts.get(kid)!;
-          await consume(kid, kid.transform!.fn(item, kctx), trackers.get(kid.name), contexts);
+        kept.push(item);
+      }
+      // Transformers run per parent item, `concurrency` at a time (default 1 keeps the parent's order).
+      for (const kid of kids) {
+        const kctx = contexts.get(kid)!;
+        const run = (item: DataItem) => consume(kid, kid.transform!.fn(item, kctx), trackers.get(kid.name), contexts);
+        const limit = Math.max(1, kid.transform!.concurrency);
+        if (limit === 1) {
+          for (const item of kept) await run(item);
+        } else {
+          let next = 0;
+          const lane = async () => {
+            while (next < kept.length) await run(kept[next++]!);
+          };
+          await Promise.all(Array.from({ length: Math.min(limit, kept.length) }, lane));
         }
       }
+      if (stop) break;
     }
   };
 

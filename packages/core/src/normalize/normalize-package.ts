@@ -41,6 +41,8 @@ export interface NormalizePackageOptions {
   files?: ExtractedFile[];
   /** Prefix of file ids, so workers writing into one folder never collide. Default ''. */
   fileIdPrefix?: string;
+  /** Widen column types in place (the destination can ALTER them). Default true; else variant columns. */
+  widen?: boolean;
 }
 
 interface OpenFile {
@@ -123,7 +125,7 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
   await mkdir(path.join(options.outDir, 'started_jobs'), { recursive: true });
   await mkdir(path.join(options.outDir, 'completed_jobs'), { recursive: true });
 
-  const normalizer = new RowNormalizer(schema, naming, { loadId: manifest.loadId });
+  const normalizer = new RowNormalizer(schema, naming, { loadId: manifest.loadId, widen: options.widen ?? true });
   const open = new Map<string, OpenFile>();
   const jobs: NormalizedJob[] = [];
   const rowCounts: Record<string, number> = {};

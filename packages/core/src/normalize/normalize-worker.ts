@@ -26,6 +26,7 @@ try {
     onEvent: (event) => parentPort!.postMessage({ kind: 'event', event }),
     files: input.files,
     fileIdPrefix: input.fileIdPrefix,
+    widen: input.widen,
   });
   const out: WorkerOutput = { kind: 'done', ...result, schema: schema.toStored() };
   parentPort!.postMessage(out);

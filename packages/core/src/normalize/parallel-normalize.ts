@@ -24,6 +24,7 @@ export interface WorkerInput {
   format: FileFormat;
   fileMaxRows: number;
   fileMaxBytes: number;
+  widen: boolean;
 }
 
 /** What a worker sends back. */
@@ -72,8 +73,8 @@ function runWorker(input: WorkerInput, onEvent: (e: PipelineEvent) => void): Pro
 }
 
 /** Whether values typed `from` by a worker can load into a column of the merged type `to`. */
-function compatible(from: string, to: string): boolean {
-  return from === to || widenType(from as never, to as never) === to;
+function compatible(from: string, to: string, widen: boolean): boolean {
+  return from === to || (widen && widenType(from as never, to as never) === to);
 }
 
 /**
@@ -108,6 +109,7 @@ export async function normalizePackageParallel(
           format: options.format,
           fileMaxRows: options.fileMaxRows,
           fileMaxBytes: options.fileMaxBytes,
+          widen: options.widen ?? true,
         },
         options.onEvent,
       ),
@@ -119,7 +121,7 @@ export async function normalizePackageParallel(
     Object.values(r.schema.tables).some((t) =>
       Object.values(t.columns).some((c) => {
         const m = merged.tables[t.name]?.columns[c.name];
-        return !m || !compatible(c.dataType, m.dataType);
+        return !m || !compatible(c.dataType, m.dataType, options.widen ?? true);
       }),
     ),
   );

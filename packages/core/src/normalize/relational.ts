@@ -135,7 +135,14 @@ export class RowNormalizer {
   private readonly valueKey: string;
   private readonly listKey: string;
 
-  constructor(schema: Schema, naming: NamingConvention, options: { loadId: string }) {
+  private readonly widen: boolean;
+
+  /**
+   * `widen` (default true): bigint→double and date→timestamp widen the column in place. False for
+   * destinations that cannot alter a column's type: the value goes to a variant column instead.
+   */
+  constructor(schema: Schema, naming: NamingConvention, options: { loadId: string; widen?: boolean }) {
+    this.widen = options.widen ?? true;
     this.schema = schema;
     this.naming = naming;
     this.loadId = options.loadId;
@@ -363,7 +370,7 @@ export class RowNormalizer {
       const valueType = inferDataType(value);
       if (valueType === undefined) return;
       // Hinted types are forced: never widened, a misfit goes to a variant.
-      if (node.hint?.dataType === undefined) {
+      if (node.hint?.dataType === undefined && this.widen) {
         const widened = widenType(column.dataType, valueType);
         if (widened !== undefined) {
           const outcome = this.schema.widenColumn(table, column, widened, ic.contract, ic.info.resource);

@@ -279,6 +279,7 @@ export class Pipeline {
           writer,
           fileMaxRows: caps.fileMaxRows,
           fileMaxBytes: caps.fileMaxBytes,
+          widen: caps.supportsAlterColumnType,
           onEvent: (e) => this.emit(e),
           // Workers write only the formats core ships; a destination's own writer runs here.
           workers: BUILTIN_WRITERS[format] ? this.normalizeWorkers() : 0,

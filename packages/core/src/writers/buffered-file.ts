@@ -31,13 +31,17 @@ export class BufferedFile {
     if (this.pending >= FLUSH_BYTES) return this.flush();
   }
 
-  /** Write the chunk out. */
-  async flush(): Promise<void> {
-    if (this.chunks.length === 0) return;
-    const text = this.chunks.join('');
-    this.chunks = [];
-    this.pending = 0;
-    await this.fileHandle.write(text);
+  private writing: Promise<unknown> = Promise.resolve();
+
+  /** Write the chunk out. Writes are chained, so concurrent appenders never race on the file position. */
+  flush(): Promise<void> {
+    if (this.chunks.length > 0) {
+      const text = this.chunks.join('');
+      this.chunks = [];
+      this.pending = 0;
+      this.writing = this.writing.then(() => this.fileHandle.write(text));
+    }
+    return this.writing.then(() => undefined);
   }
 
   /** Flush, fsync and close. Idempotent. */

@@ -1,5 +1,5 @@
 import type { DatasetReader, LoadJobFile, TableSchema } from '@ferry/core';
-import { SqlCompiler } from '../sql/sql-compiler.ts';
+import type { SqlCompiler } from '../sql/sql-compiler.ts';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 
 /** One recorded statement. */

@@ -38,6 +38,9 @@ export function duckdb(config: Omit<DuckDbConfig, 'type'> & { type?: 'duckdb' } 
       const instance = await DuckDBInstance.create(file, options.readOnly && file !== ':memory:' ? { access_mode: 'READ_ONLY' } : {});
       const connection = await instance.connect();
       await connection.run(`SET TimeZone = 'UTC'`);
+      // Readers (dataset API, `ferry query`, the dashboard) must not reach local files through SQL
+      // (read_text, read_csv, COPY …): the reader only ever needs the database itself.
+      if (options.readOnly) await connection.run('SET enable_external_access = false');
       return new DuckDbClient(instance, connection, options.dataset, file);
     },
   };

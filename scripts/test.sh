@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 pnpm install --frozen-lockfile
 source scripts/ensure-postgres.sh
+source scripts/ensure-chromium.sh
 if [ -x ../shared/tools/docker-up ] && [ "${FERRY_NO_DOCKER:-}" != 1 ]; then
   eval "$(../shared/tools/docker-up)" || echo "test.sh: Docker is not available; Postgres tests use DATABASE_URL" >&2
 fi

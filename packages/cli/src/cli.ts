@@ -128,13 +128,12 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .action(async (name: string, opts: { config?: string; dir?: string; json?: boolean }) => {
       exitCode = await pipelineInfoCommand(name, target(opts), ctx(), { json: opts.json === true });
     });
-  pipeline
-    .command('show')
-    .description('Web dashboard (not available yet)')
-    .argument('[name]')
-    .allowUnknownOption()
-    .action(() => {
-      exitCode = pipelineShowCommand(ctx());
+  targetOptions(pipeline.command('show').description('Web dashboard on 127.0.0.1: overview, schema, data, SQL, dbt Cloud charts'))
+    .option('--port <port>', 'port (default: a free one)')
+    .action(async (name: string, opts: { config?: string; dir?: string; port?: string }) => {
+      const port = opts.port === undefined ? undefined : Number(opts.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw usage(`--port '${opts.port}': expected 0–65535`);
+      exitCode = await pipelineShowCommand(name, target(opts), ctx(), port === undefined ? {} : { port });
     });
   targetOptions(pipeline.command('drop').description('Drop the dataset at the destination and the local working folder'))
     .option('--yes', 'confirm')

@@ -111,7 +111,7 @@ async function freshDir(name: string): Promise<string> {
 }
 
 async function duckRows(path: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = await DuckDBInstance.create(path);
+  const db = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
   const conn = await db.connect();
   try {
     return (await conn.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
@@ -302,19 +302,51 @@ describe('bad YAML: exit 2 and a message naming file, line and field', () => {
 });
 
 describe('other commands', () => {
-  it('--help documents the exit codes; pipeline show says it is not available (exit 2); schema prints the JSON Schema', async () => {
+  it('--help documents the exit codes; schema prints the JSON Schema', async () => {
     const help = await ferry(['--help'], { cwd: work });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
     expect(help.stdout).toContain('3  load succeeded but the dbt Cloud transform failed');
-    const show = await ferry(['pipeline', 'show', 'x'], { cwd: work });
-    expect(show.code).toBe(2);
-    expect(show.stderr).toContain('not available yet');
     const schema = await ferry(['schema'], { cwd: work });
     expect(schema.code).toBe(0);
     expect(JSON.parse(schema.stdout).properties.destination.oneOf).toHaveLength(5);
     const unknown = await ferry(['frobnicate'], { cwd: work });
     expect(unknown.code).toBe(2);
+  });
+
+  it('pipeline show serves the dashboard on 127.0.0.1 with the loaded row counts, and stops on SIGTERM', async () => {
+    const dir = await freshDir('show');
+    await writeFile(join(dir, 'team.yaml'), team('  type: duckdb\n  path: ./s.duckdb'));
+    const env = emuEnv({ DATASET: 'dbt_cloud_data' });
+    expect((await ferry(['run', 'team.yaml'], { cwd: dir, env })).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, 'pipeline', 'show', 'team.yaml', '--log-format', 'json'], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /"url":"([^"]+)"/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('close', (code) => reject(new Error(`pipeline show exited ${code}: ${out}`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const overview = (await (await fetch(`${url}api/overview`)).json()) as Record<string, any>;
+      const [{ n }] = (await duckRows(join(dir, 's.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs')) as [{ n: number }];
+      expect(JSON.stringify(overview)).toContain('"runs"');
+      expect(JSON.stringify(overview)).not.toContain(emulator.token);
+      const counts = overview['rowCounts'] ?? overview['tables'];
+      expect(JSON.stringify(counts)).toContain(String(n));
+      const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('dbt-cloud run-job --wait and run-status', async () => {

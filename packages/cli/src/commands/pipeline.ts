@@ -127,9 +127,29 @@ export async function pipelineInfoCommand(name: string, target: PipelineTarget, 
 }
 
 /** `ferry pipeline show <name>`: the web dashboard is a later issue; say so plainly. */
-export function pipelineShowCommand(ctx: CommandContext): ExitCode {
-  ctx.stderr.write('ferry pipeline show: the web dashboard is not available yet. Use `ferry pipeline info <name>` for tables, row counts, loads and state.\n');
-  return EXIT.usage;
+/**
+ * `ferry pipeline show <name>`: serve the dashboard on 127.0.0.1 (a free port unless `--port`), print its
+ * URL, and keep serving until SIGINT/SIGTERM (or `options.until` resolves, for tests).
+ */
+export async function pipelineShowCommand(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+  options: { port?: number; until?: Promise<void> } = {},
+): Promise<ExitCode> {
+  const cfg = await resolveTeam(name, target, ctx);
+  const p = await teamPipeline(cfg);
+  const { startDashboard } = await import('@ferry/dashboard');
+  const dashboard = await startDashboard({ pipeline: p, port: options.port ?? 0 });
+  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'dashboard', url: dashboard.url, pipeline: cfg.pipeline.name })}\n`);
+  else ctx.stdout.write(`Ferry dashboard for ${cfg.pipeline.name}: ${dashboard.url}  (Ctrl-C to stop)\n`);
+  await (options.until ??
+    new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }));
+  await dashboard.close();
+  return EXIT.ok;
 }
 
 /** `ferry pipeline drop <name> --yes`: drop the dataset at the destination and the local working folder. */

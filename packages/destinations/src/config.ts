@@ -22,8 +22,8 @@ export interface PostgresConfig {
 /** BigQuery through `@google-cloud/bigquery`. */
 export interface BigQueryConfig {
   type: 'bigquery';
-  /** GCP project id. */
-  projectId: string;
+  /** GCP project id. Default: `BIGQUERY_PROJECT`, else the service-account key's project. */
+  projectId?: string;
   /** Dataset location. Default `US`. */
   location?: string;
   /** Service-account JSON: a path or the inline JSON text. Default: application default credentials. */
@@ -32,6 +32,8 @@ export interface BigQueryConfig {
   apiEndpoint?: string;
   /** Prebuilt auth client (tests); wins over `credentials`. */
   authClient?: unknown;
+  /** A plain OAuth access token (short-lived; or `BIGQUERY_ACCESS_TOKEN`). Wins over `credentials`. */
+  accessToken?: string;
 }
 
 /** Snowflake through `snowflake-sdk`. */
@@ -45,6 +47,8 @@ export interface SnowflakeConfig {
   password?: string;
   /** PEM private key (key-pair auth) or a path to it. */
   privateKey?: string;
+  /** Passphrase of an encrypted private key. */
+  privateKeyPass?: string;
   /** Warehouse. */
   warehouse?: string;
   /** Database that holds the dataset schema. */

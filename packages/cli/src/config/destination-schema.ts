@@ -43,7 +43,8 @@ export const postgresDestinationSchema = z
 export const bigqueryDestinationSchema = z
   .strictObject({
     type: z.literal('bigquery'),
-    project_id: nonEmpty.describe('GCP project id.'),
+    project_id: nonEmpty.optional().describe('GCP project id. Default: $BIGQUERY_PROJECT or the key file\'s project.'),
+    access_token: nonEmpty.optional().describe('A short-lived OAuth access token instead of a key. Use ${VAR}.'),
     location: nonEmpty.optional().describe('Dataset location. Default US.'),
     credentials: z
       .union([nonEmpty, z.record(z.string(), z.unknown())])
@@ -61,6 +62,7 @@ export const snowflakeDestinationSchema = z
     username: nonEmpty,
     password: z.string().optional().describe('Password, unless private_key is given. Use ${VAR}.'),
     private_key: nonEmpty.optional().describe('PEM private key or a path to it (key-pair auth). Use ${VAR}.'),
+    private_key_pass: nonEmpty.optional().describe('Passphrase of an encrypted private key. Use ${VAR}.'),
     warehouse: nonEmpty.optional(),
     database: nonEmpty.describe('Database that holds the dataset schema.'),
     role: nonEmpty.optional(),
@@ -143,6 +145,7 @@ export function toDestinationConfig(yaml: DestinationYaml): DestinationConfig {
         location: yaml.location,
         credentials: yaml.credentials,
         apiEndpoint: yaml.api_endpoint,
+        accessToken: yaml.access_token,
       });
     case 'snowflake':
       return defined<SnowflakeConfig>({
@@ -151,6 +154,7 @@ export function toDestinationConfig(yaml: DestinationYaml): DestinationConfig {
         username: yaml.username,
         password: yaml.password,
         privateKey: yaml.private_key,
+        privateKeyPass: yaml.private_key_pass,
         warehouse: yaml.warehouse,
         database: yaml.database,
         role: yaml.role,

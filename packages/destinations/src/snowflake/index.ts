@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, DestinationError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
 import type { ConnectionOptions } from 'snowflake-sdk';
@@ -50,7 +51,11 @@ async function connectionOptions(config: Omit<SnowflakeConfig, 'type'>): Promise
   };
   if (config.privateKey) {
     options.authenticator = 'SNOWFLAKE_JWT';
-    options.privateKey = await readPrivateKey(config.privateKey);
+    const pem = await readPrivateKey(config.privateKey);
+    // An encrypted key is decrypted here (the SDK takes a passphrase only with a key path).
+    options.privateKey = config.privateKeyPass
+      ? createPrivateKey({ key: pem, passphrase: config.privateKeyPass }).export({ format: 'pem', type: 'pkcs8' }).toString()
+      : pem;
   } else {
     options.password = config.password!;
   }

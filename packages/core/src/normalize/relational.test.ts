@@ -416,3 +416,13 @@ describe('RowNormalizer: contracts', () => {
     expect(run(i, [{ id: 2, n: 3 }])).toEqual([true]);
   });
 });
+
+describe('RowNormalizer: name collisions', () => {
+  it('refuses two fields that normalize to the same column, naming both', async () => {
+    const { Schema } = await import('../schema/schema.ts');
+    const { NamingConvention } = await import('../schema/naming.ts');
+    const n = new RowNormalizer(new Schema('s'), new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }), { loadId: '1' });
+    const info = { resource: 'r', table: 'r', writeDisposition: 'append' as const, primaryKey: [], mergeKey: [], columns: {}, maxTableNesting: 1000 };
+    expect(() => n.normalize(info, { userId: 1, user_id: 2 }, 'x', () => undefined)).toThrow(/fields 'userId' and 'user_id' both become column 'user_id' of table 'r'/);
+  });
+});

@@ -72,6 +72,8 @@ interface TableCtx {
   systemFor: TableSchema | undefined;
   /** Whether `_ferry_root_id` was checked for that table. */
   systemRootId: boolean;
+  /** Which raw field path claimed each column name (two fields folding into one name is an error). */
+  readonly claimed: Map<string, string>;
 }
 
 /** Per-resource settings derived once from a ResourceTableInfo. */
@@ -277,6 +279,7 @@ export class RowNormalizer {
         },
         systemFor: undefined,
         systemRootId: false,
+        claimed: new Map(),
       };
       this.tableCtxs.set(name, ctx);
     }
@@ -295,6 +298,14 @@ export class RowNormalizer {
       const component = naming.normalizeIdentifier(key);
       const column = parent.column === '' ? component : naming.joinPath(parent.column, component);
       const rawPath = parent.rawPath === '' ? key : `${parent.rawPath}__${key}`;
+      const owner = tctx.claimed.get(column);
+      if (owner !== undefined && owner !== rawPath) {
+        throw new DataError(
+          `resource '${ic.info.resource}': fields '${owner}' and '${rawPath}' both become column '${column}' of table '${tctx.name}' after name normalization; rename one of them in the source (or map it) so no data is silently merged`,
+          { resource: ic.info.resource, table: tctx.name, column, fields: [owner, rawPath] },
+        );
+      }
+      tctx.claimed.set(column, rawPath);
       const hintKey = tctx.rawPrefix === '' ? rawPath : `${tctx.rawPrefix}__${rawPath}`;
       const hints = ic.info.columns;
       const hint = Object.hasOwn(hints, hintKey) ? hints[hintKey] : Object.hasOwn(hints, column) ? hints[column] : undefined;

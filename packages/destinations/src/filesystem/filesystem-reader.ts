@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type * as DuckDbSdk from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { DestinationError, type DatasetReader, type TableSchema } from '@ferry/core';
 import { FilesystemCatalog, LOADS_FOLDER, markerKey } from './filesystem-catalog.ts';
@@ -42,7 +43,13 @@ export class FilesystemReader implements DatasetReader {
 
   private async connection(): Promise<DuckDBConnection> {
     if (!this.db) {
-      const { DuckDBInstance } = await import('@duckdb/node-api');
+      let sdk: typeof DuckDbSdk;
+      try {
+        sdk = await import('@duckdb/node-api');
+      } catch (error) {
+        throw new DestinationError('reading a filesystem dataset with SQL needs @duckdb/node-api; install it (pnpm add @duckdb/node-api)', { cause: error });
+      }
+      const { DuckDBInstance } = sdk;
       const instance = await DuckDBInstance.create(':memory:');
       const connection = await instance.connect();
       await connection.run(`SET TimeZone = 'UTC'`);

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: URL_ });
   await admin.connect();
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-pg-bench-'));
-  const ferryRuns: { total: number; info: LoadInfo; cpuTotal: number; cpuByStage: Record<string, number> }[] = [];
+  const ferryRuns: { total: number; info: LoadInfo; cpuTotal: number; cpuByStage: Record<string, number>; rssByStage: Record<string, number> }[] = [];
   const psqlRoot: number[] = [];
   const psqlChild: number[] = [];
   let csvBytes = 0;
@@ -137,19 +137,13 @@ async function main(): Promise<void> {
   let maxRssMb = 0;
   let genCpu = 0;
   try {
-    // What generating the records costs by itself (it runs inside Ferry's extract stage).
-    const gen0 = process.cpuUsage();
-    const r = rng(42);
-    let sink = 0;
-    for (let i = 0; i < ROWS; i++) sink += (runRecord(i, r).id as number) & 1;
-    genCpu = cpuSeconds(process.cpuUsage(gen0));
-    console.error(`generating ${ROWS} records alone: ${genCpu.toFixed(1)} CPU s (${sink > 0 ? 'ok' : ''})`);
     for (let rep = 0; rep < REPEAT; rep++) {
       const dataset = `bench_ferry_${rep}`;
       await admin.query(`DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS ${dataset}_staging CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`);
       const dataDir = path.join(dir, `data-${rep}`);
       const stageCpu = new Map<string, NodeJS.CpuUsage>();
       const cpuByStage: Record<string, number> = {};
+      const rssByStage: Record<string, number> = {};
       const p = pipeline({
         name: `pg_bench_${rep}`,
         dataset,
@@ -158,7 +152,11 @@ async function main(): Promise<void> {
         onEvent: (e) => {
           if (e.type !== 'stage') return;
           if (e.status === 'start') stageCpu.set(e.stage, process.cpuUsage());
-          else cpuByStage[e.stage] = (cpuByStage[e.stage] ?? 0) + cpuSeconds(process.cpuUsage(stageCpu.get(e.stage)));
+          else {
+            cpuByStage[e.stage] = (cpuByStage[e.stage] ?? 0) + cpuSeconds(process.cpuUsage(stageCpu.get(e.stage)));
+            // maxRSS only grows: its value at each stage's end shows which stage reached the peak.
+            rssByStage[e.stage] = Math.round(process.resourceUsage().maxRSS / 1024);
+          }
         },
         ...(args.workers === undefined ? {} : { normalizeWorkers: Number(args.workers) }),
       });
@@ -168,10 +166,10 @@ async function main(): Promise<void> {
       const total = performance.now() - t;
       const cpuTotal = cpuSeconds(process.cpuUsage(cpu0));
       maxRssMb = Math.max(maxRssMb, process.resourceUsage().maxRSS / 1024);
-      ferryRuns.push({ total, info, cpuTotal, cpuByStage });
+      ferryRuns.push({ total, info, cpuTotal, cpuByStage, rssByStage });
       const { rows } = await admin.query(`SELECT (SELECT COUNT(*) FROM ${dataset}.runs)::int AS runs, (SELECT COUNT(*) FROM ${dataset}.runs__run_steps)::int AS steps`);
       if (rows[0].runs !== ROWS || rows[0].steps !== 2 * ROWS) throw new Error(`row counts ${JSON.stringify(rows[0])}, expected ${ROWS} / ${2 * ROWS}`);
-      console.error(`ferry run ${rep + 1}: ${s(total)} s ${JSON.stringify(Object.fromEntries(Object.entries(info.timings).map(([k, v]) => [k, Math.round(v ?? 0)])))} cpu ${cpuTotal.toFixed(1)} s ${JSON.stringify(cpuByStage)}`);
+      console.error(`ferry run ${rep + 1}: ${s(total)} s ${JSON.stringify(Object.fromEntries(Object.entries(info.timings).map(([k, v]) => [k, Math.round(v ?? 0)])))} cpu ${cpuTotal.toFixed(1)} s ${JSON.stringify(cpuByStage)} maxRSS MB at stage end ${JSON.stringify(rssByStage)}`);
       await rm(dataDir, { recursive: true, force: true });
 
       // Baseline on the very same data: export each table (untimed), then time psql's \copy into a copy of it.
@@ -188,6 +186,13 @@ async function main(): Promise<void> {
       await rm(childCsv);
       if (!args.keep) await admin.query(`DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`);
     }
+    // What generating the records costs by itself (it runs inside Ferry's extract stage).
+    const gen0 = process.cpuUsage();
+    const r = rng(42);
+    let sink = 0;
+    for (let i = 0; i < ROWS; i++) sink += (runRecord(i, r).id as number) & 1;
+    genCpu = cpuSeconds(process.cpuUsage(gen0));
+    console.error(`generating ${ROWS} records alone: ${genCpu.toFixed(1)} CPU s (${sink > 0 ? 'ok' : ''})`);
   } finally {
     await admin.end();
     await rm(dir, { recursive: true, force: true });
@@ -216,7 +221,7 @@ async function main(): Promise<void> {
     `| psql \\copy of the flat root CSV (${(csvBytes / 2 ** 20).toFixed(1)} MiB) | ${s(root)} | ${Math.round(ROWS / (root / 1000)).toLocaleString('en')} | 1.00× |`,
     `| psql \\copy of root + child CSVs (${((csvBytes + childCsvBytes) / 2 ** 20).toFixed(1)} MiB, the same data Ferry loads) | ${s(both)} | ${Math.round(ROWS / (both / 1000)).toLocaleString('en')} | ${(both / root).toFixed(2)}× (Ferry vs this: ${(ferry / both).toFixed(2)}×) |`,
     '',
-    `Peak RSS of the Ferry process (main thread + normalize workers): ${Math.round(maxRssMb)} MB. Server: PostgreSQL ${server}; Node ${process.version}.`,
+    `Peak RSS of the Ferry process (main thread + normalize workers): ${Math.round(maxRssMb)} MB; maxRSS at the end of sync / extract / normalize / load (first run): ${['sync', 'extract', 'normalize', 'load'].map((k) => ferryRuns[0]?.rssByStage[k] ?? '-').join(' / ')} MB. Server: PostgreSQL ${server}; Node ${process.version}.`,
   ];
   console.log(lines.join('\n'));
 }

@@ -115,19 +115,27 @@ export class FilesystemClient implements DestinationClient {
       }
     }
     let next = 0;
+    let failure: { error: unknown } | undefined;
+    // After a failure no worker starts another job, and all settle before the error surfaces: the engine
+    // moves the job files back for the retry only once nothing here still touches them.
     const worker = async () => {
-      while (next < queue.length) {
+      while (!failure && next < queue.length) {
         const { job, key } = queue[next++]!;
-        await plan.events.jobStarted(job);
         try {
-          await this.store.putFile(this.catalog.key(key), job.path, { gzip: job.format === 'jsonl' && this.options.gzip });
+          await plan.events.jobStarted(job);
+          try {
+            await this.store.putFile(this.catalog.key(key), job.path, { gzip: job.format === 'jsonl' && this.options.gzip });
+          } catch (error) {
+            throw this.wrap(error, `upload of ${job.jobId} to ${key}`);
+          }
+          await plan.events.jobCompleted(job);
         } catch (error) {
-          throw this.wrap(error, `upload of ${job.jobId} to ${key}`);
+          failure ??= { error };
         }
-        await plan.events.jobCompleted(job);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.parallelUploads, queue.length) }, worker));
+    if (failure) throw failure.error;
 
     const before = await this.catalog.loads();
     const now = new Date().toISOString();

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -123,6 +123,24 @@ describe('filesystem destination (local)', () => {
     const third = await replaceRun(2, 201);
     expect(await listFiles(path.join(ds, 'runs'))).toEqual([`${third.loadIds[0]}.00000.parquet`]);
     expect(await count(config, 'ds', 'runs')).toBe(2);
+  });
+
+  it('a failed upload leaves the load invisible and pending; the next run finishes it exactly once', async () => {
+    const d = await dirs();
+    const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket };
+    // A plain file where the table folder must go: every upload into runs/ fails (ENOTDIR).
+    await mkdir(path.join(d.bucket, 'ds'), { recursive: true });
+    await writeFile(path.join(d.bucket, 'ds', 'runs'), 'in the way');
+    const p = () => pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data, loadRetries: 0 });
+    await expect(p().run(staticSource(runs(30, 1)))).rejects.toThrow(/upload of runs\.00000 to runs\//);
+    expect(await listFiles(path.join(d.bucket, 'ds', '_ferry_loads'))).toEqual([]);
+    expect(await p().hasPending()).toBe(true);
+    await rm(path.join(d.bucket, 'ds', 'runs'));
+    const info = await p().run(staticSource(runs(30, 1)));
+    expect(info.extras).toEqual({ resumedPending: true });
+    expect(await count(config, 'ds', 'runs')).toBe(30);
+    expect(await count(config, 'ds', 'runs__run_steps')).toBe(60);
+    expect(await listFiles(path.join(d.bucket, 'ds', '_ferry_loads'))).toHaveLength(1);
   });
 
   it('refuses merge with a clear error before writing anything', async () => {

@@ -70,6 +70,11 @@ export interface FilesystemConfig {
   compression?: 'gzip' | 'none';
   /** Layout with placeholders. Default `{table_name}/{load_id}.{file_id}.{ext}`. */
   layout?: string;
+  /**
+   * Files cannot be merged. `refuse` (default): a merge resource is an error before anything runs;
+   * `append`: its rows are appended (you de-duplicate when reading).
+   */
+  mergeFallback?: 'refuse' | 'append';
   /** S3 settings (endpoint, region, path style, credentials) for S3-compatible stores. */
   s3?: {
     endpoint?: string;

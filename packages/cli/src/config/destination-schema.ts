@@ -78,6 +78,7 @@ export const filesystemDestinationSchema = z
     format: z.enum(['parquet', 'jsonl']).optional().describe('File format. Default parquet.'),
     compression: z.enum(['gzip', 'none']).optional().describe('Gzip JSONL files. Default none.'),
     layout: nonEmpty.optional().describe('Default {table_name}/{load_id}.{file_id}.{ext}.'),
+    merge_fallback: z.enum(['refuse', 'append']).optional().describe('Files cannot be merged: refuse (default) or append the rows.'),
     s3: z
       .strictObject({
         endpoint: nonEmpty.optional(),
@@ -167,6 +168,7 @@ export function toDestinationConfig(yaml: DestinationYaml): DestinationConfig {
         format: yaml.format,
         compression: yaml.compression,
         layout: yaml.layout,
+        mergeFallback: yaml.merge_fallback,
       });
       if (yaml.s3 !== undefined) {
         out.s3 = defined({

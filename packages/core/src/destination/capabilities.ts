@@ -34,6 +34,12 @@ export interface DestinationCapabilities {
   readonly supportsJson: boolean;
   /** Whether the destination answers SQL (the dataset API's `sql()`). Default true. */
   readonly supportsSql: boolean;
+  /**
+   * What happens to a merge resource when `mergeStrategies` is empty: `refuse` (a clear error before
+   * anything is extracted) or `append` (the user opted in: rows are appended, a warning says so).
+   * Default `refuse`.
+   */
+  readonly mergeFallback: 'refuse' | 'append';
 }
 
 /** Defaults for every capability: the common SQL warehouse. */
@@ -51,6 +57,7 @@ export const DEFAULT_CAPABILITIES: DestinationCapabilities = Object.freeze({
   fileMaxBytes: 256 * 1024 * 1024,
   supportsJson: true,
   supportsSql: true,
+  mergeFallback: 'refuse',
 } satisfies DestinationCapabilities);
 
 /** Capabilities with defaults filled in; pass only what differs (kysely's `DialectAdapterBase` idea). */

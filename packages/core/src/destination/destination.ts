@@ -180,5 +180,19 @@ export interface FileWriter {
   close(): Promise<void>;
 }
 
+/** A loader-file column as writers see it: name, type, nullability and decimal precision/scale. */
+export interface FileWriterColumn {
+  /** Column name. */
+  name: string;
+  /** Portable data type. */
+  dataType: TableSchema['columns'][string]['dataType'];
+  /** Whether nulls are allowed. */
+  nullable: boolean;
+  /** Decimal precision (decimal columns; default 38). */
+  precision?: number;
+  /** Decimal scale (decimal columns; default 9). */
+  scale?: number;
+}
+
 /** Opens a {@link FileWriter} for a path, with a fixed column list and their types. */
-export type FileWriterFactory = (path: string, columns: { name: string; dataType: TableSchema['columns'][string]['dataType']; nullable: boolean }[]) => Promise<FileWriter>;
+export type FileWriterFactory = (path: string, columns: FileWriterColumn[]) => Promise<FileWriter>;

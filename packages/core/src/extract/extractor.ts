@@ -116,6 +116,8 @@ export interface ExtractOptions {
   signal: AbortSignal;
   /** Items per raw file. Default 100,000. */
   fileMaxItems?: number;
+  /** Merge resources written as append (the destination cannot merge and opted into appending). */
+  appendInsteadOfMerge?: ReadonlySet<string>;
 }
 
 /**
@@ -173,7 +175,12 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
   const consume = async (r: Resource, iterable: AsyncIterable<Yielded> | Iterable<Yielded>, ctxTracker: IncrementalTracker | undefined, contexts: Map<Resource, ResourceContext>): Promise<void> => {
     const sel = isSelected(r);
     if (sel && !writers.has(r.name)) {
-      resources[r.name] = describeResource(src, r);
+      const info = describeResource(src, r);
+      if (options.appendInsteadOfMerge?.has(r.name)) {
+        info.writeDisposition = 'append';
+        delete info.mergeStrategy;
+      }
+      resources[r.name] = info;
       writers.set(r.name, new RawWriter(rawDir, r.name, nextSeq, files, options.fileMaxItems ?? RAW_FILE_MAX_ITEMS));
     }
     const writer = writers.get(r.name);

@@ -149,7 +149,13 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     const file = path.join(jobsDir, jobFileName(jobId, 0, ext));
     const writer = await options.writer(
       file,
-      cols.map((c) => ({ name: c.name, dataType: c.dataType, nullable: c.nullable })),
+      cols.map((c) => ({
+        name: c.name,
+        dataType: c.dataType,
+        nullable: c.nullable,
+        ...(c.precision === undefined ? {} : { precision: c.precision }),
+        ...(c.scale === undefined ? {} : { scale: c.scale }),
+      })),
     );
     const job: NormalizedJob = { jobId, table: table.name, format: options.format, columns: cols.map((c) => c.name), rows: 0, ext };
     jobs.push(job);

@@ -232,6 +232,7 @@ export class Pipeline {
         onEvent: (e) => this.emit(e),
         signal: controller.signal,
         ...(this.options.extractFileMaxItems ? { fileMaxItems: this.options.extractFileMaxItems } : {}),
+        appendInsteadOfMerge: new Set(this.unmergeable(src)),
       });
     } catch (error) {
       await remove(dir);
@@ -415,18 +416,29 @@ export class Pipeline {
     return { loadIds, rowCounts };
   }
 
+  /** Resources this destination cannot merge: refused, or appended when the destination opted in. */
+  private unmergeable(src: Source): string[] {
+    const caps = this.destination.capabilities;
+    return src.resources
+      .filter((r) => r.options.writeDisposition === 'merge' && !caps.mergeStrategies.includes(r.options.mergeStrategy ?? 'delete-insert'))
+      .map((r) => r.name);
+  }
+
   /** Refuse, before extracting anything, a source this destination cannot load. */
   private checkSource(src: Source): void {
     const caps = this.destination.capabilities;
-    for (const r of src.resources) {
-      const o = r.options;
-      if (o.writeDisposition === 'merge' && !caps.mergeStrategies.includes(o.mergeStrategy ?? 'delete-insert')) {
-        throw new FerryError(
-          'UNSUPPORTED',
-          `resource '${r.name}' uses merge (${o.mergeStrategy ?? 'delete-insert'}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource.`,
-          { context: { resource: r.name } },
-        );
+    for (const name of this.unmergeable(src)) {
+      const r = src.resources.find((x) => x.name === name)!;
+      const strategy = r.options.mergeStrategy ?? 'delete-insert';
+      if (caps.mergeFallback === 'append') {
+        this.emit({ type: 'warning', message: `resource '${name}': destination ${this.destination.type} cannot merge; rows are appended (merge_fallback: append)`, context: { resource: name } });
+        continue;
       }
+      throw new FerryError(
+        'UNSUPPORTED',
+        `resource '${name}' uses merge (${strategy}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource, or let the destination append instead (merge_fallback: append).`,
+        { context: { resource: name } },
+      );
     }
   }
 

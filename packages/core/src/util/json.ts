@@ -27,6 +27,11 @@ function bigReplacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(value.toString()) : value;
 }
 
+/** JSON.stringify with bigint values as exact integer literals; always takes the replacer path. */
+export function stringifyJsonWithBigints(value: unknown): string {
+  return JSON.stringify(value, bigReplacer);
+}
+
 /** Stringify JSON; `bigint` values are written as exact integer literals (not strings). */
 export function stringifyJson(value: unknown): string {
   try {

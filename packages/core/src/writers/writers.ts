@@ -1,7 +1,7 @@
 import type { FileFormat } from '../destination/capabilities.ts';
 import type { FileWriter, FileWriterFactory } from '../destination/destination.ts';
 import type { DataType } from '../schema/types.ts';
-import { stringifyJson } from '../util/json.ts';
+import { stringifyJson, stringifyJsonWithBigints } from '../util/json.ts';
 import { BufferedFile } from './buffered-file.ts';
 
 /** A loader-file column: name and type (the writer formats values by type). */
@@ -12,6 +12,10 @@ export interface WriterColumn {
   dataType: DataType;
   /** Nullable. */
   nullable: boolean;
+  /** Decimal precision (decimal columns). */
+  precision?: number;
+  /** Decimal scale (decimal columns). */
+  scale?: number;
 }
 
 /**
@@ -22,6 +26,8 @@ export interface WriterColumn {
 export const jsonlWriter: FileWriterFactory = async (path, columns) => {
   const file = await BufferedFile.create(path);
   const names = columns.map((c) => c.name);
+  // After the first row holding a bigint, the file uses the replacer for every row (no throw per row).
+  let bigints = false;
   const writer: FileWriter = {
     write(row) {
       const obj: Record<string, unknown> = {};
@@ -29,7 +35,17 @@ export const jsonlWriter: FileWriterFactory = async (path, columns) => {
         const v = row[i];
         if (v !== null && v !== undefined) obj[names[i]!] = v;
       }
-      return file.append(`${stringifyJson(obj)}\n`);
+      let line: string;
+      if (bigints) line = stringifyJsonWithBigints(obj);
+      else {
+        try {
+          line = JSON.stringify(obj);
+        } catch {
+          bigints = true;
+          line = stringifyJsonWithBigints(obj);
+        }
+      }
+      return file.append(`${line}\n`);
     },
     get bytes() {
       return file.bytes;

@@ -17,14 +17,15 @@ export type { FilesystemClient } from './filesystem-client.ts';
 export const PARALLEL_UPLOADS = 4;
 
 /** Capabilities of a filesystem destination writing `format` files. */
-export function filesystemCapabilities(format: 'parquet' | 'jsonl'): DestinationCapabilities {
+export function filesystemCapabilities(format: 'parquet' | 'jsonl', mergeFallback: 'refuse' | 'append' = 'refuse'): DestinationCapabilities {
   return defineCapabilities({
     preferredFileFormat: format,
     supportedFileFormats: ['parquet', 'jsonl'],
     // Files and the marker are separate objects: the marker written last is the commit.
     supportsTransactions: false,
-    // Files are immutable; the engine refuses merge before touching data.
+    // Files are immutable; the engine refuses merge before touching data unless the config opts into append.
     mergeStrategies: [],
+    mergeFallback,
     // Column names become Parquet fields and DuckDB view columns (the reader); DuckDB's own limit is generous.
     maxIdentifierLength: 120,
     maxParallelLoadJobs: PARALLEL_UPLOADS,
@@ -65,7 +66,7 @@ export function filesystem(config: Omit<FilesystemConfig, 'type'> & { type?: 'fi
   if (compression === 'gzip' && format !== 'jsonl') throw new ConfigError('filesystem destination: compression gzip applies to jsonl only (Parquet is compressed inside, with snappy)', { path: 'compression' });
   const location = parseBucketUrl(config.bucketUrl);
   const layout = new FilesystemLayout(config.layout);
-  const capabilities = filesystemCapabilities(format);
+  const capabilities = filesystemCapabilities(format, config.mergeFallback ?? 'refuse');
   const describe = () => (location.kind === 's3' ? `filesystem:s3://${location.bucket}/${location.prefix}` : `filesystem:${location.dir}`);
   return {
     type: 'filesystem',

@@ -136,7 +136,12 @@ for (const target of selectedTargets()) {
             name: 'conformance',
             resources: [
               resource(
-                { name: 'runs', writeDisposition: 'merge', primaryKey: 'id', incremental: { cursorPath: 'updated_at', rowOrder: 'asc' } },
+                {
+                  name: 'runs',
+                  // Destinations without merge keep the same flow with append (the cursor makes it exact).
+                  ...(env.destination.capabilities.mergeStrategies.length > 0 ? { writeDisposition: 'merge' as const, primaryKey: 'id' } : {}),
+                  incremental: { cursorPath: 'updated_at', rowOrder: 'asc', primaryKey: 'id' },
+                },
                 function* () {
                   yield all.slice(0, served);
                 },

@@ -152,6 +152,17 @@ describe('filesystem destination (local)', () => {
     expect(filesystem(config).capabilities.mergeStrategies).toEqual([]);
   });
 
+  it('merge_fallback: append appends a merge resource and says so in a warning event', async () => {
+    const d = await dirs();
+    const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket, mergeFallback: 'append' };
+    const warnings: string[] = [];
+    const p = pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data, onEvent: (e) => e.type === 'warning' && warnings.push(e.message) });
+    await p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' }));
+    await p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' }));
+    expect(await count(config, 'ds', 'runs')).toBe(4);
+    expect(warnings.some((w) => /cannot merge; rows are appended/.test(w))).toBe(true);
+  });
+
   it('refuses bad configs clearly', () => {
     expect(() => filesystem({ type: 'filesystem', bucketUrl: 'gs://bucket/x' })).toThrow(/scheme 'gs:\/\/' is not supported/);
     expect(() => filesystem({ type: 'filesystem', bucketUrl: '/tmp/x', layout: '{table_name}/{day}/{load_id}.{file_id}.{ext}' })).toThrow(/unknown placeholder \{day\}/);

@@ -8,12 +8,12 @@ import type { PipelineEvent } from '../pipeline/types.ts';
 import type { NamingConvention } from '../schema/naming.ts';
 import type { Schema } from '../schema/schema.ts';
 import type { TableSchema } from '../schema/types.ts';
-import type { ExtractedFile, ExtractedManifest, NormalizedJob, NormalizedManifest, PackageResource } from '../storage/package-storage.ts';
+import type { ExtractedFile, ExtractedManifest, NormalizedJob, NormalizedManifest } from '../storage/package-storage.ts';
 import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { FILE_EXTENSIONS } from '../writers/writers.ts';
-import { RowNormalizer, type ResourceTableInfo } from './relational.ts';
+import { RowNormalizer } from './relational.ts';
 
 /** Options of {@link normalizePackage}. */
 export interface NormalizePackageOptions {
@@ -55,21 +55,6 @@ interface OpenFile {
 }
 
 const toBase36 = (n: number, width: number) => n.toString(36).padStart(width, '0');
-
-function tableInfo(r: PackageResource): ResourceTableInfo {
-  const info: ResourceTableInfo = {
-    resource: r.resource,
-    table: r.table,
-    writeDisposition: r.writeDisposition,
-    primaryKey: r.primaryKey,
-    mergeKey: r.mergeKey,
-    columns: r.columns,
-    maxTableNesting: r.maxTableNesting,
-  };
-  if (r.mergeStrategy) info.mergeStrategy = r.mergeStrategy;
-  if (r.schemaContract !== undefined) info.schemaContract = r.schemaContract;
-  return info;
-}
 
 /** Iterate a file's lines in batches (one array per read chunk): no per-line promise. */
 async function* lineBatches(file: string): AsyncGenerator<string[]> {
@@ -191,7 +176,7 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
   for (const file of options.files ?? manifest.files) {
     const resource = manifest.resources[file.resource];
     if (!resource) throw new DataError(`load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`);
-    const info = tableInfo(resource);
+    const info = resource;
     const filePath = path.join(options.extractedDir, 'raw', file.file);
     let line = 0;
     // Plain JSON.parse is exact here: the items were JS numbers already; only bigint files need more.

@@ -2,30 +2,15 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileFormat } from '../destination/capabilities.ts';
 import type { PipelineStateDoc } from '../destination/destination.ts';
-import type { MergeStrategy, StoredSchema, WriteDisposition, ColumnHint, SchemaContract } from '../schema/types.ts';
+import type { ResourceTableInfo } from '../normalize/relational.ts';
+import type { StoredSchema } from '../schema/types.ts';
 import { listDir, remove, syncDir, writeJsonAtomic, exists } from '../util/fs.ts';
 
-/** How one resource's records become tables; recorded in the package so normalize needs no source code. */
-export interface PackageResource {
-  /** Resource name. */
-  resource: string;
-  /** Root table name (raw; normalized by the normalizer). */
-  table: string;
-  /** Write disposition. */
-  writeDisposition: WriteDisposition;
-  /** Merge strategy for merge. */
-  mergeStrategy?: MergeStrategy;
-  /** Primary key fields (raw names). */
-  primaryKey: string[];
-  /** Merge key fields (raw names). */
-  mergeKey: string[];
-  /** Column hints by raw field name. */
-  columns: Record<string, ColumnHint>;
-  /** Max nesting depth. */
-  maxTableNesting: number;
-  /** Contract in force. */
-  schemaContract?: SchemaContract;
-}
+/**
+ * How one resource's records become tables; recorded in the package so normalize needs no source code.
+ * The same shape the normalizer takes.
+ */
+export type PackageResource = ResourceTableInfo;
 
 /** A raw extracted file: JSON lines of one resource. */
 export interface ExtractedFile {

@@ -1,13 +1,9 @@
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { DatasetReader, LoadJobFile, TableSchema } from '@ferry/core';
-import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
+import { SqlJobClient } from '../sql/sql-job-client.ts';
+import { queryRows, streamRows, type Row } from './duckdb-rows.ts';
 import { DuckDbSqlCompiler } from './duckdb-sql.ts';
 
-/** Convert DuckDB result values to plain JS: bigint stays bigint when unsafe, timestamps become Dates. */
-function toJs(value: unknown): unknown {
-  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value;
-  return value;
-}
 
 /** DuckDB client: one connection to one database file; a package loads in one transaction. */
 export class DuckDbClient extends SqlJobClient {
@@ -40,30 +36,11 @@ export class DuckDbClient extends SqlJobClient {
   }
 
   async query(sql: string, params?: unknown[]): Promise<Row[]> {
-    const reader = await this.connection.runAndReadAll(sql, params as DuckDBValue[] | undefined);
-    return reader.getRowObjectsJS().map((r) => {
-      const out: Row = {};
-      for (const [k, v] of Object.entries(r)) out[k] = toJs(v);
-      return out;
-    });
+    return queryRows(this.connection, sql, params);
   }
 
-  private async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
-    const result = await this.connection.stream(sql, params as DuckDBValue[] | undefined);
-    const names = result.columnNames();
-    let batch: Row[] = [];
-    for await (const rows of result.yieldRowsJs()) {
-      for (const values of rows) {
-        const row: Row = {};
-        for (let i = 0; i < names.length; i++) row[names[i]!] = toJs(values[i]);
-        batch.push(row);
-        if (batch.length >= batchSize) {
-          yield batch;
-          batch = [];
-        }
-      }
-    }
-    if (batch.length > 0) yield batch;
+  private stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
+    return streamRows(this.connection, sql, params, batchSize);
   }
 
   protected async loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void> {

@@ -2,17 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as DuckDbSdk from '@duckdb/node-api';
-import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { DestinationError, type DatasetReader, type TableSchema } from '@ferry/core';
 import { FilesystemCatalog, LOADS_FOLDER, markerKey } from './filesystem-catalog.ts';
 import { duckdbType, sqlIdent, sqlLiteral } from './parquet-duckdb-writer.ts';
+import { queryRows, streamRows, type Row } from '../duckdb/duckdb-rows.ts';
 
-type Row = Record<string, unknown>;
-
-function toJs(value: unknown): unknown {
-  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value;
-  return value;
-}
 
 const LOADS_COLUMNS = `{'load_id': 'VARCHAR', 'schema_name': 'VARCHAR', 'status': 'BIGINT', 'inserted_at': 'TIMESTAMPTZ', 'schema_version_hash': 'VARCHAR'}`;
 
@@ -131,32 +126,11 @@ export class FilesystemReader implements DatasetReader {
   }
 
   async query(sql: string, params?: unknown[]): Promise<Row[]> {
-    const c = await this.refresh();
-    const reader = await c.runAndReadAll(sql, params as DuckDBValue[] | undefined);
-    return reader.getRowObjectsJS().map((r) => {
-      const out: Row = {};
-      for (const [k, v] of Object.entries(r)) out[k] = toJs(v);
-      return out;
-    });
+    return queryRows(await this.refresh(), sql, params);
   }
 
   async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
-    const c = await this.refresh();
-    const result = await c.stream(sql, params as DuckDBValue[] | undefined);
-    const names = result.columnNames();
-    let batch: Row[] = [];
-    for await (const rows of result.yieldRowsJs()) {
-      for (const values of rows) {
-        const row: Row = {};
-        for (let i = 0; i < names.length; i++) row[names[i]!] = toJs(values[i]);
-        batch.push(row);
-        if (batch.length >= batchSize) {
-          yield batch;
-          batch = [];
-        }
-      }
-    }
-    if (batch.length > 0) yield batch;
+    yield* streamRows(await this.refresh(), sql, params, batchSize);
   }
 
   /** Forget the views (after a drop). */

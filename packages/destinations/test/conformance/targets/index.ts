@@ -9,7 +9,7 @@ export type { ConformanceTarget } from './types.ts';
  */
 export const ALL_TARGETS: ConformanceTarget[] = [];
 for (const file of readdirSync(import.meta.dirname).filter((f) => f.endsWith('.target.ts')).sort()) {
-  const mod = (await import(`./${file}`)) as { target?: ConformanceTarget; targets?: ConformanceTarget[] };
+  const mod = (await import(/* @vite-ignore */ `./${file}`)) as { target?: ConformanceTarget; targets?: ConformanceTarget[] };
   if (mod.target) ALL_TARGETS.push(mod.target);
   for (const t of mod.targets ?? []) ALL_TARGETS.push(t);
 }

@@ -201,11 +201,12 @@ export class PostgresClient extends SqlJobClient {
     try {
       await conn.query('BEGIN READ ONLY');
       await conn.query(`DECLARE ferry_stream NO SCROLL CURSOR FOR ${sql}`, params);
-      const fetch = `FETCH FORWARD ${Math.max(1, Math.floor(batchSize))} FROM ferry_stream`;
+      const size = Math.max(1, Math.floor(batchSize) || 1);
+      const fetch = `FETCH FORWARD ${size} FROM ferry_stream`;
       while (true) {
         const { rows } = await conn.query(fetch);
         if (rows.length > 0) yield rows as Row[];
-        if (rows.length < batchSize) break;
+        if (rows.length < size) break;
       }
       ok = true;
     } catch (error) {

@@ -60,4 +60,13 @@ describe('parallel normalize', () => {
     expect(Object.keys(par.schema!.tables.items!.columns)).toContain('amount__v_text');
     expect(par.schema?.tables).toEqual(seq.schema?.tables);
   });
+
+  it('a column appearing mid-file rotates the file: no value is dropped', async () => {
+    const shifting = Array.from({ length: 1000 }, (_, i) => ({ id: i, ...(i >= 500 ? { late: `v${i}` } : {}), ...(i >= 700 ? { extra: { deep: i } } : {}) }));
+    const { rows } = await normalizeWith(0, shifting);
+    const items = rows.filter((r) => r.table === 'items');
+    expect(items).toHaveLength(1000);
+    expect(items.filter((r) => r.late !== undefined)).toHaveLength(500);
+    expect(items.filter((r) => r.extra__deep !== undefined)).toHaveLength(300);
+  });
 });

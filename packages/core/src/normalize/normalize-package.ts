@@ -51,6 +51,8 @@ interface OpenFile {
   columns: string[];
   columnCount: number;
   typeStamp: string;
+  /** `schema.changeCount` when the file's shape was last checked against its table. */
+  schemaStamp: number;
   job: NormalizedJob;
 }
 
@@ -144,23 +146,31 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     );
     const job: NormalizedJob = { jobId, table: table.name, format: options.format, columns: cols.map((c) => c.name), rows: 0, ext };
     jobs.push(job);
-    const entry: OpenFile = { writer, table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), job };
+    const entry: OpenFile = { writer, table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), schemaStamp: schema.changeCount, job };
     open.set(table.name, entry);
     return entry;
   };
 
   // Rows are buffered per record because emit is synchronous and rotation is async.
-  const pendingRows: { table: TableSchema; row: Record<string, unknown> }[] = [];
+  const pendingTables: TableSchema[] = [];
+  const pendingRows: Record<string, unknown>[] = [];
   const emit = (table: TableSchema, row: Record<string, unknown>) => {
-    pendingRows.push({ table, row });
+    pendingTables.push(table);
+    pendingRows.push(row);
   };
 
+  /** The table gained columns (or, for typed formats, changed a type) since the file opened. */
+  const shapeChanged = (f: OpenFile, table: TableSchema): boolean => {
+    if (f.columnCount !== Object.keys(table.columns).length) return true;
+    if (options.format === 'parquet' && f.typeStamp !== typeStampOf(table)) return true;
+    f.schemaStamp = schema.changeCount;
+    return false;
+  };
   const needsRotation = (f: OpenFile | undefined, table: TableSchema): boolean =>
     !f ||
-    f.columnCount !== Object.keys(table.columns).length ||
     f.job.rows >= options.fileMaxRows ||
     f.writer.bytes >= options.fileMaxBytes ||
-    (options.format === 'parquet' && f.typeStamp !== typeStampOf(table));
+    (f.schemaStamp !== schema.changeCount && shapeChanged(f, table));
 
   /** Write a row to its open file (synchronous; the caller rotates first when needed). */
   const writeRow = (f: OpenFile, row: Record<string, unknown>) => {
@@ -195,12 +205,13 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
         line++;
         normalizer.normalize(info, record as Record<string, unknown>, rootId, emit);
         for (let i = 0; i < pendingRows.length; i++) {
-          const { table, row } = pendingRows[i]!;
+          const table = pendingTables[i]!;
           let f = open.get(table.name);
           if (needsRotation(f, table)) f = await rotate(table);
-          writeRow(f!, row);
+          writeRow(f!, pendingRows[i]!);
         }
         pendingRows.length = 0;
+        pendingTables.length = 0;
         if (flushes.length > 0) {
           await Promise.all(flushes);
           flushes.length = 0;

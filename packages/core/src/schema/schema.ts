@@ -78,6 +78,7 @@ export class Schema {
   private version: number;
   private versionHash: string;
   private isDirty = false;
+  private changes = 0;
   /**
    * Tables created through this instance: they accept any new column (their first load defines them). Cleared
    * by {@link sealNewTables}.
@@ -98,6 +99,16 @@ export class Schema {
       this.versionHash = schemaVersionHash({});
     }
     this.startedEmpty = this.tables.size === 0;
+  }
+
+  private touch(): void {
+    this.isDirty = true;
+    this.changes++;
+  }
+
+  /** Increases with every change (cheap to compare on a hot path: "did anything change since?"). */
+  get changeCount(): number {
+    return this.changes;
   }
 
   /** True once changed since the last toStored()/markClean(). */
@@ -127,7 +138,7 @@ export class Schema {
 
   /** Record an outside change to a live table or column (e.g. a flag set by the normalizer). */
   markDirty(): void {
-    this.isDirty = true;
+    this.touch();
   }
 
   /** Accept the current content as saved without bumping the version. */
@@ -170,7 +181,7 @@ export class Schema {
     if (def.schemaContract !== undefined) table.schemaContract = def.schemaContract;
     this.tables.set(def.name, table);
     this.newTables.add(def.name);
-    this.isDirty = true;
+    this.touch();
     return table;
   }
 
@@ -180,18 +191,18 @@ export class Schema {
   ): void {
     if (table.writeDisposition !== def.writeDisposition) {
       table.writeDisposition = def.writeDisposition;
-      this.isDirty = true;
+      this.touch();
     }
     if (def.mergeStrategy !== undefined && table.mergeStrategy !== def.mergeStrategy) {
       table.mergeStrategy = def.mergeStrategy;
-      this.isDirty = true;
+      this.touch();
     }
     if (
       def.schemaContract !== undefined &&
       stableStringify(def.schemaContract) !== stableStringify(table.schemaContract)
     ) {
       table.schemaContract = def.schemaContract;
-      this.isDirty = true;
+      this.touch();
     }
   }
 
@@ -219,7 +230,7 @@ export class Schema {
       }
     }
     table.columns[column.name] = column;
-    this.isDirty = true;
+    this.touch();
     return 'evolve';
   }
 
@@ -245,7 +256,7 @@ export class Schema {
     }
     if (mode !== 'evolve') return mode;
     column.dataType = to;
-    this.isDirty = true;
+    this.touch();
     return 'evolve';
   }
 
@@ -300,14 +311,14 @@ export class Schema {
       const mine = this.tables.get(name);
       if (!mine) {
         this.tables.set(name, cloneTable(theirs));
-        this.isDirty = true;
+        this.touch();
         continue;
       }
       for (const column of Object.values(theirs.columns)) {
         const existing = Object.hasOwn(mine.columns, column.name) ? mine.columns[column.name] : undefined;
         if (!existing) {
           mine.columns[column.name] = { ...column };
-          this.isDirty = true;
+          this.touch();
           continue;
         }
         if (existing.dataType === column.dataType) continue;
@@ -315,7 +326,7 @@ export class Schema {
         if (widened !== undefined) {
           if (existing.dataType !== widened) {
             existing.dataType = widened;
-            this.isDirty = true;
+            this.touch();
           }
           continue;
         }
@@ -324,7 +335,7 @@ export class Schema {
           : `${column.name}__v_${column.dataType}`;
         if (!Object.hasOwn(mine.columns, variantName)) {
           mine.columns[variantName] = { name: variantName, dataType: column.dataType, nullable: true, variant: true };
-          this.isDirty = true;
+          this.touch();
         }
       }
     }

@@ -127,11 +127,16 @@ else
   [ "${#NPM_CA}" -lt 120000 ] || fail "NPM_CA is ${#NPM_CA} bytes: too large for a build argument; set NPM_CA to the proxy's CA only"
   [ -z "$NPM_CA" ] || log "  passing $(grep -c 'BEGIN CERTIFICATE' <<<"$NPM_CA") extra CA certificate(s) from npm's TLS settings"
   cache=(); [ "${FERRY_CI_NO_CACHE:-}" != 1 ] || cache=(--no-cache)
+  previous=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
   if ! docker build "${cache[@]}" -t "$image" --build-arg NPM_REGISTRY="$registry" --build-arg NPM_CA="$NPM_CA" . >"$tmp/build.log" 2>&1; then
     tail -40 "$tmp/build.log" >&2
     fail "docker build"
   fi
   took "built"
+  # the image this build replaced, now untagged: remove it (fails harmlessly while a container uses it)
+  if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
+    docker image rm "$previous" >/dev/null 2>&1 || true
+  fi
 fi
 size_mb=$(docker image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f", $1 / 1000000 }')
 log "image $image: ${size_mb} MB"

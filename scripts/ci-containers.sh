@@ -6,6 +6,7 @@
 #              exit 0, and every table's row count in Postgres equals the run's load_info
 #   3. resume: new dbt Cloud runs on the emulator, then a second run from a fresh container (empty data
 #              dir): it resumes from the state stored in Postgres and loads only the new runs (no full reload)
+#   +  ferry demo in the image: the embedded DuckDB destination (native binding) works there too
 #   4. compose: docker-compose.yml `up --abort-on-container-exit --exit-code-from pipeline`, rows, `down -v`
 # Every container, network and volume it creates is removed on exit, failure and Ctrl-C included; names
 # are unique per run (ferry-ci-<pid>), so it is idempotent and may run beside other work. Nothing is
@@ -195,6 +196,12 @@ found=$(psql_in "$pg" "select count(*) from dbt_cloud_data.runs where id in ($(I
 [ "$loaded2" -ge "${#new_ids[@]}" ] && [ "$loaded2" -lt $((fixture_runs / 10)) ] \
   || fail "run 2 loaded $loaded2 runs: expected the ${#new_ids[@]} new ones and a few at the cursor, not a full reload of $fixture_runs"
 took "exit 0, loaded $loaded2 runs (of $total; ${#new_ids[@]} new), _ferry_loads = 2: resumed from destination state"
+
+# the embedded default destination too: `ferry demo` (its own emulator) into DuckDB on the container's /work
+step "ferry demo: DuckDB's native binding in the image"
+ferry_in demo demo || fail "ferry demo exited $? (expected 0)"
+[ "$(event "$tmp/demo.jsonl" load_info info.rowCounts.runs)" = "$fixture_runs" ] || fail "ferry demo: load_info runs is not $fixture_runs"
+took "exit 0, runs = $fixture_runs in DuckDB"
 
 # ---- 4. docker-compose: up until the pipeline exits, rows, down -v
 compose_project="$id"

@@ -6,8 +6,10 @@
 /** DuckDB, the embedded default: one database file. */
 export interface DuckDbConfig {
   type: 'duckdb';
-  /** Database file. Default `<pipeline name>.duckdb` in the working directory; `:memory:` for tests. */
+  /** Database file. Default `ferry.duckdb` in the working directory; `:memory:` for tests. */
   path?: string;
+  /** DuckDB's memory limit (it spills to disk past it), e.g. `1GB`. Default `$FERRY_DUCKDB_MEMORY_LIMIT` or 256MB. */
+  memoryLimit?: string;
 }
 
 /** Postgres: a connection string or fields. */

@@ -37,6 +37,10 @@ export interface WorkerOutput {
 
 type WorkerMessage = WorkerOutput | { kind: 'event'; event: PipelineEvent } | { kind: 'error'; name: string; message: string; code?: string; context?: Record<string, unknown> };
 
+/** Heap limits of a normalize worker (old and young generation, MB). */
+const WORKER_OLD_GEN_MB = Number(process.env.FERRY_NORMALIZE_WORKER_HEAP_MB ?? 256);
+const WORKER_YOUNG_GEN_MB = 48;
+
 /** Below this many items a package normalizes on the main thread: starting workers costs more. */
 export const PARALLEL_MIN_ITEMS = 20_000;
 
@@ -44,7 +48,9 @@ const WORKER_FILE = fileURLToPath(new URL(`./normalize-worker${path.extname(file
 
 function runWorker(input: WorkerInput, onEvent: (e: PipelineEvent) => void): Promise<WorkerOutput> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_FILE, { workerData: input });
+    // A normalize worker keeps little state (one record at a time, file buffers): a bounded heap keeps
+    // memory flat whatever the package size, instead of V8 growing it while garbage piles up.
+    const worker = new Worker(WORKER_FILE, { workerData: input, resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_GEN_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
     let settled = false;
     worker.on('message', (m: WorkerMessage) => {
       if (m.kind === 'event') onEvent(m.event);

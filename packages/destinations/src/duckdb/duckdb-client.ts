@@ -51,7 +51,7 @@ export class DuckDbClient extends SqlJobClient {
       const types = job.columns
         .map((c) => `${this.compiler.literal(c)}: ${this.compiler.literal(this.compiler.columnType(table.columns[c] ?? { dataType: 'text' }))}`)
         .join(', ');
-      source = `read_json(${file}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 134217728)`;
+      source = `read_json(${file}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 16777216)`;
     } else if (job.format === 'parquet') {
       source = `read_parquet(${file})`;
     } else {

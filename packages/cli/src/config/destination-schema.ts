@@ -14,6 +14,7 @@ export const duckdbDestinationSchema = z
   .strictObject({
     type: z.literal('duckdb'),
     path: nonEmpty.optional().describe('Database file. Default `<pipeline name>.duckdb` in the working directory.'),
+    memory_limit: nonEmpty.optional().describe('DuckDB memory limit, e.g. 1GB (spills to disk past it). Default 256MB.'),
   })
   .describe('DuckDB: one local database file.');
 
@@ -120,6 +121,7 @@ export function toDestinationConfig(yaml: DestinationYaml): DestinationConfig {
     case 'duckdb': {
       const out: DuckDbConfig = { type: 'duckdb' };
       if (yaml.path !== undefined) out.path = yaml.path;
+      if (yaml.memory_limit !== undefined) out.memoryLimit = yaml.memory_limit;
       return out;
     }
     case 'postgres': {

@@ -42,7 +42,8 @@ export function* runPages(n: number, page = 1000, seed = 42): Generator<Record<s
     for (let i = start; i < Math.min(n, start + page); i++) {
       const created = t0 + i * 7_000 + Math.floor(rnd() * 1000);
       const form = i % 4;
-      const finished = rnd() < 0.03 ? null : ts(created + 60_000 + Math.floor(rnd() * 600_000), (form + 1) % 4);
+      const finished =
+        rnd() < 0.03 ? null : ts(created + 60_000 + Math.floor(rnd() * 600_000), (form + 1) % 4);
       out.push({
         id: 70403104190000 + i,
         account_id: 70403103999999,
@@ -57,7 +58,11 @@ export function* runPages(n: number, page = 1000, seed = 42): Generator<Record<s
         git_sha: rnd() < 0.3 ? null : (i * 2654435761).toString(16).padStart(10, '0'),
         status_message: rnd() < 0.3 ? null : 'Completed successfully',
         href: rnd() < 0.3 ? null : `https://ab123.us1.dbt.com/deploy/1/runs/${i}`,
-        trigger: { id: 900000000 + i, cause: rnd() < 0.5 ? 'Scheduled' : 'Triggered via API', schema_override: null },
+        trigger: {
+          id: 900000000 + i,
+          cause: rnd() < 0.5 ? 'Scheduled' : 'Triggered via API',
+          schema_override: null,
+        },
         run_steps: [
           { index: 1, name: 'dbt deps', status: 10 },
           { index: 2, name: 'dbt build', status: finished === null ? 3 : 10 },

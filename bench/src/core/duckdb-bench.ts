@@ -11,18 +11,35 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', multiple: true }, child: { type: 'string' }, dir: { type: 'string' }, n: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', multiple: true },
+    child: { type: 'string' },
+    dir: { type: 'string' },
+    n: { type: 'string' },
+  },
+});
 
 async function childPipeline(dir: string, n: number) {
   const { pipeline, resource, source } = await import('@ferry/core');
   const { duckdb } = await import('@ferry/destinations/duckdb');
   const { runPages } = await import('../records.ts');
   const runs = resource({ name: 'runs' }, () => runPages(n));
-  const p = pipeline({ name: 'bench', dataset: 'bench', destination: duckdb({ path: path.join(dir, 'ferry.duckdb') }), dataDir: path.join(dir, 'data') });
+  const p = pipeline({
+    name: 'bench',
+    dataset: 'bench',
+    destination: duckdb({ path: path.join(dir, 'ferry.duckdb') }),
+    dataDir: path.join(dir, 'data'),
+  });
   const t = performance.now();
   const info = await p.run(source({ name: 'bench', resources: [runs] }));
   const seconds = (performance.now() - t) / 1000;
-  return { seconds, rows: info.rowCounts, timings: info.timings, maxRssMb: process.resourceUsage().maxRSS / 1024 };
+  return {
+    seconds,
+    rows: info.rowCounts,
+    timings: info.timings,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+  };
 }
 
 async function childBaseline(dir: string, n: number) {
@@ -39,7 +56,9 @@ async function childBaseline(dir: string, n: number) {
   const db = await DuckDBInstance.create(path.join(dir, 'baseline.duckdb'));
   const c = await db.connect();
   const t = performance.now();
-  await c.run(`CREATE SCHEMA bench; CREATE TABLE bench.runs AS SELECT * FROM read_json_auto('${file}'); CHECKPOINT;`);
+  await c.run(
+    `CREATE SCHEMA bench; CREATE TABLE bench.runs AS SELECT * FROM read_json_auto('${file}'); CHECKPOINT;`,
+  );
   const seconds = (performance.now() - t) / 1000;
   const count = Number((await c.runAndReadAll('SELECT COUNT(*) FROM bench.runs')).getRows()[0]![0]);
   c.closeSync();
@@ -59,9 +78,18 @@ if (values.child) {
   for (const n of sizes) {
     const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-'));
     const run = (kind: string) => {
-      const r = spawnSync(process.execPath, ['--conditions=@ferry/source', script, '--child', kind, '--dir', dir, '--n', String(n)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(
+        process.execPath,
+        ['--conditions=@ferry/source', script, '--child', kind, '--dir', dir, '--n', String(n)],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       if (r.status !== 0) throw new Error(`${kind} failed: ${r.stderr}`);
-      return JSON.parse(r.stdout) as { seconds: number; rows: Record<string, number>; maxRssMb: number; timings?: Record<string, number> };
+      return JSON.parse(r.stdout) as {
+        seconds: number;
+        rows: Record<string, number>;
+        maxRssMb: number;
+        timings?: Record<string, number>;
+      };
     };
     const base = run('baseline');
     const ferry = run('pipeline');
@@ -72,7 +100,9 @@ if (values.child) {
     lines.push(line);
     console.error(`rows ${n}: ferry ${JSON.stringify(ferry)} baseline ${JSON.stringify(base)}`);
   }
-  console.log('| records | Ferry s | Ferry records/s | baseline s | baseline rows/s | ratio | Ferry peak RSS MB | baseline peak RSS MB | Ferry stages |');
+  console.log(
+    '| records | Ferry s | Ferry records/s | baseline s | baseline rows/s | ratio | Ferry peak RSS MB | baseline peak RSS MB | Ferry stages |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const l of lines) console.log(l);
 }

@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { pipeline, resource, source, type Destination } from '@ferry/core';
 import { createDestination } from '@ferry/destinations';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, batch: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: '1000000' }, batch: { type: 'string', default: '10000' } },
+});
 const n = Number(values.rows);
 const batchSize = Number(values.batch);
 const mb = () => Math.round(process.memoryUsage().rss / 1048576);
@@ -20,7 +22,12 @@ function* flatPages(): Generator<Record<string, unknown>[]> {
   for (let start = 0; start < n; start += 10_000) {
     const page: Record<string, unknown>[] = [];
     for (let i = start; i < Math.min(n, start + 10_000); i++) {
-      page.push({ id: 70403104190000 + i, status: i % 3 === 0 ? 20 : 10, name: `run ${i}`, created_at: `2024-01-01T00:00:${String(i % 60).padStart(2, '0')}.000001Z` });
+      page.push({
+        id: 70403104190000 + i,
+        status: i % 3 === 0 ? 20 : 10,
+        name: `run ${i}`,
+        created_at: `2024-01-01T00:00:${String(i % 60).padStart(2, '0')}.000001Z`,
+      });
     }
     yield page;
   }
@@ -28,7 +35,12 @@ function* flatPages(): Generator<Record<string, unknown>[]> {
 
 async function measure(label: string, destination: Destination) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-iter-'));
-  const p = pipeline({ name: `iter_${Date.now()}`, dataset: `iter_${process.pid}`, destination, dataDir: dir });
+  const p = pipeline({
+    name: `iter_${Date.now()}`,
+    dataset: `iter_${process.pid}`,
+    destination,
+    dataDir: dir,
+  });
   await p.run(source({ name: 'iter', resources: [resource({ name: 'runs' }, flatPages)] }));
   const ds = p.dataset();
   global.gc?.();
@@ -37,7 +49,10 @@ async function measure(label: string, destination: Destination) {
   let seen = 0;
   let sum = 0n;
   const t = performance.now();
-  for await (const batch of ds.table('runs').select('id', 'status', 'name', 'created_at').iterate({ batchSize })) {
+  for await (const batch of ds
+    .table('runs')
+    .select('id', 'status', 'name', 'created_at')
+    .iterate({ batchSize })) {
     for (const r of batch) sum += r.id as bigint;
     seen += batch.length;
     if (seen % 100_000 < batchSize) samples.push(mb());
@@ -54,9 +69,15 @@ async function measure(label: string, destination: Destination) {
   );
 }
 
-console.log('| destination | rows | batch | seconds | rows/s | RSS before MB | RSS min while iterating MB | RSS max MB | RSS at end MB | sum(id) |');
+console.log(
+  '| destination | rows | batch | seconds | rows/s | RSS before MB | RSS min while iterating MB | RSS max MB | RSS at end MB | sum(id) |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-iter-db-'));
 await measure('duckdb', await createDestination({ type: 'duckdb', path: path.join(dir, 'iter.duckdb') }));
-if (process.env.DATABASE_URL) await measure('postgres', await createDestination({ type: 'postgres', credentials: process.env.DATABASE_URL }));
+if (process.env.DATABASE_URL)
+  await measure(
+    'postgres',
+    await createDestination({ type: 'postgres', credentials: process.env.DATABASE_URL }),
+  );
 rmSync(dir, { recursive: true, force: true });

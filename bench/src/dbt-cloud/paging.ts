@@ -34,12 +34,32 @@ const CONCURRENCY = Number(values.concurrency);
 // `;`-separated variants of include_related; an empty variant lists plain runs.
 const VARIANTS = values.include.split(';').map((v) => v.trim());
 
-async function startEmulatorProcess(): Promise<{ child: ChildProcess; url: string; token: string; accountId: number }> {
+async function startEmulatorProcess(): Promise<{
+  child: ChildProcess;
+  url: string;
+  token: string;
+  accountId: number;
+}> {
   const entry = fileURLToPath(import.meta.resolve('@ferry/source-dbt-cloud/emulator'));
   const bin = path.join(path.dirname(entry), 'bin.ts');
   const child = spawn(
     process.execPath,
-    ['--conditions=@ferry/source', bin, '--port', '0', '--runs', String(RUNS), '--in-flight', '0', '--latency-ms', String(LATENCY), '--rate-limit', String(RATE), '--seed', '1'],
+    [
+      '--conditions=@ferry/source',
+      bin,
+      '--port',
+      '0',
+      '--runs',
+      String(RUNS),
+      '--in-flight',
+      '0',
+      '--latency-ms',
+      String(LATENCY),
+      '--rate-limit',
+      String(RATE),
+      '--seed',
+      '1',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const line = await new Promise<string>((resolve, reject) => {
@@ -62,17 +82,35 @@ interface Result {
   lowerBound: number;
 }
 
-async function measure(emu: { url: string; token: string; accountId: number }, concurrency: number, include: string): Promise<Result> {
+async function measure(
+  emu: { url: string; token: string; accountId: number },
+  concurrency: number,
+  include: string,
+): Promise<Result> {
   const events: DbtCloudRequestEvent[] = [];
-  const client = new DbtCloudClient({ baseUrl: emu.url, accountId: emu.accountId, apiToken: emu.token, pageConcurrency: concurrency, onRequest: (e) => events.push(e) });
+  const client = new DbtCloudClient({
+    baseUrl: emu.url,
+    accountId: emu.accountId,
+    apiToken: emu.token,
+    pageConcurrency: concurrency,
+    onRequest: (e) => events.push(e),
+  });
   const stats: DbtCloudPageStats = { pages: 0, rows: 0, duplicates: 0, minConcurrency: 0 };
   // The runs resource's first-load query: ascending finished_at over an open range.
-  const query = { order_by: 'finished_at', finished_at__range: ['1970-01-01T00:00:00.000000', '9999-12-31T23:59:59.999999'], ...(include ? { include_related: include } : {}) };
+  const query = {
+    order_by: 'finished_at',
+    finished_at__range: ['1970-01-01T00:00:00.000000', '9999-12-31T23:59:59.999999'],
+    ...(include ? { include_related: include } : {}),
+  };
   const started = performance.now();
-  for await (const page of client.paginate('v2', `accounts/${emu.accountId}/runs/`, query, {}, stats)) void page;
+  for await (const page of client.paginate('v2', `accounts/${emu.accountId}/runs/`, query, {}, stats))
+    void page;
   const seconds = (performance.now() - started) / 1000;
   const pages = stats.pages;
-  const lowerBound = concurrency === 1 ? (pages * LATENCY) / 1000 : ((1 + Math.ceil((pages - 1) / concurrency)) * LATENCY) / 1000;
+  const lowerBound =
+    concurrency === 1
+      ? (pages * LATENCY) / 1000
+      : ((1 + Math.ceil((pages - 1) / concurrency)) * LATENCY) / 1000;
   return {
     include: include || '(none)',
     concurrency,
@@ -106,7 +144,9 @@ try {
     for (const c of [1, CONCURRENCY]) {
       const r = await measure(emu, c, include);
       results.push(r);
-      process.stderr.write(`include=${r.include} concurrency=${c}: ${r.seconds.toFixed(2)} s, ${r.pages} pages, ${r.rows} rows, 429s ${r.status429}\n`);
+      process.stderr.write(
+        `include=${r.include} concurrency=${c}: ${r.seconds.toFixed(2)} s, ${r.pages} pages, ${r.rows} rows, 429s ${r.status429}\n`,
+      );
     }
   }
 } finally {

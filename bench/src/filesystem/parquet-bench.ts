@@ -17,7 +17,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string' }, part: { type: 'string' }, child: { type: 'string' }, dir: { type: 'string' }, n: { type: 'string' } },
+  options: {
+    rows: { type: 'string' },
+    part: { type: 'string' },
+    child: { type: 'string' },
+    dir: { type: 'string' },
+    n: { type: 'string' },
+  },
 });
 
 interface Result {
@@ -59,19 +65,30 @@ async function duckdbCopyJsonl(dir: string, n: number): Promise<Result> {
   const t = performance.now();
   await c.run(`COPY (SELECT * FROM read_json('${file}')) TO '${out}' (FORMAT parquet)`);
   const seconds = (performance.now() - t) / 1000;
-  const count = Number((await c.runAndReadAll(`SELECT COUNT(*) FROM read_parquet('${out}')`)).getRows()[0]![0]);
+  const count = Number(
+    (await c.runAndReadAll(`SELECT COUNT(*) FROM read_parquet('${out}')`)).getRows()[0]![0],
+  );
   c.closeSync();
   db.closeSync();
   return { seconds, rows: count, maxRssMb: rss(), mib: statSync(out).size / 1024 / 1024 };
 }
 
-async function ferryPipeline(dir: string, n: number, format: 'parquet' | 'jsonl' = 'parquet'): Promise<Result> {
+async function ferryPipeline(
+  dir: string,
+  n: number,
+  format: 'parquet' | 'jsonl' = 'parquet',
+): Promise<Result> {
   const { pipeline, resource, source } = await import('@ferry/core');
   const { filesystem } = await import('@ferry/destinations/filesystem');
   const { runPages } = await import('../records.ts');
   const bucket = path.join(dir, 'bucket');
   const runs = resource({ name: 'runs' }, () => runPages(n));
-  const p = pipeline({ name: 'bench', dataset: 'bench', destination: filesystem({ type: 'filesystem', bucketUrl: bucket, format }), dataDir: path.join(dir, 'data') });
+  const p = pipeline({
+    name: 'bench',
+    dataset: 'bench',
+    destination: filesystem({ type: 'filesystem', bucketUrl: bucket, format }),
+    dataDir: path.join(dir, 'data'),
+  });
   const t = performance.now();
   const info = await p.run(source({ name: 'bench', resources: [runs] }));
   const seconds = (performance.now() - t) / 1000;
@@ -115,10 +132,23 @@ async function canonicalRows(n: number) {
     for (const r of page) {
       const trig = r.trigger as { id: number; cause: string };
       rows.push([
-        r.id, r.account_id, r.job_definition_id, r.environment_id, r.status, r.in_progress,
-        parseTimestamp(r.created_at as string), r.finished_at === null ? null : parseTimestamp(r.finished_at as string),
-        r.duration_seconds, r.git_branch, r.git_sha, r.status_message, r.href, trig.id, trig.cause,
-        '1735000000000000', `1735000000000000_0000${(i++).toString(36).padStart(6, '0')}`,
+        r.id,
+        r.account_id,
+        r.job_definition_id,
+        r.environment_id,
+        r.status,
+        r.in_progress,
+        parseTimestamp(r.created_at as string),
+        r.finished_at === null ? null : parseTimestamp(r.finished_at as string),
+        r.duration_seconds,
+        r.git_branch,
+        r.git_sha,
+        r.status_message,
+        r.href,
+        trig.id,
+        trig.cause,
+        '1735000000000000',
+        `1735000000000000_0000${(i++).toString(36).padStart(6, '0')}`,
       ]);
     }
   }
@@ -145,8 +175,16 @@ async function writerVariant(kind: string, dir: string, n: number): Promise<Resu
     const { DuckDBInstance } = await import('@duckdb/node-api');
     const db = await DuckDBInstance.create(':memory:');
     const c = await db.connect();
-    const ddlType: Record<string, string> = { bigint: 'BIGINT', bool: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', double: 'DOUBLE', text: 'VARCHAR' };
-    await c.run(`CREATE TABLE t (${columns.map((col) => `"${col.name}" ${ddlType[col.dataType]}`).join(', ')})`);
+    const ddlType: Record<string, string> = {
+      bigint: 'BIGINT',
+      bool: 'BOOLEAN',
+      timestamp: 'TIMESTAMPTZ',
+      double: 'DOUBLE',
+      text: 'VARCHAR',
+    };
+    await c.run(
+      `CREATE TABLE t (${columns.map((col) => `"${col.name}" ${ddlType[col.dataType]}`).join(', ')})`,
+    );
     const appender = await c.createAppender('t');
     for (const r of rows) {
       for (let k = 0; k < columns.length; k++) {
@@ -185,7 +223,11 @@ if (values.child) {
   const run = (kind: string): Result => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ferry-fs-bench-'));
     try {
-      const r = spawnSync(process.execPath, ['--conditions=@ferry/source', script, '--child', kind, '--dir', dir, '--n', String(n)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(
+        process.execPath,
+        ['--conditions=@ferry/source', script, '--child', kind, '--dir', dir, '--n', String(n)],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       if (r.status !== 0) throw new Error(`${kind} failed: ${r.stderr}`);
       return JSON.parse(r.stdout) as Result;
     } finally {
@@ -194,7 +236,10 @@ if (values.child) {
   };
   const fmt = (label: string, r: Result, base: Result) =>
     `| ${label} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en-US')} | ${(r.seconds / base.seconds).toFixed(2)}× | ${Math.round(r.maxRssMb)} | ${(r.mib ?? 0).toFixed(1)} | ${r.detail ?? ''} |`;
-  const header = ['| variant | s | rows/s | × DuckDB COPY | peak RSS MB | Parquet MiB | notes |', '|---|---|---|---|---|---|---|'];
+  const header = [
+    '| variant | s | rows/s | × DuckDB COPY | peak RSS MB | Parquet MiB | notes |',
+    '|---|---|---|---|---|---|---|',
+  ];
   if (parts.includes('e2e')) {
     const base = run('duckdb-copy');
     const ferry = run('pipeline');
@@ -219,7 +264,9 @@ if (values.child) {
     ] as const) {
       lines.push(fmt(label, run(kind), base));
     }
-    console.log(`\nWriter alone, ${n.toLocaleString('en-US')} rows of 17 typed columns (rows built before timing)\n`);
+    console.log(
+      `\nWriter alone, ${n.toLocaleString('en-US')} rows of 17 typed columns (rows built before timing)\n`,
+    );
     console.log([...header, ...lines].join('\n'));
   }
 }

@@ -90,7 +90,11 @@ function runRecord(i: number, r: () => number): DataItem {
     duration: `${pad(Math.floor(duration / 3600))}:${pad(Math.floor(duration / 60) % 60)}:${pad(duration % 60)}`,
     run_duration_s: duration + r(),
     href: `https://cloud.getdbt.com/deploy/43786/projects/270542/runs/${70403104190000 + i}/`,
-    trigger: { id: 90000000 + i, cause: r() < 0.5 ? 'Kicked off from the UI' : 'Triggered via API', schema_override: r() < 0.7 ? null : `dbt_pr_${i % 101}` },
+    trigger: {
+      id: 90000000 + i,
+      cause: r() < 0.5 ? 'Kicked off from the UI' : 'Triggered via API',
+      schema_override: r() < 0.7 ? null : `dbt_pr_${i % 101}`,
+    },
     run_steps: [
       { index: 1, name: 'Invoke dbt with `dbt deps`', status: 10 },
       { index: 2, name: 'Invoke dbt with `dbt build`', status },
@@ -116,7 +120,11 @@ function runsSource(n: number) {
 
 function psql(...commands: string[]): number {
   const t = performance.now();
-  const res = spawnSync('psql', [URL_, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8' });
+  const res = spawnSync(
+    'psql',
+    [URL_, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((c) => ['-c', c])],
+    { encoding: 'utf8' },
+  );
   if (res.status !== 0) throw new Error(`psql failed: ${res.stderr}`);
   return performance.now() - t;
 }
@@ -129,7 +137,13 @@ async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: URL_ });
   await admin.connect();
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-pg-bench-'));
-  const ferryRuns: { total: number; info: LoadInfo; cpuTotal: number; cpuByStage: Record<string, number>; rssByStage: Record<string, number> }[] = [];
+  const ferryRuns: {
+    total: number;
+    info: LoadInfo;
+    cpuTotal: number;
+    cpuByStage: Record<string, number>;
+    rssByStage: Record<string, number>;
+  }[] = [];
   const psqlRoot: number[] = [];
   const psqlChild: number[] = [];
   let csvBytes = 0;
@@ -139,7 +153,9 @@ async function main(): Promise<void> {
   try {
     for (let rep = 0; rep < REPEAT; rep++) {
       const dataset = `bench_ferry_${rep}`;
-      await admin.query(`DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS ${dataset}_staging CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`);
+      await admin.query(
+        `DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS ${dataset}_staging CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`,
+      );
       const dataDir = path.join(dir, `data-${rep}`);
       const stageCpu = new Map<string, NodeJS.CpuUsage>();
       const cpuByStage: Record<string, number> = {};
@@ -153,7 +169,8 @@ async function main(): Promise<void> {
           if (e.type !== 'stage') return;
           if (e.status === 'start') stageCpu.set(e.stage, process.cpuUsage());
           else {
-            cpuByStage[e.stage] = (cpuByStage[e.stage] ?? 0) + cpuSeconds(process.cpuUsage(stageCpu.get(e.stage)));
+            cpuByStage[e.stage] =
+              (cpuByStage[e.stage] ?? 0) + cpuSeconds(process.cpuUsage(stageCpu.get(e.stage)));
             // maxRSS only grows: its value at each stage's end shows which stage reached the peak.
             rssByStage[e.stage] = Math.round(process.resourceUsage().maxRSS / 1024);
           }
@@ -167,24 +184,47 @@ async function main(): Promise<void> {
       const cpuTotal = cpuSeconds(process.cpuUsage(cpu0));
       maxRssMb = Math.max(maxRssMb, process.resourceUsage().maxRSS / 1024);
       ferryRuns.push({ total, info, cpuTotal, cpuByStage, rssByStage });
-      const { rows } = await admin.query(`SELECT (SELECT COUNT(*) FROM ${dataset}.runs)::int AS runs, (SELECT COUNT(*) FROM ${dataset}.runs__run_steps)::int AS steps`);
-      if (rows[0].runs !== ROWS || rows[0].steps !== 2 * ROWS) throw new Error(`row counts ${JSON.stringify(rows[0])}, expected ${ROWS} / ${2 * ROWS}`);
-      console.error(`ferry run ${rep + 1}: ${s(total)} s ${JSON.stringify(Object.fromEntries(Object.entries(info.timings).map(([k, v]) => [k, Math.round(v ?? 0)])))} cpu ${cpuTotal.toFixed(1)} s ${JSON.stringify(cpuByStage)} maxRSS MB at stage end ${JSON.stringify(rssByStage)}`);
+      const { rows } = await admin.query(
+        `SELECT (SELECT COUNT(*) FROM ${dataset}.runs)::int AS runs, (SELECT COUNT(*) FROM ${dataset}.runs__run_steps)::int AS steps`,
+      );
+      if (rows[0].runs !== ROWS || rows[0].steps !== 2 * ROWS)
+        throw new Error(`row counts ${JSON.stringify(rows[0])}, expected ${ROWS} / ${2 * ROWS}`);
+      console.error(
+        `ferry run ${rep + 1}: ${s(total)} s ${JSON.stringify(Object.fromEntries(Object.entries(info.timings).map(([k, v]) => [k, Math.round(v ?? 0)])))} cpu ${cpuTotal.toFixed(1)} s ${JSON.stringify(cpuByStage)} maxRSS MB at stage end ${JSON.stringify(rssByStage)}`,
+      );
       await rm(dataDir, { recursive: true, force: true });
 
       // Baseline on the very same data: export each table (untimed), then time psql's \copy into a copy of it.
       const rootCsv = path.join(dir, 'runs.csv');
       const childCsv = path.join(dir, 'runs__run_steps.csv');
-      psql(`\\copy ${dataset}.runs TO '${rootCsv}' WITH (FORMAT csv, HEADER true)`, `\\copy ${dataset}.runs__run_steps TO '${childCsv}' WITH (FORMAT csv, HEADER true)`);
+      psql(
+        `\\copy ${dataset}.runs TO '${rootCsv}' WITH (FORMAT csv, HEADER true)`,
+        `\\copy ${dataset}.runs__run_steps TO '${childCsv}' WITH (FORMAT csv, HEADER true)`,
+      );
       csvBytes = (await stat(rootCsv)).size;
       childCsvBytes = (await stat(childCsv)).size;
       psql('CREATE SCHEMA bench_psql');
-      psqlRoot.push(psql(`CREATE TABLE bench_psql.runs (LIKE ${dataset}.runs)`, `\\copy bench_psql.runs FROM '${rootCsv}' WITH (FORMAT csv, HEADER true)`));
-      psqlChild.push(psql(`CREATE TABLE bench_psql.runs__run_steps (LIKE ${dataset}.runs__run_steps)`, `\\copy bench_psql.runs__run_steps FROM '${childCsv}' WITH (FORMAT csv, HEADER true)`));
-      console.error(`psql \\copy run ${rep + 1}: root ${s(psqlRoot.at(-1)!)} s, child ${s(psqlChild.at(-1)!)} s`);
+      psqlRoot.push(
+        psql(
+          `CREATE TABLE bench_psql.runs (LIKE ${dataset}.runs)`,
+          `\\copy bench_psql.runs FROM '${rootCsv}' WITH (FORMAT csv, HEADER true)`,
+        ),
+      );
+      psqlChild.push(
+        psql(
+          `CREATE TABLE bench_psql.runs__run_steps (LIKE ${dataset}.runs__run_steps)`,
+          `\\copy bench_psql.runs__run_steps FROM '${childCsv}' WITH (FORMAT csv, HEADER true)`,
+        ),
+      );
+      console.error(
+        `psql \\copy run ${rep + 1}: root ${s(psqlRoot.at(-1)!)} s, child ${s(psqlChild.at(-1)!)} s`,
+      );
       await rm(rootCsv);
       await rm(childCsv);
-      if (!args.keep) await admin.query(`DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`);
+      if (!args.keep)
+        await admin.query(
+          `DROP SCHEMA IF EXISTS ${dataset} CASCADE; DROP SCHEMA IF EXISTS bench_psql CASCADE`,
+        );
     }
     // What generating the records costs by itself (it runs inside Ferry's extract stage).
     const gen0 = process.cpuUsage();
@@ -203,7 +243,7 @@ async function main(): Promise<void> {
   const cpu = (k: string) => median(ferryRuns.map((r) => r.cpuByStage[k] ?? 0)).toFixed(1);
   const root = median(psqlRoot);
   const both = median(psqlRoot.map((r, i) => r + psqlChild[i]!));
-  const server = (await (async () => {
+  const server = await (async () => {
     const c = new pg.Client({ connectionString: URL_ });
     await c.connect();
     try {
@@ -211,7 +251,7 @@ async function main(): Promise<void> {
     } finally {
       await c.end();
     }
-  })());
+  })();
   const lines = [
     `| what | time s (median of ${REPEAT}) | rows/s (root rows) | ratio to psql root |`,
     '|---|---|---|---|',

@@ -64,21 +64,38 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .command('run')
     .description('Run a team pipeline: extract, normalize, load, then the optional dbt Cloud transform')
     .argument('[file]', 'team YAML file')
-    .option('--all <dir>', 'run every *.yaml in <dir>, each team in its own process; summary table at the end')
+    .option(
+      '--all <dir>',
+      'run every *.yaml in <dir>, each team in its own process; summary table at the end',
+    )
     .option('--concurrency <n>', 'teams at once with --all', '1')
     .option('--skip-transform', 'do not run the transform step')
     .option('--json', 'also print the load info as JSON (terminal mode)')
-    .action(async (file: string | undefined, opts: { all?: string; concurrency: string; skipTransform?: boolean; json?: boolean }) => {
-      if (opts.all !== undefined) {
-        if (file !== undefined) throw usage('give either a file or --all <dir>, not both');
-        const concurrency = Number(opts.concurrency);
-        if (!Number.isInteger(concurrency) || concurrency < 1) throw usage(`--concurrency '${opts.concurrency}': expected a positive integer`);
-        exitCode = (await runAll(opts.all, ctx(), { concurrency, skipTransform: opts.skipTransform === true })).exitCode;
-        return;
-      }
-      if (file === undefined) throw usage('missing team file: ferry run <file.yaml> (or ferry run --all <dir>)');
-      exitCode = (await runTeamFile(file, ctx(), { skipTransform: opts.skipTransform === true, json: opts.json === true })).exitCode;
-    });
+    .action(
+      async (
+        file: string | undefined,
+        opts: { all?: string; concurrency: string; skipTransform?: boolean; json?: boolean },
+      ) => {
+        if (opts.all !== undefined) {
+          if (file !== undefined) throw usage('give either a file or --all <dir>, not both');
+          const concurrency = Number(opts.concurrency);
+          if (!Number.isInteger(concurrency) || concurrency < 1)
+            throw usage(`--concurrency '${opts.concurrency}': expected a positive integer`);
+          exitCode = (
+            await runAll(opts.all, ctx(), { concurrency, skipTransform: opts.skipTransform === true })
+          ).exitCode;
+          return;
+        }
+        if (file === undefined)
+          throw usage('missing team file: ferry run <file.yaml> (or ferry run --all <dir>)');
+        exitCode = (
+          await runTeamFile(file, ctx(), {
+            skipTransform: opts.skipTransform === true,
+            json: opts.json === true,
+          })
+        ).exitCode;
+      },
+    );
 
   program
     .command('validate')
@@ -99,26 +116,43 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
 
   program
     .command('query')
-    .description('Run one read-only SQL query on a pipeline\'s dataset (DDL/DML refused)')
+    .description("Run one read-only SQL query on a pipeline's dataset (DDL/DML refused)")
     .argument('<name>', 'pipeline name (looked up in --dir) or a team YAML file')
     .argument('<sql>', 'one SELECT/WITH statement; $1, $2 … bind --param values')
-    .addOption(new Option('--format <format>', 'table on a terminal, json otherwise').choices(['table', 'json', 'csv']))
+    .addOption(
+      new Option('--format <format>', 'table on a terminal, json otherwise').choices([
+        'table',
+        'json',
+        'csv',
+      ]),
+    )
     .option('--param <value...>', 'positional parameters for $1, $2 …')
     .option('--config <file>', 'the team file of this pipeline')
     .option('--dir <dir>', 'folder of team files to search by pipeline name (default $FERRY_CONFIG_DIR or .)')
-    .action(async (name: string, sql: string, opts: { format?: QueryFormat; param?: string[]; config?: string; dir?: string }) => {
-      exitCode = await queryCommand(name, sql, target(opts), ctx(), {
-        ...(opts.format === undefined ? {} : { format: opts.format }),
-        ...(opts.param === undefined ? {} : { params: opts.param }),
-      });
-    });
+    .action(
+      async (
+        name: string,
+        sql: string,
+        opts: { format?: QueryFormat; param?: string[]; config?: string; dir?: string },
+      ) => {
+        exitCode = await queryCommand(name, sql, target(opts), ctx(), {
+          ...(opts.format === undefined ? {} : { format: opts.format }),
+          ...(opts.param === undefined ? {} : { params: opts.param }),
+        });
+      },
+    );
 
-  const pipeline = program.command('pipeline').description('Inspect and manage a pipeline at its destination');
+  const pipeline = program
+    .command('pipeline')
+    .description('Inspect and manage a pipeline at its destination');
   const targetOptions = (cmd: Command): Command =>
     cmd
       .argument('<name>', 'pipeline name (looked up in --dir) or a team YAML file')
       .option('--config <file>', 'the team file of this pipeline')
-      .option('--dir <dir>', 'folder of team files to search by pipeline name (default $FERRY_CONFIG_DIR or .)');
+      .option(
+        '--dir <dir>',
+        'folder of team files to search by pipeline name (default $FERRY_CONFIG_DIR or .)',
+      );
   const target = (opts: { config?: string; dir?: string }): PipelineTarget => ({
     ...(opts.config === undefined ? {} : { config: opts.config }),
     ...(opts.dir === undefined ? {} : { dir: opts.dir }),
@@ -128,28 +162,35 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .action(async (name: string, opts: { config?: string; dir?: string; json?: boolean }) => {
       exitCode = await pipelineInfoCommand(name, target(opts), ctx(), { json: opts.json === true });
     });
-  targetOptions(pipeline.command('show').description('Web dashboard on 127.0.0.1: overview, schema, data, SQL, dbt Cloud charts'))
+  targetOptions(
+    pipeline
+      .command('show')
+      .description('Web dashboard on 127.0.0.1: overview, schema, data, SQL, dbt Cloud charts'),
+  )
     .option('--port <port>', 'port (default: a free one)')
     .action(async (name: string, opts: { config?: string; dir?: string; port?: string }) => {
       const port = opts.port === undefined ? undefined : Number(opts.port);
-      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw usage(`--port '${opts.port}': expected 0–65535`);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+        throw usage(`--port '${opts.port}': expected 0–65535`);
       exitCode = await pipelineShowCommand(name, target(opts), ctx(), port === undefined ? {} : { port });
     });
-  targetOptions(pipeline.command('drop').description('Drop the dataset at the destination and the local working folder'))
+  targetOptions(
+    pipeline.command('drop').description('Drop the dataset at the destination and the local working folder'),
+  )
     .option('--yes', 'confirm')
     .action(async (name: string, opts: { config?: string; dir?: string; yes?: boolean }) => {
       exitCode = await pipelineDropCommand(name, target(opts), ctx(), { yes: opts.yes === true });
     });
-  targetOptions(pipeline.command('sync').description('Wipe local state and restore it from the destination')).action(
-    async (name: string, opts: { config?: string; dir?: string }) => {
-      exitCode = await pipelineSyncCommand(name, target(opts), ctx());
-    },
-  );
-  targetOptions(pipeline.command('drop-pending').description('Delete local packages that were never loaded')).action(
-    async (name: string, opts: { config?: string; dir?: string }) => {
-      exitCode = await pipelineDropPendingCommand(name, target(opts), ctx());
-    },
-  );
+  targetOptions(
+    pipeline.command('sync').description('Wipe local state and restore it from the destination'),
+  ).action(async (name: string, opts: { config?: string; dir?: string }) => {
+    exitCode = await pipelineSyncCommand(name, target(opts), ctx());
+  });
+  targetOptions(
+    pipeline.command('drop-pending').description('Delete local packages that were never loaded'),
+  ).action(async (name: string, opts: { config?: string; dir?: string }) => {
+    exitCode = await pipelineDropPendingCommand(name, target(opts), ctx());
+  });
 
   const dbt = program
     .command('dbt-cloud')
@@ -166,17 +207,40 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 30m', '30m')
     .option('--poll-interval <duration>', 'with --wait: time between status checks (default 10s)')
     .option('--cause <text>', 'cause shown in dbt Cloud')
-    .action(async (opts: { jobId: string; wait?: boolean; timeout?: string; pollInterval?: string; cause?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
-      exitCode = await runJobCommand(opts, ctx());
-    });
-  connOptions(dbt.command('run-status').description('Show (or wait for) a run\'s status'))
+    .action(
+      async (opts: {
+        jobId: string;
+        wait?: boolean;
+        timeout?: string;
+        pollInterval?: string;
+        cause?: string;
+        config?: string;
+        host?: string;
+        baseUrl?: string;
+        accountId?: string;
+      }) => {
+        exitCode = await runJobCommand(opts, ctx());
+      },
+    );
+  connOptions(dbt.command('run-status').description("Show (or wait for) a run's status"))
     .requiredOption('--run-id <id>', 'run to check')
     .option('--wait', 'wait until it finishes (exit 3 if it failed)')
     .option('--timeout <duration>', 'with --wait: give up after this long', '30m')
     .option('--poll-interval <duration>', 'with --wait: time between status checks (default 10s)')
-    .action(async (opts: { runId: string; wait?: boolean; timeout?: string; pollInterval?: string; config?: string; host?: string; baseUrl?: string; accountId?: string }) => {
-      exitCode = await runStatusCommand(opts, ctx());
-    });
+    .action(
+      async (opts: {
+        runId: string;
+        wait?: boolean;
+        timeout?: string;
+        pollInterval?: string;
+        config?: string;
+        host?: string;
+        baseUrl?: string;
+        accountId?: string;
+      }) => {
+        exitCode = await runStatusCommand(opts, ctx());
+      },
+    );
   dbt
     .command('emulator')
     .description('Serve the bundled dbt Cloud API emulator until Ctrl-C / SIGTERM')
@@ -185,9 +249,11 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .option('--runs <n>', 'runs in the generated fixture (default 250)')
     .option('--seed <n>', 'fixture seed (default 1)')
     .option('--latency-ms <ms>', 'latency added to every response')
-    .action(async (opts: { port: string; host: string; runs?: string; seed?: string; latencyMs?: string }) => {
-      exitCode = await emulatorCommand(opts, ctx());
-    });
+    .action(
+      async (opts: { port: string; host: string; runs?: string; seed?: string; latencyMs?: string }) => {
+        exitCode = await emulatorCommand(opts, ctx());
+      },
+    );
 
   program
     .command('demo')
@@ -203,11 +269,19 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      )
+        return EXIT.ok;
       return EXIT.usage;
     }
     const message = describeError(error);
-    if (format === 'json') stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'error', code: (error as { code?: unknown }).code ?? 'ERROR', message })}\n`);
+    if (format === 'json')
+      stdout.write(
+        `${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'error', code: (error as { code?: unknown }).code ?? 'ERROR', message })}\n`,
+      );
     else stderr.write(`error: ${message}\n`);
     return exitCodeFor(error);
   }

@@ -1,6 +1,13 @@
 export { main, type CliIO } from './cli.ts';
 export { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes.ts';
-export { loadTeamConfig, parseTeamConfig, type TeamConfig, type DbtCloudTransformConfig, type LoadTeamConfigOptions, type VariableUse } from './config/load-team-config.ts';
+export {
+  loadTeamConfig,
+  parseTeamConfig,
+  type TeamConfig,
+  type DbtCloudTransformConfig,
+  type LoadTeamConfigOptions,
+  type VariableUse,
+} from './config/load-team-config.ts';
 export { TeamConfigError, formatProblem, type ConfigProblem } from './config/team-config-error.ts';
 export { teamConfigSchema, teamJsonSchema, type TeamConfigYaml } from './config/team-schema.ts';
 export { destinationSchema, toDestinationConfig } from './config/destination-schema.ts';

@@ -28,7 +28,9 @@ function newest(dir: string): number {
 
 /** Build the CLI (and its workspace dependencies when their dist is missing) unless dist is fresh. */
 function ensureBuilt(): void {
-  const depsMissing = ['core', 'destinations', 'source-dbt-cloud'].some((p) => !existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')));
+  const depsMissing = ['core', 'destinations', 'source-dbt-cloud'].some(
+    (p) => !existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')),
+  );
   const stale = !existsSync(BIN) || statSync(BIN).mtimeMs < newest(join(PKG, 'src'));
   if (!depsMissing && !stale) return;
   const filter = depsMissing ? '@ferry/cli...' : '@ferry/cli';
@@ -66,7 +68,8 @@ function ferry(args: string[], options: { cwd: string; env?: Record<string, stri
   });
 }
 
-const byEvent = (run: Run, event: string): Record<string, any>[] => run.events.filter((e) => e['event'] === event);
+const byEvent = (run: Run, event: string): Record<string, any>[] =>
+  run.events.filter((e) => e['event'] === event);
 
 let emulator: DbtCloudEmulator;
 let okJob: number;
@@ -75,7 +78,11 @@ let work: string;
 
 beforeAll(async () => {
   ensureBuilt();
-  emulator = await startEmulator({ runs: 40, inFlightRuns: 2, lifecycleMs: { queued: 20, starting: 20, running: 60 } });
+  emulator = await startEmulator({
+    runs: 40,
+    inFlightRuns: 2,
+    lifecycleMs: { queued: 20, starting: 20, running: 60 },
+  });
   okJob = emulator.store.jobs[0]!.id;
   failingJob = emulator.store.jobs[1]!.id;
   emulator.setJobOutcome(failingJob, 'error');
@@ -101,7 +108,12 @@ ${extra}`;
 }
 
 function emuEnv(extra: Record<string, string>): Record<string, string> {
-  return { EMU_URL: emulator.url, EMU_ACCOUNT: String(emulator.accountId), EMU_TOKEN: emulator.token, ...extra };
+  return {
+    EMU_URL: emulator.url,
+    EMU_ACCOUNT: String(emulator.accountId),
+    EMU_TOKEN: emulator.token,
+    ...extra,
+  };
 }
 
 async function freshDir(name: string): Promise<string> {
@@ -132,15 +144,27 @@ describe('ferry run: a team YAML against the emulator', () => {
     expect(r1.stderr).toBe('');
     expect(r1.code).toBe(0);
     // JSON lines: every stdout line is one event
-    expect(r1.stdout.trim().split('\n').every((l) => l.startsWith('{"ts":'))).toBe(true);
+    expect(
+      r1.stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.startsWith('{"ts":')),
+    ).toBe(true);
     expect(byEvent(r1, 'stage').map((e) => `${e['stage']}:${e['status']}`)).toContain('load:end');
     const info1 = byEvent(r1, 'load_info')[0]?.['info'];
     expect(info1.rowCounts['runs']).toBeGreaterThan(0);
     expect(info1.extras.dbtCloud).toMatchObject({ jobId: okJob, outcome: 'success', status: 10 });
     expect(typeof info1.extras.dbtCloud.runId).toBe('number');
-    expect(byEvent(r1, 'run_end')[0]).toMatchObject({ status: 'ok', exitCode: 0, dbtCloudRunId: info1.extras.dbtCloud.runId });
+    expect(byEvent(r1, 'run_end')[0]).toMatchObject({
+      status: 'ok',
+      exitCode: 0,
+      dbtCloudRunId: info1.extras.dbtCloud.runId,
+    });
     expect(r1.stdout).not.toContain(emulator.token);
-    const [{ n: runs1 }] = (await duckRows(db, 'SELECT COUNT(DISTINCT id)::INT AS n FROM dbt_cloud_data.runs')) as [{ n: number }];
+    const [{ n: runs1 }] = (await duckRows(
+      db,
+      'SELECT COUNT(DISTINCT id)::INT AS n FROM dbt_cloud_data.runs',
+    )) as [{ n: number }];
     expect(runs1).toBeGreaterThan(0);
 
     emulator.addRuns(3);
@@ -151,7 +175,10 @@ describe('ferry run: a team YAML against the emulator', () => {
     const info2 = byEvent(r2, 'load_info')[0]?.['info'];
     // state came from the destination: only new runs (plus the lookback margin) were read, not the history
     expect(info2.rowCounts['runs']).toBeLessThan(runs1);
-    const [{ n: runs2 }] = (await duckRows(db, 'SELECT COUNT(DISTINCT id)::INT AS n FROM dbt_cloud_data.runs')) as [{ n: number }];
+    const [{ n: runs2 }] = (await duckRows(
+      db,
+      'SELECT COUNT(DISTINCT id)::INT AS n FROM dbt_cloud_data.runs',
+    )) as [{ n: number }];
     // every run the emulator knows (the 3 new ones and the one the transform triggered) is there once
     expect(runs2).toBe(emulator.store.runs.length);
     expect(runs2).toBeGreaterThanOrEqual(runs1 + 3);
@@ -163,22 +190,53 @@ describe('ferry run: a team YAML against the emulator', () => {
     await writeFile(join(dir, 'team.yaml'), team('  type: duckdb\n  path: ./q.duckdb'));
     const env = emuEnv({ DATASET: 'dbt_cloud_data' });
     expect((await ferry(['run', 'team.yaml'], { cwd: dir, env })).code).toBe(0);
-    const q = await ferry(['query', 'team.yaml', 'SELECT COUNT(*) AS n, MIN(id) AS first_id FROM dbt_cloud_data.runs WHERE status = $1', '--param', '10', '--format', 'json'], { cwd: dir, env });
+    const q = await ferry(
+      [
+        'query',
+        'team.yaml',
+        'SELECT COUNT(*) AS n, MIN(id) AS first_id FROM dbt_cloud_data.runs WHERE status = $1',
+        '--param',
+        '10',
+        '--format',
+        'json',
+      ],
+      { cwd: dir, env },
+    );
     expect(q.stderr).toBe('');
     expect(q.code).toBe(0);
     const [row] = JSON.parse(q.stdout) as [{ n: string | number; first_id: string | number }];
-    const [{ n }] = (await duckRows(join(dir, 'q.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10')) as [{ n: number }];
+    const [{ n }] = (await duckRows(
+      join(dir, 'q.duckdb'),
+      'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10',
+    )) as [{ n: number }];
     expect(Number(row.n)).toBe(n);
-    const csv = await ferry(['query', 'team.yaml', 'SELECT id, status FROM dbt_cloud_data.runs ORDER BY id LIMIT 2', '--format', 'csv'], { cwd: dir, env });
+    const csv = await ferry(
+      [
+        'query',
+        'team.yaml',
+        'SELECT id, status FROM dbt_cloud_data.runs ORDER BY id LIMIT 2',
+        '--format',
+        'csv',
+      ],
+      { cwd: dir, env },
+    );
     expect(csv.code).toBe(0);
     expect(csv.stdout.split('\n')[0]).toBe('id,status');
     expect(csv.stdout.trim().split('\n')).toHaveLength(3);
-    for (const bad of ['DROP TABLE dbt_cloud_data.runs', 'DELETE FROM dbt_cloud_data.runs', 'SELECT 1; SELECT 2', "COPY dbt_cloud_data.runs TO '/tmp/x.csv'"]) {
+    for (const bad of [
+      'DROP TABLE dbt_cloud_data.runs',
+      'DELETE FROM dbt_cloud_data.runs',
+      'SELECT 1; SELECT 2',
+      "COPY dbt_cloud_data.runs TO '/tmp/x.csv'",
+    ]) {
       const r = await ferry(['query', 'team.yaml', bad], { cwd: dir, env });
       expect(r.code, bad).toBe(2);
       expect(r.stdout + r.stderr).toMatch(/read-only|one statement/);
     }
-    const [{ n: after }] = (await duckRows(join(dir, 'q.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10')) as [{ n: number }];
+    const [{ n: after }] = (await duckRows(
+      join(dir, 'q.duckdb'),
+      'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs WHERE status = 10',
+    )) as [{ n: number }];
     expect(after).toBe(n);
   });
 
@@ -198,7 +256,10 @@ describe('ferry run: a team YAML against the emulator', () => {
     try {
       await client.connect();
     } catch (error) {
-      if (process.env['CI'] === 'true') throw new Error(`Postgres at ${PG_URL} is required under CI: ${(error as Error).message}`, { cause: error });
+      if (process.env['CI'] === 'true')
+        throw new Error(`Postgres at ${PG_URL} is required under CI: ${(error as Error).message}`, {
+          cause: error,
+        });
       console.warn(`Postgres e2e not run: ${PG_URL} unreachable (${(error as Error).message})`);
       return;
     }
@@ -211,7 +272,9 @@ describe('ferry run: a team YAML against the emulator', () => {
       const r1 = await ferry(['run', 'team.yaml'], { cwd: first, env });
       expect(r1.stderr).toBe('');
       expect(r1.code).toBe(0);
-      const { rows: c1 } = await client.query<{ n: number }>(`SELECT COUNT(DISTINCT id)::int AS n FROM "${dataset}".runs`);
+      const { rows: c1 } = await client.query<{ n: number }>(
+        `SELECT COUNT(DISTINCT id)::int AS n FROM "${dataset}".runs`,
+      );
       const runs1 = c1[0]!.n;
       expect(runs1).toBe(byEvent(r1, 'load_info')[0]?.['info'].rowCounts['runs']);
 
@@ -221,11 +284,16 @@ describe('ferry run: a team YAML against the emulator', () => {
       const r2 = await ferry(['run', 'team.yaml'], { cwd: second, env });
       expect(r2.code).toBe(0);
       expect(byEvent(r2, 'load_info')[0]?.['info'].rowCounts['runs']).toBeLessThan(runs1);
-      const { rows: c2 } = await client.query<{ n: number }>(`SELECT COUNT(DISTINCT id)::int AS n FROM "${dataset}".runs`);
+      const { rows: c2 } = await client.query<{ n: number }>(
+        `SELECT COUNT(DISTINCT id)::int AS n FROM "${dataset}".runs`,
+      );
       expect(c2[0]!.n).toBe(runs1 + 2);
       expect(c2[0]!.n).toBe(emulator.store.runs.length);
 
-      const info = await ferry(['pipeline', 'info', 'e2e_team', '--dir', '.', '--json'], { cwd: second, env });
+      const info = await ferry(['pipeline', 'info', 'e2e_team', '--dir', '.', '--json'], {
+        cwd: second,
+        env,
+      });
       expect(info.code).toBe(0);
       const pi = byEvent(info, 'pipeline_info')[0]!;
       expect(pi['tables'].find((t: any) => t.name === 'runs').rows).toBe(runs1 + 2);
@@ -236,7 +304,10 @@ describe('ferry run: a team YAML against the emulator', () => {
       expect(refuse.code).toBe(2);
       const drop = await ferry(['pipeline', 'drop', 'team.yaml', '--yes'], { cwd: second, env });
       expect(drop.code).toBe(0);
-      const { rows: left } = await client.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [dataset]);
+      const { rows: left } = await client.query(
+        'SELECT 1 FROM information_schema.schemata WHERE schema_name = $1',
+        [dataset],
+      );
       expect(left).toEqual([]);
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS "${dataset}" CASCADE`).catch(() => undefined);
@@ -252,9 +323,14 @@ describe('ferry run --all', () => {
     await writeFile(join(dir, 'b-broken.yaml'), team('  type: mysql\n  path: ./x'));
     await writeFile(
       join(dir, 'c-unreachable.yaml'),
-      team('  type: duckdb\n  path: ./c.duckdb').replace('base_url: ${EMU_URL}', 'base_url: http://127.0.0.1:9').replace('resources:', 'max_retries: 0\n  resources:'),
+      team('  type: duckdb\n  path: ./c.duckdb')
+        .replace('base_url: ${EMU_URL}', 'base_url: http://127.0.0.1:9')
+        .replace('resources:', 'max_retries: 0\n  resources:'),
     );
-    await writeFile(join(dir, 'd-good.yaml'), team('  type: duckdb\n  path: ./good2.duckdb').replace('name: e2e_team', 'name: e2e_team_d'));
+    await writeFile(
+      join(dir, 'd-good.yaml'),
+      team('  type: duckdb\n  path: ./good2.duckdb').replace('name: e2e_team', 'name: e2e_team_d'),
+    );
     const r = await ferry(['run', '--all', '.'], { cwd: dir, env: emuEnv({ DATASET: 'dbt_cloud_data' }) });
     expect(r.code).toBe(4);
     const summary = byEvent(r, 'summary')[0]!;
@@ -264,11 +340,19 @@ describe('ferry run --all', () => {
       ['c-unreachable.yaml', 'failed', 1],
       ['d-good.yaml', 'ok', 0],
     ]);
-    expect(summary['teams'][1].error).toMatch(/b-broken\.yaml:\d+:\d+: destination\.type: unknown destination type 'mysql'/);
+    expect(summary['teams'][1].error).toMatch(
+      /b-broken\.yaml:\d+:\d+: destination\.type: unknown destination type 'mysql'/,
+    );
     // children's events are forwarded with the team's file name
-    expect(r.events.filter((e) => e['event'] === 'load_info').map((e) => e['team'])).toEqual(['a-good.yaml', 'd-good.yaml']);
+    expect(r.events.filter((e) => e['event'] === 'load_info').map((e) => e['team'])).toEqual([
+      'a-good.yaml',
+      'd-good.yaml',
+    ]);
 
-    const pretty = await ferry(['run', '--all', '.', '--log-format', 'pretty'], { cwd: dir, env: emuEnv({ DATASET: 'dbt_cloud_data' }) });
+    const pretty = await ferry(['run', '--all', '.', '--log-format', 'pretty'], {
+      cwd: dir,
+      env: emuEnv({ DATASET: 'dbt_cloud_data' }),
+    });
     expect(pretty.code).toBe(4);
     expect(pretty.stdout).toMatch(/TEAM\s+PIPELINE\s+STATUS\s+EXIT\s+ROWS/);
     expect(pretty.stdout).toContain('2 of 4 team(s) succeeded; 2 failed (exit 4)');
@@ -278,9 +362,21 @@ describe('ferry run --all', () => {
 describe('bad YAML: exit 2 and a message naming file, line and field', () => {
   const base = (): Promise<string> => freshDir('bad');
   const cases: [string, (y: string) => string, RegExp][] = [
-    ['wrong type', (y) => y.replace('resources: [projects, environments, jobs, runs]', 'resources: runs'), /team\.yaml:7:14: source\.resources: Invalid input: expected array, received string/],
-    ['unknown destination', (y) => y.replace('type: duckdb', 'type: oracle'), /team\.yaml:9:9: destination\.type: unknown destination type 'oracle'; use one of duckdb, postgres, bigquery, snowflake, filesystem/],
-    ['missing secret', (y) => y.replace('${EMU_TOKEN}', '${NOT_SET_TOKEN}'), /team\.yaml:6:14: source\.api_token: variable \$\{NOT_SET_TOKEN\} is not set/],
+    [
+      'wrong type',
+      (y) => y.replace('resources: [projects, environments, jobs, runs]', 'resources: runs'),
+      /team\.yaml:7:14: source\.resources: Invalid input: expected array, received string/,
+    ],
+    [
+      'unknown destination',
+      (y) => y.replace('type: duckdb', 'type: oracle'),
+      /team\.yaml:9:9: destination\.type: unknown destination type 'oracle'; use one of duckdb, postgres, bigquery, snowflake, filesystem/,
+    ],
+    [
+      'missing secret',
+      (y) => y.replace('${EMU_TOKEN}', '${NOT_SET_TOKEN}'),
+      /team\.yaml:6:14: source\.api_token: variable \$\{NOT_SET_TOKEN\} is not set/,
+    ],
   ];
   for (const [name, edit, expected] of cases) {
     it(name, async () => {
@@ -336,7 +432,10 @@ describe('other commands', () => {
       });
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       const overview = (await (await fetch(`${url}api/overview`)).json()) as Record<string, any>;
-      const [{ n }] = (await duckRows(join(dir, 's.duckdb'), 'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs')) as [{ n: number }];
+      const [{ n }] = (await duckRows(
+        join(dir, 's.duckdb'),
+        'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs',
+      )) as [{ n: number }];
       expect(JSON.stringify(overview)).toContain('"runs"');
       expect(JSON.stringify(overview)).not.toContain(emulator.token);
       const counts = overview['rowCounts'] ?? overview['tables'];
@@ -350,25 +449,49 @@ describe('other commands', () => {
   });
 
   it('dbt-cloud run-job --wait and run-status', async () => {
-    const env = { DBT_CLOUD_BASE_URL: emulator.url, DBT_CLOUD_ACCOUNT_ID: String(emulator.accountId), DBT_CLOUD_API_TOKEN: emulator.token };
-    const run = await ferry(['dbt-cloud', 'run-job', '--job-id', String(okJob), '--wait', '--poll-interval', '50ms'], { cwd: work, env });
+    const env = {
+      DBT_CLOUD_BASE_URL: emulator.url,
+      DBT_CLOUD_ACCOUNT_ID: String(emulator.accountId),
+      DBT_CLOUD_API_TOKEN: emulator.token,
+    };
+    const run = await ferry(
+      ['dbt-cloud', 'run-job', '--job-id', String(okJob), '--wait', '--poll-interval', '50ms'],
+      { cwd: work, env },
+    );
     expect(run.code).toBe(0);
     const ev = byEvent(run, 'dbt_cloud_run')[0]!;
     expect(ev).toMatchObject({ outcome: 'success', status: 10 });
-    const status = await ferry(['dbt-cloud', 'run-status', '--run-id', String(ev['runId'])], { cwd: work, env });
+    const status = await ferry(['dbt-cloud', 'run-status', '--run-id', String(ev['runId'])], {
+      cwd: work,
+      env,
+    });
     expect(status.code).toBe(0);
     expect(byEvent(status, 'dbt_cloud_run')[0]).toMatchObject({ runId: ev['runId'], outcome: 'success' });
-    const failed = await ferry(['dbt-cloud', 'run-job', '--job-id', String(failingJob), '--wait', '--poll-interval', '50ms'], { cwd: work, env });
+    const failed = await ferry(
+      ['dbt-cloud', 'run-job', '--job-id', String(failingJob), '--wait', '--poll-interval', '50ms'],
+      { cwd: work, env },
+    );
     expect(failed.code).toBe(3);
-    const noToken = await ferry(['dbt-cloud', 'run-job', '--job-id', '1'], { cwd: work, env: { DBT_CLOUD_BASE_URL: emulator.url, DBT_CLOUD_ACCOUNT_ID: '1' } });
+    const noToken = await ferry(['dbt-cloud', 'run-job', '--job-id', '1'], {
+      cwd: work,
+      env: { DBT_CLOUD_BASE_URL: emulator.url, DBT_CLOUD_ACCOUNT_ID: '1' },
+    });
     expect(noToken.code).toBe(2);
   });
 
   it('dbt-cloud emulator serves until SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'dbt-cloud', 'emulator', '--port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const line = await new Promise<string>((res) => child.stdout.once('data', (d: Buffer) => res(d.toString())));
+    const child = spawn(
+      process.execPath,
+      [BIN, 'dbt-cloud', 'emulator', '--port', '0', '--log-format', 'json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const line = await new Promise<string>((res) =>
+      child.stdout.once('data', (d: Buffer) => res(d.toString())),
+    );
     const started = JSON.parse(line.split('\n')[0]!) as { url: string; token: string; accountId: number };
-    const resp = await fetch(`${started.url}/api/v2/accounts/${started.accountId}/projects/`, { headers: { Authorization: `Token ${started.token}` } });
+    const resp = await fetch(`${started.url}/api/v2/accounts/${started.accountId}/projects/`, {
+      headers: { Authorization: `Token ${started.token}` },
+    });
     expect(resp.status).toBe(200);
     const code = await new Promise<number | null>((res) => {
       child.on('close', res);

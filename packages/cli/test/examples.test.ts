@@ -37,7 +37,10 @@ describe('examples/teams', () => {
 
   it('without the variables, each file names the missing secret with its line', async () => {
     const results = await validateFiles([join(TEAMS, 'postgres.yaml')], { env: {}, cwd: ROOT });
-    expect(results[0]?.problems.map((p) => `${p.line}:${p.path}`)).toEqual(['10:source.api_token', '14:destination.credentials']);
+    expect(results[0]?.problems.map((p) => `${p.line}:${p.path}`)).toEqual([
+      '10:source.api_token',
+      '14:destination.credentials',
+    ]);
   });
 
   it('ferry.schema.json is the generated JSON Schema (regenerate: pnpm ferry schema --out examples/teams/ferry.schema.json)', async () => {
@@ -47,7 +50,9 @@ describe('examples/teams', () => {
 
 describe('examples/k8s/cronjob.yaml', () => {
   it('has a ConfigMap with a valid team, a Secret with the token, and a Forbid CronJob with resources', async () => {
-    const docs = parseAllDocuments(await readFile(join(ROOT, 'examples', 'k8s', 'cronjob.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const docs = parseAllDocuments(await readFile(join(ROOT, 'examples', 'k8s', 'cronjob.yaml'), 'utf8')).map(
+      (d) => d.toJS() as Record<string, any>,
+    );
     const byKind = Object.fromEntries(docs.map((d) => [d['kind'], d]));
     const team = byKind['ConfigMap']?.data?.['team.yaml'] as string;
     const secret = byKind['Secret']?.stringData as Record<string, string>;
@@ -62,7 +67,9 @@ describe('examples/k8s/cronjob.yaml', () => {
     expect(container.resources.requests).toBeDefined();
     expect(container.resources.limits).toBeDefined();
     expect(container.envFrom[0].secretRef.name).toBe(byKind['Secret'].metadata.name);
-    expect(pod.volumes.find((v: any) => v.name === 'config').configMap.name).toBe(byKind['ConfigMap'].metadata.name);
+    expect(pod.volumes.find((v: any) => v.name === 'config').configMap.name).toBe(
+      byKind['ConfigMap'].metadata.name,
+    );
     expect(pod.securityContext.runAsNonRoot).toBe(true);
   });
 });

@@ -8,7 +8,11 @@ export class FerryError extends Error {
   /** Structured context for logs (never secrets). */
   readonly context: Record<string, unknown>;
 
-  constructor(code: string, message: string, options: { context?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { context?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -60,8 +64,14 @@ export class DestinationError extends FerryError {
   /** True when retrying can succeed (network, killed backend, rate limit). Default false. */
   readonly transient: boolean;
 
-  constructor(message: string, options: { sql?: string; transient?: boolean; cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super('DESTINATION_FAILED', message, { context: { ...options.context, sql: options.sql }, cause: options.cause });
+  constructor(
+    message: string,
+    options: { sql?: string; transient?: boolean; cause?: unknown; context?: Record<string, unknown> } = {},
+  ) {
+    super('DESTINATION_FAILED', message, {
+      context: { ...options.context, sql: options.sql },
+      cause: options.cause,
+    });
     this.sql = options.sql;
     this.transient = options.transient ?? false;
   }
@@ -74,8 +84,15 @@ export class PipelineStepError extends FerryError {
   /** The package being processed, if any. */
   readonly loadId: string | undefined;
 
-  constructor(step: 'extract' | 'normalize' | 'load', message: string, options: { loadId?: string; cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super('PIPELINE_STEP_FAILED', message, { context: { step, loadId: options.loadId, ...options.context }, cause: options.cause });
+  constructor(
+    step: 'extract' | 'normalize' | 'load',
+    message: string,
+    options: { loadId?: string; cause?: unknown; context?: Record<string, unknown> } = {},
+  ) {
+    super('PIPELINE_STEP_FAILED', message, {
+      context: { step, loadId: options.loadId, ...options.context },
+      cause: options.cause,
+    });
     this.step = step;
     this.loadId = options.loadId;
   }

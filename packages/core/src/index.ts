@@ -10,7 +10,13 @@ export type * from './pipeline/types.ts';
 export { pipeline, Pipeline } from './pipeline/pipeline.ts';
 export { parseJson, stringifyJson, stableStringify } from './util/json.ts';
 export { shortHash } from './util/hash.ts';
-export { jsonlWriter, csvWriter, BUILTIN_WRITERS, FILE_EXTENSIONS, type WriterColumn } from './writers/writers.ts';
+export {
+  jsonlWriter,
+  csvWriter,
+  BUILTIN_WRITERS,
+  FILE_EXTENSIONS,
+  type WriterColumn,
+} from './writers/writers.ts';
 export { NamingConvention } from './schema/naming.ts';
 export { Schema } from './schema/schema.ts';
 export { parseTimestamp, inferDataType, coerceValue } from './schema/infer.ts';

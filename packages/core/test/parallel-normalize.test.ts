@@ -20,8 +20,21 @@ const filesOnly: Destination = {
 async function normalizeWith(workers: number, records: DataItem[]) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-par-'));
   dirs.push(dataDir);
-  const p = pipeline({ name: 'par', destination: filesOnly, dataDir, normalizeWorkers: workers, extractFileMaxItems: 6000 });
-  const src = source({ name: 'src', resources: [resource({ name: 'items' }, function* () { yield records; })] });
+  const p = pipeline({
+    name: 'par',
+    destination: filesOnly,
+    dataDir,
+    normalizeWorkers: workers,
+    extractFileMaxItems: 6000,
+  });
+  const src = source({
+    name: 'src',
+    resources: [
+      resource({ name: 'items' }, function* () {
+        yield records;
+      }),
+    ],
+  });
   const { loadId } = await p.extract(src);
   const info = await p.normalize();
   const dir = path.join(dataDir, 'par', 'normalized', loadId!, 'new_jobs');
@@ -32,13 +45,23 @@ async function normalizeWith(workers: number, records: DataItem[]) {
     const text = (await readFile(path.join(dir, f), 'utf8')).replaceAll(loadId!, 'LOAD');
     for (const line of text.split('\n')) if (line) rows.push({ table, ...JSON.parse(line) });
   }
-  rows.sort((a, b) => `${a.table as string}|${a._ferry_id as string}`.localeCompare(`${b.table as string}|${b._ferry_id as string}`));
+  rows.sort((a, b) =>
+    `${a.table as string}|${a._ferry_id as string}`.localeCompare(
+      `${b.table as string}|${b._ferry_id as string}`,
+    ),
+  );
   // Workers prefix their file ids with their index: a file of worker 1 shows the parallel path ran.
   return { info, rows, schema: await p.schema('src'), parallel: files.some((f) => f.startsWith('items.1')) };
 }
 
 describe('parallel normalize', () => {
-  const records = Array.from({ length: 24_000 }, (_, i) => ({ id: i, name: `n${i}`, at: '2024-01-01 00:00:00.5+00:00', tags: [i, i + 1], obj: { a: i } }));
+  const records = Array.from({ length: 24_000 }, (_, i) => ({
+    id: i,
+    name: `n${i}`,
+    at: '2024-01-01 00:00:00.5+00:00',
+    tags: [i, i + 1],
+    obj: { a: i },
+  }));
 
   it('writes the same rows and schema as the main thread', async () => {
     const seq = await normalizeWith(0, records);
@@ -62,7 +85,11 @@ describe('parallel normalize', () => {
   });
 
   it('a column appearing mid-file rotates the file: no value is dropped', async () => {
-    const shifting = Array.from({ length: 1000 }, (_, i) => ({ id: i, ...(i >= 500 ? { late: `v${i}` } : {}), ...(i >= 700 ? { extra: { deep: i } } : {}) }));
+    const shifting = Array.from({ length: 1000 }, (_, i) => ({
+      id: i,
+      ...(i >= 500 ? { late: `v${i}` } : {}),
+      ...(i >= 700 ? { extra: { deep: i } } : {}),
+    }));
     const { rows } = await normalizeWith(0, shifting);
     const items = rows.filter((r) => r.table === 'items');
     expect(items).toHaveLength(1000);

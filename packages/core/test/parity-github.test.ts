@@ -21,7 +21,10 @@ interface DltSchema {
   tables: Record<string, { parent?: string; write_disposition?: string; columns: Record<string, DltColumn> }>;
 }
 
-const page = JSON.parse(readFileSync(path.join(CASE_DIR, 'issues.page.json'), 'utf8')) as Record<string, unknown>[];
+const page = JSON.parse(readFileSync(path.join(CASE_DIR, 'issues.page.json'), 'utf8')) as Record<
+  string,
+  unknown
+>[];
 const dlt = JSON.parse(readFileSync(path.join(CASE_DIR, 'issues.schema.json'), 'utf8')) as DltSchema;
 
 /** dlt's system names → Ferry's. */
@@ -72,7 +75,8 @@ describe('parity with dlt: GitHub issues', () => {
       const expected: Record<string, string> = {};
       for (const [name, column] of Object.entries(dltColumns)) expected[ferryName(name)] = column.data_type;
       const actual: Record<string, string> = {};
-      for (const column of Object.values(schema.table(tableName)!.columns)) actual[column.name] = column.dataType;
+      for (const column of Object.values(schema.table(tableName)!.columns))
+        actual[column.name] = column.dataType;
 
       if (tableName === 'issues') {
         // Deliberate difference: GitHub's reactions have keys `+1` and `-1`. dlt's snake_case of that era

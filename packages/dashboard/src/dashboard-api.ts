@@ -1,4 +1,12 @@
-import { assertReadOnlySql, FerryError, SYSTEM_COLUMNS, type Dataset, type Pipeline, type StoredSchema, type TableSchema } from '@ferry/core';
+import {
+  assertReadOnlySql,
+  FerryError,
+  SYSTEM_COLUMNS,
+  type Dataset,
+  type Pipeline,
+  type StoredSchema,
+  type TableSchema,
+} from '@ferry/core';
 import { redactSecrets } from './dashboard-json.ts';
 import { durationsPerJob, runsPerDay, type DurationsPerJob, type RunsPerDay } from './dbt-runs-charts.ts';
 
@@ -28,11 +36,24 @@ export interface Overview {
   schemas: { name: string; version: number; versionHash: string; tables: number }[];
   tables: { name: string; parent: string | null; rows: number }[];
   rowCounts: Record<string, number>;
-  loads: { loadId: string; schemaName: string; status: number; insertedAt: Date; schemaVersionHash: string; rows: Record<string, number> }[];
+  loads: {
+    loadId: string;
+    schemaName: string;
+    status: number;
+    insertedAt: Date;
+    schemaVersionHash: string;
+    rows: Record<string, number>;
+  }[];
   state: {
     version: number;
     lastLoadId: string | null;
-    cursors: { source: string; resource: string; cursorPath: string; initialValue: unknown; lastValue: unknown }[];
+    cursors: {
+      source: string;
+      resource: string;
+      cursorPath: string;
+      initialValue: unknown;
+      lastValue: unknown;
+    }[];
     extras: { source: string; resource: string; extras: unknown }[];
   } | null;
   lastRun: {
@@ -115,15 +136,32 @@ export class DashboardApi {
     return this.withDataset(async (ds) => {
       const schemas = await ds.schemas();
       const rowCounts = await ds.rowCounts();
-      const tables = allTables(schemas).map((t) => ({ name: t.name, parent: t.parent ?? null, rows: rowCounts[t.name] ?? 0 }));
+      const tables = allTables(schemas).map((t) => ({
+        name: t.name,
+        parent: t.parent ?? null,
+        rows: rowCounts[t.name] ?? 0,
+      }));
       const loads = (await ds.loads()).slice(0, OVERVIEW_LOADS);
-      const perLoad = await rowsPerLoad(ds, schemas, loads.map((l) => l.loadId));
+      const perLoad = await rowsPerLoad(
+        ds,
+        schemas,
+        loads.map((l) => l.loadId),
+      );
       const state = await ds.state();
       const lastRun = await this.pipeline.lastRun();
       return {
         // Only the type and the dataset name: a destination's description may carry a host, a user or worse.
-        pipeline: { name: this.pipeline.name, dataset: this.pipeline.destinationDataset, destinationType: this.pipeline.destination.type },
-        schemas: schemas.map((s) => ({ name: s.name, version: s.version, versionHash: s.versionHash, tables: Object.keys(s.tables).length })),
+        pipeline: {
+          name: this.pipeline.name,
+          dataset: this.pipeline.destinationDataset,
+          destinationType: this.pipeline.destination.type,
+        },
+        schemas: schemas.map((s) => ({
+          name: s.name,
+          version: s.version,
+          versionHash: s.versionHash,
+          tables: Object.keys(s.tables).length,
+        })),
         tables,
         rowCounts,
         loads: loads.map((l) => ({ ...l, rows: perLoad.get(l.loadId) ?? {} })),
@@ -165,7 +203,9 @@ export class DashboardApi {
   }
 
   /** Every schema with its tables, columns and types; `parent` gives the parent → child tree. */
-  schema(): Promise<{ schemas: { name: string; version: number; versionHash: string; tables: ReturnType<typeof tableInfo>[] }[] }> {
+  schema(): Promise<{
+    schemas: { name: string; version: number; versionHash: string; tables: ReturnType<typeof tableInfo>[] }[];
+  }> {
     return this.withDataset(async (ds) => ({
       schemas: (await ds.schemas()).map((s) => ({
         name: s.name,
@@ -177,10 +217,25 @@ export class DashboardApi {
   }
 
   /** One page of a table's rows (columns in schema order, rows as arrays), ordered by `_ferry_id` when present. */
-  table(name: string, offset: number, limit: number): Promise<{ table: string; columns: { name: string; dataType: string }[]; rows: unknown[][]; offset: number; limit: number; total: number }> {
+  table(
+    name: string,
+    offset: number,
+    limit: number,
+  ): Promise<{
+    table: string;
+    columns: { name: string; dataType: string }[];
+    rows: unknown[][];
+    offset: number;
+    limit: number;
+    total: number;
+  }> {
     return this.withDataset(async (ds) => {
       const tables = await ds.tables();
-      if (!tables.includes(name)) throw new DashboardRequestError(404, `table '${name}' is not in dataset '${ds.name}' (open the schema page for the table list)`);
+      if (!tables.includes(name))
+        throw new DashboardRequestError(
+          404,
+          `table '${name}' is not in dataset '${ds.name}' (open the schema page for the table list)`,
+        );
       const schema = await ds.tableSchema(name);
       const columns = Object.values(schema.columns).map((c) => ({ name: c.name, dataType: c.dataType }));
       const safeOffset = clampInt(offset, 0, Number.MAX_SAFE_INTEGER, 0);
@@ -189,7 +244,14 @@ export class DashboardApi {
       if (schema.columns[SYSTEM_COLUMNS.id]) relation = relation.orderBy(SYSTEM_COLUMNS.id);
       const rows = await relation.toArray();
       const total = (await ds.rowCounts())[name] ?? 0;
-      return { table: name, columns, rows: rows.map((r) => columns.map((c) => r[c.name] ?? null)), offset: safeOffset, limit: safeLimit, total };
+      return {
+        table: name,
+        columns,
+        rows: rows.map((r) => columns.map((c) => r[c.name] ?? null)),
+        offset: safeOffset,
+        limit: safeLimit,
+        total,
+      };
     });
   }
 
@@ -215,7 +277,12 @@ export class DashboardApi {
         }
       }
       const columns = out.length > 0 ? Object.keys(out[0]!) : [];
-      return { columns, rows: out.map((r) => columns.map((c) => r[c] ?? null)), truncated, ms: Math.round(performance.now() - started) };
+      return {
+        columns,
+        rows: out.map((r) => columns.map((c) => r[c] ?? null)),
+        truncated,
+        ms: Math.round(performance.now() - started),
+      };
     });
   }
 
@@ -223,13 +290,24 @@ export class DashboardApi {
    * dbt Cloud charts: runs per day by status and p50/p95 run duration per job per day. `available` is
    * false (with the reason) when the dataset has no dbt Cloud `runs` table.
    */
-  dbtRuns(): Promise<{ available: false; reason: string } | { available: true; runsPerDay: RunsPerDay; durations: DurationsPerJob }> {
+  dbtRuns(): Promise<
+    | { available: false; reason: string }
+    | { available: true; runsPerDay: RunsPerDay; durations: DurationsPerJob }
+  > {
     return this.withDataset(async (ds) => {
       const tables = await ds.tables();
-      if (!tables.includes('runs')) return { available: false as const, reason: "no 'runs' table: load the dbt Cloud source's runs resource to see these charts" };
+      if (!tables.includes('runs'))
+        return {
+          available: false as const,
+          reason: "no 'runs' table: load the dbt Cloud source's runs resource to see these charts",
+        };
       const runs = await ds.tableSchema('runs');
       const missing = RUNS_COLUMNS.filter((c) => !runs.columns[c]);
-      if (missing.length > 0) return { available: false as const, reason: `table 'runs' has no column ${missing.join(', ')}: it does not look like dbt Cloud runs` };
+      if (missing.length > 0)
+        return {
+          available: false as const,
+          reason: `table 'runs' has no column ${missing.join(', ')}: it does not look like dbt Cloud runs`,
+        };
       const reader = await ds.reader();
       const q = (c: string) => reader.quoteIdentifier(c);
       const runsTable = reader.qualifiedTable('runs');
@@ -243,13 +321,19 @@ export class DashboardApi {
       if (tables.includes('jobs')) {
         const jobs = await ds.tableSchema('jobs');
         if (jobs.columns.id && jobs.columns.name) {
-          for (const r of await ds.sql(`SELECT ${q('id')} AS id, ${q('name')} AS name FROM ${reader.qualifiedTable('jobs')}`)) names.set(String(r.id), String(r.name));
+          for (const r of await ds.sql(
+            `SELECT ${q('id')} AS id, ${q('name')} AS name FROM ${reader.qualifiedTable('jobs')}`,
+          ))
+            names.set(String(r.id), String(r.name));
         }
       }
       return {
         available: true as const,
         runsPerDay: runsPerDay(perDay as { day: unknown; status: unknown; n: unknown }[]),
-        durations: durationsPerJob(finished as { job_id: unknown; created_at: unknown; started_at: unknown; finished_at: unknown }[], names),
+        durations: durationsPerJob(
+          finished as { job_id: unknown; created_at: unknown; started_at: unknown; finished_at: unknown }[],
+          names,
+        ),
       };
     });
   }
@@ -275,7 +359,8 @@ function tableInfo(t: TableSchema) {
 
 function allTables(schemas: StoredSchema[]): TableSchema[] {
   const seen = new Map<string, TableSchema>();
-  for (const s of schemas) for (const t of Object.values(s.tables)) if (!seen.has(t.name)) seen.set(t.name, t);
+  for (const s of schemas)
+    for (const t of Object.values(s.tables)) if (!seen.has(t.name)) seen.set(t.name, t);
   return [...seen.values()];
 }
 
@@ -289,7 +374,11 @@ function clampInt(value: number, min: number, max: number, fallback: number): nu
  * attributed to their root row's load through the `_ferry_parent_id` → `_ferry_id` chain. With merge,
  * rows a later load replaced no longer count for the earlier load.
  */
-async function rowsPerLoad(ds: Dataset, schemas: StoredSchema[], loadIds: string[]): Promise<Map<string, Record<string, number>>> {
+async function rowsPerLoad(
+  ds: Dataset,
+  schemas: StoredSchema[],
+  loadIds: string[],
+): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
   if (loadIds.length === 0) return out;
   const reader = await ds.reader();
@@ -297,7 +386,12 @@ async function rowsPerLoad(ds: Dataset, schemas: StoredSchema[], loadIds: string
   const byName = new Map(allTables(schemas).map((t) => [t.name, t] as const));
   for (const t of byName.values()) {
     const chain: TableSchema[] = [t];
-    for (let p = t.parent ? byName.get(t.parent) : undefined; p; p = p.parent ? byName.get(p.parent) : undefined) chain.push(p);
+    for (
+      let p = t.parent ? byName.get(t.parent) : undefined;
+      p;
+      p = p.parent ? byName.get(p.parent) : undefined
+    )
+      chain.push(p);
     const root = chain[chain.length - 1]!;
     if (!root.columns[SYSTEM_COLUMNS.loadId]) continue;
     let from = `${reader.qualifiedTable(chain[0]!.name)} t0`;

@@ -51,7 +51,8 @@ async function loadStaticFiles(): Promise<Map<string, StaticFile>> {
   const dir = fileURLToPath(new URL('../static/', import.meta.url));
   const chartDir = path.dirname(createRequire(import.meta.url).resolve('chart.js'));
   const files = new Map<string, StaticFile>();
-  const add = async (route: string, file: string, type: string) => files.set(route, { type, body: await readFile(file) });
+  const add = async (route: string, file: string, type: string) =>
+    files.set(route, { type, body: await readFile(file) });
   await add('/', path.join(dir, 'index.html'), 'text/html; charset=utf-8');
   await add('/app.js', path.join(dir, 'app.js'), 'text/javascript; charset=utf-8');
   await add('/app.css', path.join(dir, 'app.css'), 'text/css; charset=utf-8');
@@ -70,10 +71,13 @@ async function loadStaticFiles(): Promise<Map<string, StaticFile>> {
 export async function startDashboard(options: DashboardOptions): Promise<DashboardHandle> {
   const host: string = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1') {
-    throw new ConfigError(`the dashboard binds 127.0.0.1 only (got host '${host}'): it has no login, so it must not be reachable from other machines. Use an SSH tunnel to view it remotely.`);
+    throw new ConfigError(
+      `the dashboard binds 127.0.0.1 only (got host '${host}'): it has no login, so it must not be reachable from other machines. Use an SSH tunnel to view it remotely.`,
+    );
   }
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`dashboard port must be an integer 0-65535 (0 = a free port), got ${String(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`dashboard port must be an integer 0-65535 (0 = a free port), got ${String(port)}`);
   const files = await loadStaticFiles();
   const api = new DashboardApi(options.pipeline);
   let boundPort = 0;
@@ -113,14 +117,26 @@ function hostAllowed(req: IncomingMessage, port: number): boolean {
 /** Cross-site requests (another tab's page posting to us) are refused; the browser says where they came from. */
 function originAllowed(req: IncomingMessage, port: number): boolean {
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`) return false;
+  if (origin !== undefined && origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`)
+    return false;
   const site = req.headers['sec-fetch-site'];
   return site === undefined || site === 'same-origin' || site === 'none';
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, api: DashboardApi, files: Map<string, StaticFile>, port: number): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  api: DashboardApi,
+  files: Map<string, StaticFile>,
+  port: number,
+): Promise<void> {
   if (!hostAllowed(req, port)) {
-    send(res, 421, 'text/plain; charset=utf-8', 'unexpected Host header: open the dashboard at http://127.0.0.1:<port>/');
+    send(
+      res,
+      421,
+      'text/plain; charset=utf-8',
+      'unexpected Host header: open the dashboard at http://127.0.0.1:<port>/',
+    );
     return;
   }
   const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
@@ -129,14 +145,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, api: DashboardA
   if (!route.startsWith('/api/')) {
     const file = files.get(route === '/index.html' ? '/' : route);
     if (!file) return send(res, 404, 'text/plain; charset=utf-8', 'not found');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed', { Allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed', { Allow: 'GET, HEAD' });
     return send(res, 200, file.type, req.method === 'HEAD' ? '' : file.body);
   }
   if (!originAllowed(req, port)) return sendJson(res, 403, { error: 'cross-site requests are refused' });
   if (route === '/api/sql') {
-    if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST with a JSON body {"sql": "..."}' }, { Allow: 'POST' });
+    if (req.method !== 'POST')
+      return sendJson(res, 405, { error: 'use POST with a JSON body {"sql": "..."}' }, { Allow: 'POST' });
     const type = req.headers['content-type'] ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(type)) return sendJson(res, 415, { error: 'send Content-Type: application/json' });
+    if (!/^application\/json\s*(;|$)/i.test(type))
+      return sendJson(res, 415, { error: 'send Content-Type: application/json' });
     const body = await readBody(req);
     let sql: unknown;
     try {
@@ -181,20 +200,32 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size <= MAX_BODY_BYTES) chunks.push(c);
     });
     req.on('end', () => {
-      if (size > MAX_BODY_BYTES) reject(new DashboardRequestError(413, `the query is larger than ${MAX_BODY_BYTES / 1024} KiB`));
+      if (size > MAX_BODY_BYTES)
+        reject(new DashboardRequestError(413, `the query is larger than ${MAX_BODY_BYTES / 1024} KiB`));
       else resolve(Buffer.concat(chunks).toString('utf8'));
     });
     req.on('error', reject);
   });
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  extra: Record<string, string> = {},
+): void {
   if (res.headersSent) return void res.end();
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, ...extra });
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, payload: unknown, extra: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  extra: Record<string, string> = {},
+): void {
   send(res, status, 'application/json; charset=utf-8', toJson(payload), extra);
 }
 

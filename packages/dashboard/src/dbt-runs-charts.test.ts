@@ -8,13 +8,23 @@ describe('percentile', () => {
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2.5);
     expect(percentile([10, 1, 5], 0.5)).toBe(5);
     expect(percentile([0, 10], 0.95)).toBeCloseTo(9.5);
-    expect(percentile(Array.from({ length: 101 }, (_, i) => i), 0.95)).toBe(95);
+    expect(
+      percentile(
+        Array.from({ length: 101 }, (_, i) => i),
+        0.95,
+      ),
+    ).toBe(95);
   });
 });
 
 describe('dayRange', () => {
   it('lists every day, across month ends', () => {
-    expect(dayRange('2026-02-27', '2026-03-02')).toEqual(['2026-02-27', '2026-02-28', '2026-03-01', '2026-03-02']);
+    expect(dayRange('2026-02-27', '2026-03-02')).toEqual([
+      '2026-02-27',
+      '2026-02-28',
+      '2026-03-01',
+      '2026-03-02',
+    ]);
     expect(dayRange('2026-01-01', '2026-01-01')).toEqual(['2026-01-01']);
   });
 });
@@ -45,7 +55,12 @@ describe('durationsPerJob', () => {
       { job_id: 1, created_at: at('00:00:00'), started_at: at('00:00:10'), finished_at: at('00:01:10') }, // 60 s
       { job_id: 1, created_at: at('01:00:00'), started_at: at('01:00:00'), finished_at: at('01:02:00') }, // 120 s
       { job_id: 1, created_at: at('02:00:00'), started_at: null, finished_at: at('02:00:30') }, // never started: 30 s from created
-      { job_id: 2n, created_at: at('03:00:00'), started_at: at('03:00:00'), finished_at: '2026-08-02 03:00:05' },
+      {
+        job_id: 2n,
+        created_at: at('03:00:00'),
+        started_at: at('03:00:00'),
+        finished_at: '2026-08-02 03:00:05',
+      },
       { job_id: 2n, created_at: at('03:00:00'), started_at: at('03:00:00'), finished_at: null },
     ];
     const out = durationsPerJob(rows, new Map([['1', '<b>nightly</b>']]));
@@ -57,8 +72,19 @@ describe('durationsPerJob', () => {
   });
 
   it('tells jobs with the same name apart', () => {
-    const r = (job: number) => ({ job_id: job, created_at: null, started_at: '2026-08-01T00:00:00Z', finished_at: '2026-08-01T00:00:01Z' });
-    const out = durationsPerJob([r(1), r(2)], new Map([['1', 'Nightly'], ['2', 'Nightly']]));
+    const r = (job: number) => ({
+      job_id: job,
+      created_at: null,
+      started_at: '2026-08-01T00:00:00Z',
+      finished_at: '2026-08-01T00:00:01Z',
+    });
+    const out = durationsPerJob(
+      [r(1), r(2)],
+      new Map([
+        ['1', 'Nightly'],
+        ['2', 'Nightly'],
+      ]),
+    );
     expect(out.jobs.map((j) => j.name).sort()).toEqual(['Nightly (1)', 'Nightly (2)']);
   });
 });

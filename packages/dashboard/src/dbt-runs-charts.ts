@@ -4,7 +4,14 @@
  */
 
 /** dbt Cloud run status codes → the label the charts use. Queued, starting and running share one. */
-export const RUN_STATUS_LABELS: Record<number, string> = { 1: 'In progress', 2: 'In progress', 3: 'In progress', 10: 'Success', 20: 'Error', 30: 'Cancelled' };
+export const RUN_STATUS_LABELS: Record<number, string> = {
+  1: 'In progress',
+  2: 'In progress',
+  3: 'In progress',
+  10: 'Success',
+  20: 'Error',
+  30: 'Cancelled',
+};
 
 /** Status order in the stacked chart (success at the bottom). */
 const STATUS_ORDER = ['Success', 'Error', 'Cancelled', 'In progress'];
@@ -59,7 +66,8 @@ export function toMillis(value: unknown): number | null {
 export function dayRange(first: string, last: string): string[] {
   const out: string[] = [];
   const end = Date.parse(`${last}T00:00:00Z`);
-  for (let t = Date.parse(`${first}T00:00:00Z`); t <= end && out.length < 3660; t += 86_400_000) out.push(new Date(t).toISOString().slice(0, 10));
+  for (let t = Date.parse(`${first}T00:00:00Z`); t <= end && out.length < 3660; t += 86_400_000)
+    out.push(new Date(t).toISOString().slice(0, 10));
   return out;
 }
 
@@ -79,7 +87,10 @@ export function runsPerDay(rows: readonly { day: unknown; status: unknown; n: un
   seenDays.sort();
   const days = seenDays.length > 0 ? dayRange(seenDays[0]!, seenDays[seenDays.length - 1]!) : [];
   const labels = [...counts.keys()].sort((a, b) => rankOf(a) - rankOf(b) || a.localeCompare(b));
-  return { days, series: labels.map((status) => ({ status, counts: days.map((d) => counts.get(status)?.get(d) ?? 0) })) };
+  return {
+    days,
+    series: labels.map((status) => ({ status, counts: days.map((d) => counts.get(status)?.get(d) ?? 0) })),
+  };
 }
 
 function rankOf(label: string): number {
@@ -102,7 +113,8 @@ export function durationsPerJob(
     const end = toMillis(r.finished_at);
     const start = toMillis(r.started_at) ?? toMillis(r.created_at);
     const day = toDay(r.finished_at instanceof Date ? r.finished_at : end === null ? null : new Date(end));
-    if (end === null || start === null || day === null || r.job_id === null || r.job_id === undefined) continue;
+    if (end === null || start === null || day === null || r.job_id === null || r.job_id === undefined)
+      continue;
     const job = String(r.job_id);
     seenDays.push(day);
     const days = byJob.get(job) ?? new Map<string, number[]>();

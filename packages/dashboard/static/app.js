@@ -31,16 +31,25 @@
     } catch {
       throw new Error(`${res.status} ${res.statusText}`);
     }
-    if (!res.ok) throw new Error(body && typeof body.error === 'string' ? body.error : `${res.status} ${res.statusText}`);
+    if (!res.ok)
+      throw new Error(
+        body && typeof body.error === 'string' ? body.error : `${res.status} ${res.statusText}`,
+      );
     return body;
   }
 
   const fmtInt = (n) => Number(n).toLocaleString('en-US');
-  const fmtMs = (ms) => (ms === undefined || ms === null ? '–' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+  const fmtMs = (ms) =>
+    ms === undefined || ms === null
+      ? '–'
+      : ms >= 1000
+        ? `${(ms / 1000).toFixed(2)} s`
+        : `${Math.round(ms)} ms`;
 
   /** A cell's text: null stays visible as null, objects as JSON, long text cut (full text in the tooltip). */
   function cell(value, extraClass) {
-    if (value === null || value === undefined) return el('td', { class: `null ${extraClass || ''}`, text: 'null' });
+    if (value === null || value === undefined)
+      return el('td', { class: `null ${extraClass || ''}`, text: 'null' });
     const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
     const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
     return el('td', { class: extraClass, title: text.length > 40 ? text : undefined, text: shown });
@@ -51,13 +60,35 @@
     return el(
       'table',
       { class: 'grid' },
-      el('thead', {}, el('tr', {}, columns.map((c, i) => el('th', { class: isNum(i) ? 'num' : undefined, text: c })))),
-      el('tbody', {}, rows.map((r) => el('tr', {}, r.map((v, i) => cell(v, isNum(i) ? 'num' : undefined))))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          columns.map((c, i) => el('th', { class: isNum(i) ? 'num' : undefined, text: c })),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        rows.map((r) =>
+          el(
+            'tr',
+            {},
+            r.map((v, i) => cell(v, isNum(i) ? 'num' : undefined)),
+          ),
+        ),
+      ),
     );
   }
 
   function errorBox(error) {
-    return el('div', { class: 'error', role: 'alert', text: error instanceof Error ? error.message : String(error) });
+    return el('div', {
+      class: 'error',
+      role: 'alert',
+      text: error instanceof Error ? error.message : String(error),
+    });
   }
 
   function setPage(page, ...content) {
@@ -70,15 +101,24 @@
   // ---------------------------------------------------------------- overview
   async function overview() {
     const o = await api('/api/overview');
-    document.getElementById('pipeline-name').textContent = `${o.pipeline.name} → ${o.pipeline.destinationType} / ${o.pipeline.dataset}`;
+    document.getElementById('pipeline-name').textContent =
+      `${o.pipeline.name} → ${o.pipeline.destinationType} / ${o.pipeline.dataset}`;
     const totalRows = Object.values(o.rowCounts).reduce((a, b) => a + b, 0);
-    const card = (label, value, id) => el('div', { class: 'card' }, el('div', { class: 'label', text: label }), el('div', { class: 'value', id, text: value }));
+    const card = (label, value, id) =>
+      el(
+        'div',
+        { class: 'card' },
+        el('div', { class: 'label', text: label }),
+        el('div', { class: 'value', id, text: value }),
+      );
     const cards = el(
       'div',
       { class: 'cards' },
       card('Pipeline', o.pipeline.name),
       card('Destination', `${o.pipeline.destinationType} · ${o.pipeline.dataset}`),
-      o.schemas.map((s) => card(`Schema ${s.name}`, `v${s.version} · ${s.versionHash.slice(0, 8)}`, `schema-version-${s.name}`)),
+      o.schemas.map((s) =>
+        card(`Schema ${s.name}`, `v${s.version} · ${s.versionHash.slice(0, 8)}`, `schema-version-${s.name}`),
+      ),
       card('Tables', fmtInt(o.tables.length)),
       card('Rows', fmtInt(totalRows), 'total-rows'),
       card('Loads', fmtInt(o.loads.length)),
@@ -95,7 +135,11 @@
           el(
             'tr',
             { 'data-table': t.name },
-            el('td', { class: t.parent ? 'child' : undefined }, el('a', { href: `#/data/${encodeURIComponent(t.name)}`, text: t.name })),
+            el(
+              'td',
+              { class: t.parent ? 'child' : undefined },
+              el('a', { href: `#/data/${encodeURIComponent(t.name)}`, text: t.name }),
+            ),
             el('td', { class: 'num', 'data-rows': String(t.rows), text: fmtInt(t.rows) }),
           ),
         ),
@@ -108,13 +152,27 @@
       ? el(
           'div',
           { class: 'panel', id: 'last-run' },
-          el('p', { class: 'muted', text: `Loads ${run.loadIds.join(', ') || 'none'} · schema v${run.schemaVersion}${run.empty ? ' · nothing new' : ''}` }),
-          grid(['stage', 'duration'], stages.filter((s) => run.timings[s] !== undefined).map((s) => [s, fmtMs(run.timings[s])]), [false, true]),
+          el('p', {
+            class: 'muted',
+            text: `Loads ${run.loadIds.join(', ') || 'none'} · schema v${run.schemaVersion}${run.empty ? ' · nothing new' : ''}`,
+          }),
+          grid(
+            ['stage', 'duration'],
+            stages.filter((s) => run.timings[s] !== undefined).map((s) => [s, fmtMs(run.timings[s])]),
+            [false, true],
+          ),
           Object.keys(run.rowCounts).length > 0
-            ? grid(['table', 'rows loaded'], Object.entries(run.rowCounts).map(([t, n]) => [t, fmtInt(n)]), [false, true])
+            ? grid(
+                ['table', 'rows loaded'],
+                Object.entries(run.rowCounts).map(([t, n]) => [t, fmtInt(n)]),
+                [false, true],
+              )
             : null,
         )
-      : el('div', { class: 'panel muted', text: 'No run recorded on this machine (the trace is local; the data above is read from the destination).' });
+      : el('div', {
+          class: 'panel muted',
+          text: 'No run recorded on this machine (the trace is local; the data above is read from the destination).',
+        });
 
     const loads = el(
       'div',
@@ -128,7 +186,9 @@
               l.insertedAt,
               `${l.schemaName} · ${l.schemaVersionHash.slice(0, 8)}`,
               l.status,
-              Object.entries(l.rows).map(([t, n]) => `${t}: ${fmtInt(n)}`).join(', ') || '—',
+              Object.entries(l.rows)
+                .map(([t, n]) => `${t}: ${fmtInt(n)}`)
+                .join(', ') || '—',
             ]),
           ),
     );
@@ -137,11 +197,24 @@
       ? el(
           'div',
           { class: 'panel', id: 'state' },
-          el('p', { class: 'muted', text: `State version ${o.state.version} · last load ${o.state.lastLoadId || '–'}` }),
+          el('p', {
+            class: 'muted',
+            text: `State version ${o.state.version} · last load ${o.state.lastLoadId || '–'}`,
+          }),
           o.state.cursors.length > 0
-            ? grid(['source', 'resource', 'cursor', 'initial value', 'last value'], o.state.cursors.map((c) => [c.source, c.resource, c.cursorPath, c.initialValue, c.lastValue]))
+            ? grid(
+                ['source', 'resource', 'cursor', 'initial value', 'last value'],
+                o.state.cursors.map((c) => [c.source, c.resource, c.cursorPath, c.initialValue, c.lastValue]),
+              )
             : el('p', { class: 'muted', text: 'No incremental cursors.' }),
-          o.state.extras.map((x) => el('div', {}, el('h3', { text: `${x.source} / ${x.resource}` }), el('pre', { text: JSON.stringify(x.extras, null, 2) }))),
+          o.state.extras.map((x) =>
+            el(
+              'div',
+              {},
+              el('h3', { text: `${x.source} / ${x.resource}` }),
+              el('pre', { text: JSON.stringify(x.extras, null, 2) }),
+            ),
+          ),
         )
       : el('div', { class: 'panel muted', text: 'No state committed yet.' });
 
@@ -175,23 +248,55 @@
           'ul',
           { class: parent === null ? 'tree' : undefined },
           (children.get(parent) || []).map((t) =>
-            el('li', {}, el('a', { href: `#/schema/${encodeURIComponent(t.name)}`, text: t.name }), el('span', { class: 'tag', text: t.writeDisposition }), children.has(t.name) ? tree(t.name) : null),
+            el(
+              'li',
+              {},
+              el('a', { href: `#/schema/${encodeURIComponent(t.name)}`, text: t.name }),
+              el('span', { class: 'tag', text: t.writeDisposition }),
+              children.has(t.name) ? tree(t.name) : null,
+            ),
           ),
         );
       const tables = sc.tables.map((t) =>
         el(
           'div',
           { class: 'schema-table panel', id: `table-${t.name}`, 'data-table': t.name },
-          el('h3', {}, t.name, t.parent ? el('span', { class: 'tag', text: `child of ${t.parent}` }) : null, el('span', { class: 'tag', text: t.writeDisposition + (t.mergeStrategy ? ` (${t.mergeStrategy})` : '') })),
+          el(
+            'h3',
+            {},
+            t.name,
+            t.parent ? el('span', { class: 'tag', text: `child of ${t.parent}` }) : null,
+            el('span', {
+              class: 'tag',
+              text: t.writeDisposition + (t.mergeStrategy ? ` (${t.mergeStrategy})` : ''),
+            }),
+          ),
           grid(
             ['column', 'type', 'nullable', 'key'],
-            t.columns.map((c) => [c.name, c.dataType, c.nullable ? 'yes' : 'no', [c.primaryKey ? 'primary' : '', c.mergeKey ? 'merge' : '', c.variant ? 'variant' : ''].filter(Boolean).join(', ')]),
+            t.columns.map((c) => [
+              c.name,
+              c.dataType,
+              c.nullable ? 'yes' : 'no',
+              [c.primaryKey ? 'primary' : '', c.mergeKey ? 'merge' : '', c.variant ? 'variant' : '']
+                .filter(Boolean)
+                .join(', '),
+            ]),
           ),
         ),
       );
-      return el('section', {}, el('h2', { text: `Schema ${sc.name} · version ${sc.version} · ${sc.versionHash}` }), el('div', { class: 'panel', id: 'table-tree' }, tree(null)), tables);
+      return el(
+        'section',
+        {},
+        el('h2', { text: `Schema ${sc.name} · version ${sc.version} · ${sc.versionHash}` }),
+        el('div', { class: 'panel', id: 'table-tree' }, tree(null)),
+        tables,
+      );
     });
-    setPage('schema', el('h1', { text: 'Schema' }), sections.length > 0 ? sections : el('p', { class: 'muted', text: 'No schema stored yet.' }));
+    setPage(
+      'schema',
+      el('h1', { text: 'Schema' }),
+      sections.length > 0 ? sections : el('p', { class: 'muted', text: 'No schema stored yet.' }),
+    );
   }
 
   // ---------------------------------------------------------------- data
@@ -200,7 +305,11 @@
     const names = s.schemas.flatMap((sc) => sc.tables.map((t) => t.name));
     const picker = el(
       'select',
-      { id: 'table-picker', 'aria-label': 'table', onchange: (e) => (location.hash = `#/data/${encodeURIComponent(e.target.value)}`) },
+      {
+        id: 'table-picker',
+        'aria-label': 'table',
+        onchange: (e) => (location.hash = `#/data/${encodeURIComponent(e.target.value)}`),
+      },
       el('option', { value: '', text: 'choose a table…' }),
       names.map((n) => {
         const o = el('option', { value: n, text: n });
@@ -220,16 +329,50 @@
       'div',
       { class: 'pager' },
       picker,
-      el('button', { class: 'secondary', id: 'prev-page', onclick: go(page.offset - limit), disabled: page.offset === 0 }, '‹ previous'),
-      el('span', { id: 'page-info', text: page.total === 0 ? 'no rows' : `rows ${fmtInt(page.offset + 1)}–${fmtInt(last)} of ${fmtInt(page.total)}` }),
-      el('button', { class: 'secondary', id: 'next-page', onclick: go(page.offset + limit), disabled: last >= page.total }, 'next ›'),
+      el(
+        'button',
+        {
+          class: 'secondary',
+          id: 'prev-page',
+          onclick: go(page.offset - limit),
+          disabled: page.offset === 0,
+        },
+        '‹ previous',
+      ),
+      el('span', {
+        id: 'page-info',
+        text:
+          page.total === 0
+            ? 'no rows'
+            : `rows ${fmtInt(page.offset + 1)}–${fmtInt(last)} of ${fmtInt(page.total)}`,
+      }),
+      el(
+        'button',
+        {
+          class: 'secondary',
+          id: 'next-page',
+          onclick: go(page.offset + limit),
+          disabled: last >= page.total,
+        },
+        'next ›',
+      ),
     );
-    const numeric = page.columns.map((c) => c.dataType === 'bigint' || c.dataType === 'double' || c.dataType === 'decimal');
+    const numeric = page.columns.map(
+      (c) => c.dataType === 'bigint' || c.dataType === 'double' || c.dataType === 'decimal',
+    );
     setPage(
       'data',
       el('h1', {}, 'Data · ', el('span', { id: 'data-table-name', text: name })),
       pager,
-      el('div', { class: 'panel', id: 'data-grid' }, grid(page.columns.map((c) => c.name), page.rows, numeric)),
+      el(
+        'div',
+        { class: 'panel', id: 'data-grid' },
+        grid(
+          page.columns.map((c) => c.name),
+          page.rows,
+          numeric,
+        ),
+      ),
     );
   }
 
@@ -244,9 +387,17 @@
       button.disabled = true;
       result.replaceChildren(el('p', { class: 'muted', text: 'running…' }));
       try {
-        const r = await api('/api/sql', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: box.value }) });
+        const r = await api('/api/sql', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ sql: box.value }),
+        });
         result.replaceChildren(
-          el('p', { class: 'muted', id: 'sql-summary', text: `${fmtInt(r.rows.length)} row${r.rows.length === 1 ? '' : 's'}${r.truncated ? ' (first 1,000 shown)' : ''} · ${r.ms} ms` }),
+          el('p', {
+            class: 'muted',
+            id: 'sql-summary',
+            text: `${fmtInt(r.rows.length)} row${r.rows.length === 1 ? '' : 's'}${r.truncated ? ' (first 1,000 shown)' : ''} · ${r.ms} ms`,
+          }),
           el('div', { class: 'panel' }, grid(r.columns, r.rows)),
         );
       } catch (error) {
@@ -262,7 +413,10 @@
     setPage(
       'sql',
       el('h1', { text: 'SQL (read-only)' }),
-      el('p', { class: 'muted', text: 'One read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). Changes to data or schema and multiple statements are refused. Ctrl+Enter runs.' }),
+      el('p', {
+        class: 'muted',
+        text: 'One read-only query (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). Changes to data or schema and multiple statements are refused. Ctrl+Enter runs.',
+      }),
       box,
       el('div', { class: 'pager' }, button),
       result,
@@ -270,21 +424,53 @@
   }
 
   // ---------------------------------------------------------------- charts
-  const STATUS_COLORS = { Success: '#27ae60', Error: '#eb5757', Cancelled: '#9aa0ab', 'In progress': '#0bacd9' };
-  const PALETTE = ['#2458d6', '#e07b00', '#7b3fc4', '#119c8d', '#c2372b', '#6b8e23', '#b5427a', '#3a7ca5', '#8c6d1f', '#555b6e'];
+  const STATUS_COLORS = {
+    Success: '#27ae60',
+    Error: '#eb5757',
+    Cancelled: '#9aa0ab',
+    'In progress': '#0bacd9',
+  };
+  const PALETTE = [
+    '#2458d6',
+    '#e07b00',
+    '#7b3fc4',
+    '#119c8d',
+    '#c2372b',
+    '#6b8e23',
+    '#b5427a',
+    '#3a7ca5',
+    '#8c6d1f',
+    '#555b6e',
+  ];
 
   async function chartsPage() {
     const c = await api('/api/charts/dbt-runs');
     if (!c.available) {
-      setPage('charts', el('h1', { text: 'dbt Cloud charts' }), el('p', { class: 'muted', id: 'charts-unavailable', text: c.reason }));
+      setPage(
+        'charts',
+        el('h1', { text: 'dbt Cloud charts' }),
+        el('p', { class: 'muted', id: 'charts-unavailable', text: c.reason }),
+      );
       return;
     }
-    const perDayCanvas = el('canvas', { id: 'chart-runs-per-day', 'aria-label': 'dbt Cloud runs per day by status', role: 'img' });
-    const durCanvas = el('canvas', { id: 'chart-durations', 'aria-label': 'p50 and p95 run duration per job per day', role: 'img' });
+    const perDayCanvas = el('canvas', {
+      id: 'chart-runs-per-day',
+      'aria-label': 'dbt Cloud runs per day by status',
+      role: 'img',
+    });
+    const durCanvas = el('canvas', {
+      id: 'chart-durations',
+      'aria-label': 'p50 and p95 run duration per job per day',
+      role: 'img',
+    });
     const jobList = el(
       'div',
       { class: 'panel', id: 'job-list' },
-      grid(['job', 'job id', 'finished runs'], c.durations.jobs.map((j) => [j.name, j.jobId, fmtInt(j.runs)]), [false, false, true]),
+      grid(
+        ['job', 'job id', 'finished runs'],
+        c.durations.jobs.map((j) => [j.name, j.jobId, fmtInt(j.runs)]),
+        [false, false, true],
+      ),
     );
     setPage(
       'charts',
@@ -306,22 +492,54 @@
         type: 'bar',
         data: {
           labels: c.runsPerDay.days,
-          datasets: c.runsPerDay.series.map((s) => ({ label: s.status, data: s.counts, backgroundColor: STATUS_COLORS[s.status] || '#555b6e', stack: 'runs' })),
+          datasets: c.runsPerDay.series.map((s) => ({
+            label: s.status,
+            data: s.counts,
+            backgroundColor: STATUS_COLORS[s.status] || '#555b6e',
+            stack: 'runs',
+          })),
         },
-        options: { maintainAspectRatio: false, animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, title: { display: true, text: 'runs' } } } },
+        options: {
+          maintainAspectRatio: false,
+          animation: false,
+          scales: {
+            x: { stacked: true },
+            y: { stacked: true, beginAtZero: true, title: { display: true, text: 'runs' } },
+          },
+        },
       }),
     );
     const datasets = [];
     c.durations.jobs.forEach((j, i) => {
       const color = PALETTE[i % PALETTE.length];
-      datasets.push({ label: `${j.name} p50`, data: j.p50, borderColor: color, backgroundColor: color, spanGaps: true, tension: 0.2 });
-      datasets.push({ label: `${j.name} p95`, data: j.p95, borderColor: color, backgroundColor: color, borderDash: [6, 4], spanGaps: true, tension: 0.2 });
+      datasets.push({
+        label: `${j.name} p50`,
+        data: j.p50,
+        borderColor: color,
+        backgroundColor: color,
+        spanGaps: true,
+        tension: 0.2,
+      });
+      datasets.push({
+        label: `${j.name} p95`,
+        data: j.p95,
+        borderColor: color,
+        backgroundColor: color,
+        borderDash: [6, 4],
+        spanGaps: true,
+        tension: 0.2,
+      });
     });
     charts.push(
       new Chart(durCanvas, {
         type: 'line',
         data: { labels: c.durations.days, datasets },
-        options: { maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'seconds' } } }, plugins: { legend: { position: 'bottom' } } },
+        options: {
+          maintainAspectRatio: false,
+          animation: false,
+          scales: { y: { beginAtZero: true, title: { display: true, text: 'seconds' } } },
+          plugins: { legend: { position: 'bottom' } },
+        },
       }),
     );
   }

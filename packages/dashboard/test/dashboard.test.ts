@@ -10,7 +10,14 @@ import { startDashboard } from '@ferry/dashboard';
 import { buildDemo, XSS_JOB_NAME, type Demo } from './demo.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
 const SCREENSHOTS = fileURLToPath(new URL('../test-results/screenshots/', import.meta.url));
 
 let demo: Demo;
@@ -23,7 +30,11 @@ async function getJson<T = any>(p: string): Promise<{ status: number; body: T }>
 }
 
 async function postSql(sql: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(new URL('/api/sql', demo.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql }) });
+  const res = await fetch(new URL('/api/sql', demo.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sql }),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -58,7 +69,13 @@ describe('dashboard API', () => {
       expect(sum, table).toBe(rowCounts[table]);
     }
     expect(body.loads[0].rows.runs).toBeGreaterThanOrEqual(25); // the second load re-read the new runs
-    expect(body.schemas).toEqual([expect.objectContaining({ name: 'dbt_cloud', version: expect.any(Number), versionHash: expect.any(String) })]);
+    expect(body.schemas).toEqual([
+      expect.objectContaining({
+        name: 'dbt_cloud',
+        version: expect.any(Number),
+        versionHash: expect.any(String),
+      }),
+    ]);
     const runsState = body.state.extras.find((x: any) => x.resource === 'runs');
     const ds = demo.pipeline.dataset();
     const state = await ds.state();
@@ -66,7 +83,8 @@ describe('dashboard API', () => {
     expect(runsState.extras).toEqual(state!.sources.dbt_cloud!.resources.runs!.extras);
     expect(body.state.lastLoadId).toBe(loads[0]!.loadId);
     expect(body.lastRun.loadIds).toEqual(demo.runs[1]!.loadIds);
-    for (const stage of ['sync', 'extract', 'normalize', 'load', 'total']) expect(body.lastRun.timings[stage], stage).toBeGreaterThan(0);
+    for (const stage of ['sync', 'extract', 'normalize', 'load', 'total'])
+      expect(body.lastRun.timings[stage], stage).toBeGreaterThan(0);
     expect(body.lastRun).not.toHaveProperty('destination');
   });
 
@@ -76,7 +94,10 @@ describe('dashboard API', () => {
     const tables = body.schemas[0].tables;
     expect(tables.map((t: any) => t.name).sort()).toEqual(Object.keys(rowCounts).sort());
     const runs = tables.find((t: any) => t.name === 'runs');
-    expect(runs.columns.find((c: any) => c.name === 'id')).toMatchObject({ dataType: 'bigint', primaryKey: true });
+    expect(runs.columns.find((c: any) => c.name === 'id')).toMatchObject({
+      dataType: 'bigint',
+      primaryKey: true,
+    });
     expect(runs.columns.find((c: any) => c.name === 'finished_at').dataType).toBe('timestamp');
     expect(tables.find((t: any) => t.name === 'runs__run_steps').parent).toBe('runs');
   });
@@ -118,9 +139,14 @@ describe('dashboard API', () => {
     expect(status).toBe(200);
     expect(body.available).toBe(true);
     expect(body.runsPerDay.days.length).toBeGreaterThanOrEqual(3);
-    const total = body.runsPerDay.series.reduce((n: number, s: any) => n + s.counts.reduce((a: number, b: number) => a + b, 0), 0);
+    const total = body.runsPerDay.series.reduce(
+      (n: number, s: any) => n + s.counts.reduce((a: number, b: number) => a + b, 0),
+      0,
+    );
     expect(total).toBe(rowCounts.runs);
-    expect(body.runsPerDay.series.map((s: any) => s.status)).toEqual(expect.arrayContaining(['Success', 'Error']));
+    expect(body.runsPerDay.series.map((s: any) => s.status)).toEqual(
+      expect.arrayContaining(['Success', 'Error']),
+    );
     expect(body.durations.jobs).toHaveLength(6);
     expect(body.durations.jobs.map((j: any) => j.name)).toContain(XSS_JOB_NAME);
     for (const j of body.durations.jobs) {
@@ -133,12 +159,18 @@ describe('dashboard API', () => {
 
 describe('a pipeline that has not run yet', () => {
   it('answers with what to do instead of failing', async () => {
-    const p = pipeline({ name: 'never_ran', destination: duckdb({ path: path.join(demo.dir, 'never.duckdb') }), dataDir: path.join(demo.dir, 'never') });
+    const p = pipeline({
+      name: 'never_ran',
+      destination: duckdb({ path: path.join(demo.dir, 'never.duckdb') }),
+      dataDir: path.join(demo.dir, 'never'),
+    });
     const d = await startDashboard({ pipeline: p });
     try {
       const res = await fetch(new URL('/api/overview', d.url));
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: string }).error).toMatch(/does not exist yet: run the pipeline first/);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /does not exist yet: run the pipeline first/,
+      );
       expect((await fetch(d.url)).status).toBe(200);
     } finally {
       await d.close();
@@ -182,12 +214,19 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForSelector(`main[data-page="${pageName}"][aria-busy="false"]`);
   }
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const shot = (name: string) =>
+    page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
   it('overview shows the same row counts as rowCounts()', async () => {
     await open('#/overview', 'overview');
     const shown = await page.$$eval('#row-counts tr[data-table]', (rows) =>
-      rows.map((r) => [r.getAttribute('data-table'), Number(r.querySelector('td[data-rows]')?.getAttribute('data-rows'))] as const),
+      rows.map(
+        (r) =>
+          [
+            r.getAttribute('data-table'),
+            Number(r.querySelector('td[data-rows]')?.getAttribute('data-rows')),
+          ] as const,
+      ),
     );
     expect(Object.fromEntries(shown)).toEqual(rowCounts);
     const visibleText = await page.textContent('#row-counts tr[data-table="runs"] td.num');
@@ -199,7 +238,12 @@ describe('dashboard in headless Chromium', () => {
 
   it('schema page shows the table tree and columns', async () => {
     await open('#/schema', 'schema');
-    expect(await page.locator('#table-tree > ul > li', { hasText: 'runs' }).locator('ul a', { hasText: 'runs__run_steps' }).count()).toBe(1);
+    expect(
+      await page
+        .locator('#table-tree > ul > li', { hasText: 'runs' })
+        .locator('ul a', { hasText: 'runs__run_steps' })
+        .count(),
+    ).toBe(1);
     expect(await page.textContent('#table-runs')).toMatch(/finished_at\s*timestamp/);
     await shot('schema');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'schema-top.png') }); // the tree, readable at a glance
@@ -216,16 +260,23 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.locator('#data-grid tbody tr').count()).toBe(50);
     await shot('data');
     await page.click('#next-page');
-    await page.waitForFunction(() => document.getElementById('page-info')?.textContent?.startsWith('rows 51–100'));
+    await page.waitForFunction(() =>
+      document.getElementById('page-info')?.textContent?.startsWith('rows 51–100'),
+    );
     expect(await page.locator('#data-grid tbody tr').count()).toBe(50);
   });
 
   it('SQL box runs a query and shows a refusal as a message', async () => {
     await open('#/sql', 'sql');
-    await page.fill('#sql-text', 'select status, count(*) as n from dbt_cloud.runs group by status order by status');
+    await page.fill(
+      '#sql-text',
+      'select status, count(*) as n from dbt_cloud.runs group by status order by status',
+    );
     await page.click('#run-sql');
     await page.waitForSelector('#sql-summary');
-    const cells = await page.$$eval('#sql-result tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
+    const cells = await page.$$eval('#sql-result tbody tr', (rows) =>
+      rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)),
+    );
     expect(cells.reduce((n, r) => n + Number(r[1]), 0)).toBe(rowCounts.runs);
     await shot('sql');
     const before = problems.length;
@@ -244,7 +295,15 @@ describe('dashboard in headless Chromium', () => {
       const chart = (window as any).Chart;
       const count = (id: string) => {
         const c = chart.getChart(document.getElementById(id));
-        return { datasets: c.data.datasets.length, first: c.data.datasets[0].data.length, labels: c.data.labels.length, total: c.data.datasets.flatMap((d: any) => d.data).filter((v: unknown) => typeof v === 'number').reduce((a: number, b: number) => a + b, 0) };
+        return {
+          datasets: c.data.datasets.length,
+          first: c.data.datasets[0].data.length,
+          labels: c.data.labels.length,
+          total: c.data.datasets
+            .flatMap((d: any) => d.data)
+            .filter((v: unknown) => typeof v === 'number')
+            .reduce((a: number, b: number) => a + b, 0),
+        };
       };
       return { perDay: count('chart-runs-per-day'), durations: count('chart-durations') };
     });

@@ -35,9 +35,25 @@ export async function buildDemo(): Promise<Demo> {
   emu.store.jobs[0]!.name = XSS_JOB_NAME;
   const base = duckdb({ path: path.join(dir, 'demo.duckdb') });
   // Like a warehouse destination whose description carries a secret: the dashboard must not pass it on.
-  const destination: Destination = { ...base, describe: () => `duckdb://admin:${DEST_PASSWORD}@local/${path.join(dir, 'demo.duckdb')}` };
-  const p = pipeline({ name: 'dbt_demo', dataset: 'dbt_cloud', destination, dataDir: path.join(dir, 'data'), normalizeWorkers: 0 });
-  const source = () => dbtCloudSource({ baseUrl: emu.url, accountId: emu.accountId, apiToken: API_TOKEN, retryBaseDelayMs: 5, retryMaxDelayMs: 50 });
+  const destination: Destination = {
+    ...base,
+    describe: () => `duckdb://admin:${DEST_PASSWORD}@local/${path.join(dir, 'demo.duckdb')}`,
+  };
+  const p = pipeline({
+    name: 'dbt_demo',
+    dataset: 'dbt_cloud',
+    destination,
+    dataDir: path.join(dir, 'data'),
+    normalizeWorkers: 0,
+  });
+  const source = () =>
+    dbtCloudSource({
+      baseUrl: emu.url,
+      accountId: emu.accountId,
+      apiToken: API_TOKEN,
+      retryBaseDelayMs: 5,
+      retryMaxDelayMs: 50,
+    });
   const runs = [await p.run(source())];
   emu.addRuns(25);
   runs.push(await p.run(source()));

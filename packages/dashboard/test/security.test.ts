@@ -32,25 +32,44 @@ interface RawResponse {
 }
 
 /** A raw HTTP request (fetch cannot set Host, Origin or Sec-Fetch-Site freely). */
-function raw(method: string, p: string, headers: Record<string, string> = {}, body?: string): Promise<RawResponse> {
+function raw(
+  method: string,
+  p: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path: p, headers: { Host: `127.0.0.1:${port}`, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path: p, headers: { Host: `127.0.0.1:${port}`, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-const sql = (text: string, headers: Record<string, string> = {}) => raw('POST', '/api/sql', { 'Content-Type': 'application/json', ...headers }, JSON.stringify({ sql: text }));
+const sql = (text: string, headers: Record<string, string> = {}) =>
+  raw('POST', '/api/sql', { 'Content-Type': 'application/json', ...headers }, JSON.stringify({ sql: text }));
 
 describe('binding', () => {
   it('listens on 127.0.0.1 only and refuses any other host option', async () => {
     expect(new URL(demo.url).hostname).toBe('127.0.0.1');
-    await expect(startDashboard({ pipeline: demo.pipeline, host: '0.0.0.0' as '127.0.0.1' })).rejects.toThrow(/binds 127.0.0.1 only/);
-    await expect(startDashboard({ pipeline: demo.pipeline, host: 'localhost' as '127.0.0.1' })).rejects.toThrow(/binds 127.0.0.1 only/);
+    await expect(startDashboard({ pipeline: demo.pipeline, host: '0.0.0.0' as '127.0.0.1' })).rejects.toThrow(
+      /binds 127.0.0.1 only/,
+    );
+    await expect(
+      startDashboard({ pipeline: demo.pipeline, host: 'localhost' as '127.0.0.1' }),
+    ).rejects.toThrow(/binds 127.0.0.1 only/);
     await expect(startDashboard({ pipeline: demo.pipeline, port: 70_000 })).rejects.toThrow(/port must be/);
     // The IPv6 loopback is another interface: nothing answers there on this port.
     const v6 = await new Promise<string>((resolve) => {
@@ -76,18 +95,42 @@ describe('binding', () => {
   it('refuses cross-site API requests and non-JSON posts', async () => {
     expect((await sql('select 1', { Origin: 'http://evil.example' })).status).toBe(403);
     expect((await raw('GET', '/api/overview', { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
-    expect((await raw('POST', '/api/sql', { 'Content-Type': 'text/plain' }, JSON.stringify({ sql: 'select 1' }))).status).toBe(415);
-    expect((await raw('POST', '/api/sql', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'sql=select+1')).status).toBe(415);
+    expect(
+      (await raw('POST', '/api/sql', { 'Content-Type': 'text/plain' }, JSON.stringify({ sql: 'select 1' })))
+        .status,
+    ).toBe(415);
+    expect(
+      (await raw('POST', '/api/sql', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'sql=select+1'))
+        .status,
+    ).toBe(415);
     expect((await raw('GET', '/api/sql')).status).toBe(405);
-    expect((await sql('select 1', { Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
-    const big = await raw('POST', '/api/sql', { 'Content-Type': 'application/json' }, JSON.stringify({ sql: `select '${'x'.repeat(70_000)}'` }));
+    expect(
+      (await sql('select 1', { Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin' })).status,
+    ).toBe(200);
+    const big = await raw(
+      'POST',
+      '/api/sql',
+      { 'Content-Type': 'application/json' },
+      JSON.stringify({ sql: `select '${'x'.repeat(70_000)}'` }),
+    );
     expect(big.status).toBe(413);
   });
 });
 
 describe('headers and static files', () => {
   it('sends CSP without inline script, nosniff and no-framing on every response', async () => {
-    for (const p of ['/', '/app.js', '/app.css', '/vendor/chart.umd.js', '/api/overview', '/api/schema', '/api/tables/runs', '/api/charts/dbt-runs', '/nope', '/api/nope']) {
+    for (const p of [
+      '/',
+      '/app.js',
+      '/app.css',
+      '/vendor/chart.umd.js',
+      '/api/overview',
+      '/api/schema',
+      '/api/tables/runs',
+      '/api/charts/dbt-runs',
+      '/nope',
+      '/api/nope',
+    ]) {
       const res = await raw('GET', p);
       const csp = String(res.headers['content-security-policy']);
       expect(csp, p).toMatch(/default-src 'self'/);
@@ -96,12 +139,21 @@ describe('headers and static files', () => {
       expect(res.headers['x-content-type-options'], p).toBe('nosniff');
       expect(res.headers['x-frame-options'], p).toBe('DENY');
     }
-    expect((await raw('GET', '/api/overview')).headers['content-type']).toBe('application/json; charset=utf-8');
+    expect((await raw('GET', '/api/overview')).headers['content-type']).toBe(
+      'application/json; charset=utf-8',
+    );
     expect((await raw('GET', '/vendor/chart.umd.js')).body).toMatch(/Chart\.js v4/);
   });
 
   it('serves only its own files (no path traversal)', async () => {
-    for (const p of ['/../package.json', '/%2e%2e/package.json', '/static/../package.json', '/app.js/../../package.json', '/..%2fpackage.json', '/vendor/../../../package.json']) {
+    for (const p of [
+      '/../package.json',
+      '/%2e%2e/package.json',
+      '/static/../package.json',
+      '/app.js/../../package.json',
+      '/..%2fpackage.json',
+      '/vendor/../../../package.json',
+    ]) {
       const res = await raw('GET', p);
       expect(res.body, p).not.toMatch(/"name":\s*"@ferry/);
     }
@@ -124,11 +176,24 @@ describe('secrets', () => {
     const trace = await readFile(path.join(demo.pipeline.workingDir, 'trace.json'), 'utf8');
     expect(trace).toContain(DEST_PASSWORD);
     const bodies: string[] = [];
-    for (const p of ['/', '/app.js', '/app.css', '/api/overview', '/api/schema', '/api/charts/dbt-runs', '/api/tables/nope']) bodies.push((await raw('GET', p)).body);
+    for (const p of [
+      '/',
+      '/app.js',
+      '/app.css',
+      '/api/overview',
+      '/api/schema',
+      '/api/charts/dbt-runs',
+      '/api/tables/nope',
+    ])
+      bodies.push((await raw('GET', p)).body);
     for (const table of Object.keys(rowCounts)) {
-      for (let offset = 0; offset < rowCounts[table]!; offset += 500) bodies.push((await raw('GET', `/api/tables/${encodeURIComponent(table)}?offset=${offset}&limit=500`)).body);
+      for (let offset = 0; offset < rowCounts[table]!; offset += 500)
+        bodies.push(
+          (await raw('GET', `/api/tables/${encodeURIComponent(table)}?offset=${offset}&limit=500`)).body,
+        );
     }
-    for (const t of ['_ferry_loads', '_ferry_pipeline_state', '_ferry_version']) bodies.push((await sql(`select * from dbt_cloud.${t}`)).body);
+    for (const t of ['_ferry_loads', '_ferry_pipeline_state', '_ferry_version'])
+      bodies.push((await sql(`select * from dbt_cloud.${t}`)).body);
     bodies.push((await sql('select * from duckdb_settings()')).body);
     bodies.push((await sql('select * from dbt_cloud.no_such_table')).body);
     const all = bodies.join('\n');
@@ -142,7 +207,7 @@ describe('SQL box', () => {
   const refused = [
     'drop table dbt_cloud.runs',
     'delete from dbt_cloud.runs',
-    "insert into dbt_cloud.accounts (id) values (1)",
+    'insert into dbt_cloud.accounts (id) values (1)',
     "update dbt_cloud.jobs set name = 'x'",
     'create table dbt_cloud.t as select 1',
     'alter table dbt_cloud.runs add column x int',
@@ -151,7 +216,7 @@ describe('SQL box', () => {
     'select 1; select 2',
     'select 1; drop table dbt_cloud.runs',
     'with x as (select 1) delete from dbt_cloud.runs',
-    "SET enable_external_access = true",
+    'SET enable_external_access = true',
   ];
 
   it.each(refused)('refuses %s', async (text) => {

@@ -16,7 +16,9 @@ export interface DuckDbConfig {
 export interface PostgresConfig {
   type: 'postgres';
   /** `postgres://user:pass@host:5432/db` or fields. Default from `DATABASE_URL` / `PG*` variables. */
-  credentials?: string | { host?: string; port?: number; user?: string; password?: string; database?: string; ssl?: boolean };
+  credentials?:
+    | string
+    | { host?: string; port?: number; user?: string; password?: string; database?: string; ssl?: boolean };
   /** Connection timeout in ms. Default 15,000. */
   connectTimeoutMs?: number;
 }
@@ -89,7 +91,8 @@ export interface FilesystemConfig {
 }
 
 /** Any destination config; the `type` alone picks the destination. */
-export type DestinationConfig = DuckDbConfig | PostgresConfig | BigQueryConfig | SnowflakeConfig | FilesystemConfig;
+export type DestinationConfig =
+  DuckDbConfig | PostgresConfig | BigQueryConfig | SnowflakeConfig | FilesystemConfig;
 
 /** The destination types Ferry ships. */
 export const DESTINATION_TYPES = ['duckdb', 'postgres', 'bigquery', 'snowflake', 'filesystem'] as const;

@@ -22,7 +22,9 @@ export async function createDestination(config: DestinationConfig): Promise<Dest
       return (await import('./filesystem/index.ts')).filesystem(config);
     default: {
       const unknown: { type?: unknown } = config;
-      throw new TypeError(`unknown destination type '${String(unknown.type)}'; use one of duckdb, postgres, bigquery, snowflake, filesystem`);
+      throw new TypeError(
+        `unknown destination type '${String(unknown.type)}'; use one of duckdb, postgres, bigquery, snowflake, filesystem`,
+      );
     }
   }
 }

@@ -63,7 +63,10 @@ function readYaml(sources: DbtCloudSettingsSources): Record<string, unknown> {
     try {
       text = readFileSync(file, 'utf8');
     } catch (cause) {
-      throw new ConfigError(`cannot read dbt Cloud settings file ${file}: ${(cause as Error).message}`, { file, cause });
+      throw new ConfigError(`cannot read dbt Cloud settings file ${file}: ${(cause as Error).message}`, {
+        file,
+        cause,
+      });
     }
   }
   if (text === undefined) return {};
@@ -71,11 +74,18 @@ function readYaml(sources: DbtCloudSettingsSources): Record<string, unknown> {
   try {
     doc = parseYaml(text);
   } catch (cause) {
-    throw new ConfigError(`dbt Cloud settings ${file ?? '(YAML text)'} is not valid YAML: ${(cause as Error).message}`, { file, cause });
+    throw new ConfigError(
+      `dbt Cloud settings ${file ?? '(YAML text)'} is not valid YAML: ${(cause as Error).message}`,
+      { file, cause },
+    );
   }
   const section = doc && typeof doc === 'object' ? (doc as Record<string, unknown>)['dbt_cloud'] : undefined;
   if (section === undefined || section === null) return {};
-  if (typeof section !== 'object') throw new ConfigError(`'dbt_cloud' in ${file ?? 'the YAML'} must be a mapping`, { file, path: 'dbt_cloud' });
+  if (typeof section !== 'object')
+    throw new ConfigError(`'dbt_cloud' in ${file ?? 'the YAML'} must be a mapping`, {
+      file,
+      path: 'dbt_cloud',
+    });
   return section as Record<string, unknown>;
 }
 
@@ -83,7 +93,10 @@ function readYaml(sources: DbtCloudSettingsSources): Record<string, unknown> {
  * Merge arguments, environment and YAML into one settings object (arguments win, then the environment,
  * then YAML). Values that are absent everywhere stay undefined; callers check what they need.
  */
-export function resolveDbtCloudSettings(args: DbtCloudSettings = {}, sources: DbtCloudSettingsSources = {}): DbtCloudSettings {
+export function resolveDbtCloudSettings(
+  args: DbtCloudSettings = {},
+  sources: DbtCloudSettingsSources = {},
+): DbtCloudSettings {
   const env = sources.env ?? process.env;
   const yaml = readYaml(sources);
   const out: DbtCloudSettings = {};
@@ -91,10 +104,16 @@ export function resolveDbtCloudSettings(args: DbtCloudSettings = {}, sources: Db
     const fromArgs = args[key];
     const fromEnv = env[`DBT_CLOUD__${snake.toUpperCase()}`];
     const fromYaml = yaml[snake];
-    const value = fromArgs ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined) ?? (fromYaml === null ? undefined : fromYaml);
+    const value =
+      fromArgs ??
+      (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined) ??
+      (fromYaml === null ? undefined : fromYaml);
     if (value === undefined) continue;
     if (typeof value === 'object') {
-      throw new ConfigError(`dbt_cloud.${snake} must be a scalar, got ${JSON.stringify(value)}`, { file: sources.yamlPath, path: `dbt_cloud.${snake}` });
+      throw new ConfigError(`dbt_cloud.${snake} must be a scalar, got ${JSON.stringify(value)}`, {
+        file: sources.yamlPath,
+        path: `dbt_cloud.${snake}`,
+      });
     }
     (out as Record<string, unknown>)[key] = typeof value === 'string' ? value.trim() : value;
   }
@@ -102,7 +121,10 @@ export function resolveDbtCloudSettings(args: DbtCloudSettings = {}, sources: Db
 }
 
 /** Require a setting, or throw a ConfigError naming the argument and the environment variable. */
-export function requireSetting<K extends keyof DbtCloudSettings>(settings: DbtCloudSettings, key: K): NonNullable<DbtCloudSettings[K]> {
+export function requireSetting<K extends keyof DbtCloudSettings>(
+  settings: DbtCloudSettings,
+  key: K,
+): NonNullable<DbtCloudSettings[K]> {
   const v = settings[key];
   if (v === undefined || v === null || v === '') {
     throw new ConfigError(

@@ -22,7 +22,12 @@ export type { DbtCloudFailedStep } from './client/dbt-cloud-errors.ts';
 export { parseRetryAfter, retryDelayMs } from './client/dbt-cloud-backoff.ts';
 export { resolveDbtCloudSettings, requireSetting } from './config.ts';
 export type { DbtCloudSettings, DbtCloudSettingsSources } from './config.ts';
-export { createDbtCloudClient, getDbtCloudRunStatus, runDbtCloudJob, TERMINAL_STATUSES } from './orchestration.ts';
+export {
+  createDbtCloudClient,
+  getDbtCloudRunStatus,
+  runDbtCloudJob,
+  TERMINAL_STATUSES,
+} from './orchestration.ts';
 export type {
   DbtCloudConnectionOptions,
   DbtCloudPollOptions,

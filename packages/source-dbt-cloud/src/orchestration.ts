@@ -1,4 +1,9 @@
-import { DbtCloudClient, type DbtCloudClientOptions, type DbtCloudId, type DbtCloudTriggerOptions } from './client/dbt-cloud-client.ts';
+import {
+  DbtCloudClient,
+  type DbtCloudClientOptions,
+  type DbtCloudId,
+  type DbtCloudTriggerOptions,
+} from './client/dbt-cloud-client.ts';
 import { sleep } from './client/dbt-cloud-backoff.ts';
 import {
   DbtCloudRunCancelledError,
@@ -7,7 +12,12 @@ import {
   tailLines,
   type DbtCloudFailedStep,
 } from './client/dbt-cloud-errors.ts';
-import { requireSetting, resolveDbtCloudSettings, type DbtCloudSettings, type DbtCloudSettingsSources } from './config.ts';
+import {
+  requireSetting,
+  resolveDbtCloudSettings,
+  type DbtCloudSettings,
+  type DbtCloudSettingsSources,
+} from './config.ts';
 
 /** Terminal run statuses: 10 success, 20 error, 30 cancelled. */
 export const TERMINAL_STATUSES: ReadonlySet<number> = new Set([10, 20, 30]);
@@ -94,9 +104,14 @@ export function createDbtCloudClient(
   });
 }
 
-function clientOf(options: DbtCloudConnectionOptions): { client: DbtCloudClient; settings: DbtCloudSettings } {
+function clientOf(options: DbtCloudConnectionOptions): {
+  client: DbtCloudClient;
+  settings: DbtCloudSettings;
+} {
   const settings = resolveDbtCloudSettings(options.credentials ?? {}, options.settingsSources ?? {});
-  const client = options.client ?? createDbtCloudClient(options.credentials ?? {}, options.settingsSources ?? {}, options.clientOptions);
+  const client =
+    options.client ??
+    createDbtCloudClient(options.credentials ?? {}, options.settingsSources ?? {}, options.clientOptions);
   return { client, settings };
 }
 
@@ -129,14 +144,21 @@ export async function runDbtCloudJob(options: RunDbtCloudJobOptions = {}): Promi
  * Read a run's status and (by default) wait for it to finish, with the same outcomes and errors as
  * {@link runDbtCloudJob}.
  */
-export async function getDbtCloudRunStatus(options: GetDbtCloudRunStatusOptions = {}): Promise<DbtCloudRunOutcome> {
+export async function getDbtCloudRunStatus(
+  options: GetDbtCloudRunStatusOptions = {},
+): Promise<DbtCloudRunOutcome> {
   const { client, settings } = clientOf(options);
   const runId = options.runId ?? requireSetting(settings, 'runId');
   const run = await client.getRun(runId, options.signal ? { signal: options.signal } : {});
   return waitForRun(client, runIdOf(run), run, options);
 }
 
-async function waitForRun(client: DbtCloudClient, runId: number | bigint, first: Record<string, unknown>, options: DbtCloudPollOptions): Promise<DbtCloudRunOutcome> {
+async function waitForRun(
+  client: DbtCloudClient,
+  runId: number | bigint,
+  first: Record<string, unknown>,
+  options: DbtCloudPollOptions,
+): Promise<DbtCloudRunOutcome> {
   const pollIntervalMs = options.pollIntervalMs ?? 10_000;
   const timeoutMs = options.timeoutMs ?? 3_600_000;
   const deadline = Date.now() + timeoutMs;
@@ -169,14 +191,23 @@ async function waitForRun(client: DbtCloudClient, runId: number | bigint, first:
   const status = Number(run['status']);
   if (status === 20) {
     const failed = await failedSteps(client, runId, options.signal);
-    throw new DbtCloudRunFailedError(runId, run, failed, typeof run['href'] === 'string' ? run['href'] : undefined);
+    throw new DbtCloudRunFailedError(
+      runId,
+      run,
+      failed,
+      typeof run['href'] === 'string' ? run['href'] : undefined,
+    );
   }
   if (status === 30) throw new DbtCloudRunCancelledError(runId, run);
   return outcome();
 }
 
 /** Failed steps of a run with their log tails. Logs can be briefly empty right after completion: read twice then. */
-async function failedSteps(client: DbtCloudClient, runId: number | bigint, signal?: AbortSignal): Promise<DbtCloudFailedStep[]> {
+async function failedSteps(
+  client: DbtCloudClient,
+  runId: number | bigint,
+  signal?: AbortSignal,
+): Promise<DbtCloudFailedStep[]> {
   for (let attempt = 0; attempt < 2; attempt++) {
     const run = await client.getRun(runId, { includeRelated: ['run_steps'], ...(signal ? { signal } : {}) });
     const steps = Array.isArray(run['run_steps']) ? (run['run_steps'] as Record<string, unknown>[]) : [];
@@ -186,7 +217,11 @@ async function failedSteps(client: DbtCloudClient, runId: number | bigint, signa
         index: Number(s['index']),
         name: String(s['name'] ?? `step ${String(s['index'])}`),
         status: 20,
-        logTail: tailLines(typeof s['logs'] === 'string' && s['logs'] !== '' ? s['logs'] : (s['truncated_debug_logs'] as string | undefined)),
+        logTail: tailLines(
+          typeof s['logs'] === 'string' && s['logs'] !== ''
+            ? s['logs']
+            : (s['truncated_debug_logs'] as string | undefined),
+        ),
       }));
     if (failed.length === 0 || failed.some((f) => f.logTail !== '') || attempt === 1) return failed;
     await sleep(1_000, signal);

@@ -1,10 +1,32 @@
-import { ConfigError, resource, source, transformer, type ColumnHint, type DataItem, type Resource, type ResourceContext, type Source } from '@ferry/core';
-import { DbtCloudClient, type DbtCloudClientOptions, type DbtCloudId, type DbtCloudQueryValue } from './client/dbt-cloud-client.ts';
+import {
+  ConfigError,
+  resource,
+  source,
+  transformer,
+  type ColumnHint,
+  type DataItem,
+  type Resource,
+  type ResourceContext,
+  type Source,
+} from '@ferry/core';
+import {
+  DbtCloudClient,
+  type DbtCloudClientOptions,
+  type DbtCloudId,
+  type DbtCloudQueryValue,
+} from './client/dbt-cloud-client.ts';
 import { parseManifest } from './artifacts/manifest.ts';
 import { parseRunResults } from './artifacts/run-results.ts';
 import { requireSetting, resolveDbtCloudSettings, type DbtCloudSettingsSources } from './config.ts';
 import { TERMINAL_STATUSES } from './orchestration.ts';
-import { compareDatetimes, formatIsoMicros, formatNaiveUtc, minusMs, normalizeDatetimesDeep, parseDbtDatetime } from './util/dbt-cloud-datetime.ts';
+import {
+  compareDatetimes,
+  formatIsoMicros,
+  formatNaiveUtc,
+  minusMs,
+  normalizeDatetimesDeep,
+  parseDbtDatetime,
+} from './util/dbt-cloud-datetime.ts';
 
 /** Resource names of {@link dbtCloudSource}; each is also its table name, except the by-id forms. */
 export const DBT_CLOUD_RESOURCES = [
@@ -108,18 +130,46 @@ const TS: ColumnHint = { dataType: 'timestamp' };
 const JSON_HINT: ColumnHint = { dataType: 'json' };
 
 function hints(ids: string[], timestamps: string[], json: string[] = []): Record<string, ColumnHint> {
-  return Object.fromEntries([...ids.map((c) => [c, ID]), ...timestamps.map((c) => [c, TS]), ...json.map((c) => [c, JSON_HINT])]);
+  return Object.fromEntries([
+    ...ids.map((c) => [c, ID]),
+    ...timestamps.map((c) => [c, TS]),
+    ...json.map((c) => [c, JSON_HINT]),
+  ]);
 }
 
 const RUN_HINTS = hints(
-  ['id', 'trigger_id', 'account_id', 'environment_id', 'project_id', 'job_definition_id', 'job_id', 'trigger__id', 'trigger__job_definition_id'],
-  ['created_at', 'updated_at', 'dequeued_at', 'started_at', 'finished_at', 'last_checked_at', 'last_heartbeat_at', 'should_start_at', 'trigger__created_at'],
+  [
+    'id',
+    'trigger_id',
+    'account_id',
+    'environment_id',
+    'project_id',
+    'job_definition_id',
+    'job_id',
+    'trigger__id',
+    'trigger__job_definition_id',
+  ],
+  [
+    'created_at',
+    'updated_at',
+    'dequeued_at',
+    'started_at',
+    'finished_at',
+    'last_checked_at',
+    'last_heartbeat_at',
+    'should_start_at',
+    'trigger__created_at',
+  ],
 );
 
 function toIso(value: string | Date): string {
   if (value instanceof Date) return formatIsoMicros({ ms: value.getTime(), micros: 0 });
   const p = parseDbtDatetime(value);
-  if (!p) throw new ConfigError(`runsInitialValue '${value}' is not a datetime; use ISO-8601, e.g. 2026-01-01T00:00:00Z`, { path: 'runsInitialValue' });
+  if (!p)
+    throw new ConfigError(
+      `runsInitialValue '${value}' is not a datetime; use ISO-8601, e.g. 2026-01-01T00:00:00Z`,
+      { path: 'runsInitialValue' },
+    );
   return formatIsoMicros(p);
 }
 
@@ -139,7 +189,12 @@ function idSet(ids: readonly DbtCloudId[] | undefined): Set<string> | undefined 
  */
 export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   const settings = resolveDbtCloudSettings(
-    { ...(options.host === undefined ? {} : { host: options.host }), ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }), ...(options.accountId === undefined ? {} : { accountId: options.accountId }), ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }) },
+    {
+      ...(options.host === undefined ? {} : { host: options.host }),
+      ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
+      ...(options.accountId === undefined ? {} : { accountId: options.accountId }),
+      ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }),
+    },
     options.settingsSources ?? {},
   );
   const client =
@@ -160,10 +215,15 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (options.artifacts) for (const r of ARTIFACT_RESOURCES) requested.add(r);
   const unknown = [...requested].filter((r) => !(DBT_CLOUD_RESOURCES as readonly string[]).includes(r));
   if (unknown.length) {
-    throw new ConfigError(`unknown dbt Cloud resource(s) ${unknown.join(', ')}; choose from ${DBT_CLOUD_RESOURCES.join(', ')}`, { path: 'resources' });
+    throw new ConfigError(
+      `unknown dbt Cloud resource(s) ${unknown.join(', ')}; choose from ${DBT_CLOUD_RESOURCES.join(', ')}`,
+      { path: 'resources' },
+    );
   }
-  if (requested.has('job') && !options.jobIds?.length) throw new ConfigError("resource 'job' reads the jobs in jobIds; set jobIds", { path: 'jobIds' });
-  if (requested.has('run') && !options.runIds?.length) throw new ConfigError("resource 'run' reads the runs in runIds; set runIds", { path: 'runIds' });
+  if (requested.has('job') && !options.jobIds?.length)
+    throw new ConfigError("resource 'job' reads the jobs in jobIds; set jobIds", { path: 'jobIds' });
+  if (requested.has('run') && !options.runIds?.length)
+    throw new ConfigError("resource 'run' reads the runs in runIds; set runIds", { path: 'runIds' });
 
   const a = client.accountPath;
   const projectFilter = idSet(options.projectIds);
@@ -177,25 +237,60 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
 
   if (want('accounts')) {
     resources.push(
-      resource({ name: 'accounts', ...merge, columns: hints(['id'], ['created_at', 'updated_at', 'unlocked_at', 'trial_end_date', 'run_locked_until', 'copilot_locked_until']) }, async function* (ctx) {
-        for await (const page of client.paginate('v3', 'accounts/', {}, { signal: ctx.signal })) yield rowsOf(page);
-      }),
+      resource(
+        {
+          name: 'accounts',
+          ...merge,
+          columns: hints(
+            ['id'],
+            [
+              'created_at',
+              'updated_at',
+              'unlocked_at',
+              'trial_end_date',
+              'run_locked_until',
+              'copilot_locked_until',
+            ],
+          ),
+        },
+        async function* (ctx) {
+          for await (const page of client.paginate('v3', 'accounts/', {}, { signal: ctx.signal }))
+            yield rowsOf(page);
+        },
+      ),
     );
   }
   if (want('account')) {
     resources.push(
-      resource({ name: 'account', tableName: 'accounts', ...merge, columns: hints(['id'], ['created_at', 'updated_at']) }, async function* (ctx) {
-        yield normalizeDatetimesDeep(await client.get<Record<string, unknown>>('v2', `${a}/`, undefined, ctx.signal));
-      }),
+      resource(
+        {
+          name: 'account',
+          tableName: 'accounts',
+          ...merge,
+          columns: hints(['id'], ['created_at', 'updated_at']),
+        },
+        async function* (ctx) {
+          yield normalizeDatetimesDeep(
+            await client.get<Record<string, unknown>>('v2', `${a}/`, undefined, ctx.signal),
+          );
+        },
+      ),
     );
   }
 
   // Projects feed environments and repositories (v3 lists them per project), so they run whenever one of the three is wanted.
   const needProjects = want('projects') || want('environments') || want('repositories');
   const projects = resource(
-    { name: 'projects', ...merge, selected: want('projects'), columns: hints(['id', 'account_id', 'connection_id', 'repository_id'], ['created_at', 'updated_at']) },
+    {
+      name: 'projects',
+      ...merge,
+      selected: want('projects'),
+      columns: hints(['id', 'account_id', 'connection_id', 'repository_id'], ['created_at', 'updated_at']),
+    },
     async function* (ctx) {
-      const query: Record<string, DbtCloudQueryValue> = projectFilter ? { pk__in: [...projectFilter].map(Number) } : {};
+      const query: Record<string, DbtCloudQueryValue> = projectFilter
+        ? { pk__in: [...projectFilter].map(Number) }
+        : {};
       for await (const page of client.paginate('v3', `${a}/projects/`, query, { signal: ctx.signal })) {
         yield rowsOf(page.filter((p) => !projectFilter || projectFilter.has(String(p['id']))));
       }
@@ -205,9 +300,22 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (want('environments')) {
     resources.push(
       transformer(
-        { name: 'environments', ...merge, parent: projects, columns: hints(['id', 'account_id', 'project_id', 'connection_id', 'credentials_id', 'repository_id'], ['created_at', 'updated_at']) },
+        {
+          name: 'environments',
+          ...merge,
+          parent: projects,
+          columns: hints(
+            ['id', 'account_id', 'project_id', 'connection_id', 'credentials_id', 'repository_id'],
+            ['created_at', 'updated_at'],
+          ),
+        },
         async function* (project, ctx) {
-          for await (const page of client.paginate('v3', `${a}/projects/${String(project['id'])}/environments/`, {}, { signal: ctx.signal })) {
+          for await (const page of client.paginate(
+            'v3',
+            `${a}/projects/${String(project['id'])}/environments/`,
+            {},
+            { signal: ctx.signal },
+          )) {
             yield rowsOf(page.filter((e) => !envFilter || envFilter.has(String(e['id']))));
           }
         },
@@ -217,19 +325,42 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (want('repositories')) {
     resources.push(
       transformer(
-        { name: 'repositories', ...merge, parent: projects, columns: hints(['id', 'account_id', 'project_id'], ['created_at', 'updated_at']) },
+        {
+          name: 'repositories',
+          ...merge,
+          parent: projects,
+          columns: hints(['id', 'account_id', 'project_id'], ['created_at', 'updated_at']),
+        },
         async function* (project, ctx) {
-          for await (const page of client.paginate('v3', `${a}/projects/${String(project['id'])}/repositories/`, {}, { signal: ctx.signal })) yield rowsOf(page);
+          for await (const page of client.paginate(
+            'v3',
+            `${a}/projects/${String(project['id'])}/repositories/`,
+            {},
+            { signal: ctx.signal },
+          ))
+            yield rowsOf(page);
         },
       ),
     );
   }
 
-  const JOB_HINTS = hints(['id', 'account_id', 'project_id', 'environment_id', 'deferring_job_definition_id', 'deferring_environment_id'], ['created_at', 'updated_at', 'next_run']);
+  const JOB_HINTS = hints(
+    [
+      'id',
+      'account_id',
+      'project_id',
+      'environment_id',
+      'deferring_job_definition_id',
+      'deferring_environment_id',
+    ],
+    ['created_at', 'updated_at', 'next_run'],
+  );
   if (want('jobs')) {
     resources.push(
       resource({ name: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
-        const base: Record<string, DbtCloudQueryValue> = projectFilter ? { project_id__in: [...projectFilter].map(Number) } : {};
+        const base: Record<string, DbtCloudQueryValue> = projectFilter
+          ? { project_id__in: [...projectFilter].map(Number) }
+          : {};
         const queries = envFilter ? [...envFilter].map((e) => ({ ...base, environment_id: e })) : [base];
         for (const q of queries) {
           for await (const page of client.paginate('v2', `${a}/jobs/`, q, { signal: ctx.signal })) {
@@ -242,28 +373,45 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (want('job')) {
     resources.push(
       resource({ name: 'job', tableName: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
-        for (const id of options.jobIds ?? []) yield normalizeDatetimesDeep(await client.get<Record<string, unknown>>('v2', `${a}/jobs/${String(id)}/`, undefined, ctx.signal));
+        for (const id of options.jobIds ?? [])
+          yield normalizeDatetimesDeep(
+            await client.get<Record<string, unknown>>(
+              'v2',
+              `${a}/jobs/${String(id)}/`,
+              undefined,
+              ctx.signal,
+            ),
+          );
       }),
     );
   }
 
   const needRuns = want('runs') || ARTIFACT_RESOURCES.some(want);
-  const runs = resource({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) => runsResource(client, ctx, {
-    projectFilter, envFilter, jobFilter, lookbackMs, initial,
-  }));
+  const runs = resource({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) =>
+    runsResource(client, ctx, {
+      projectFilter,
+      envFilter,
+      jobFilter,
+      lookbackMs,
+      initial,
+    }),
+  );
   if (needRuns) resources.push(runs);
   if (want('run')) {
     resources.push(
       resource({ name: 'run', tableName: 'runs', ...merge, columns: RUN_HINTS }, async function* (ctx) {
         for (const id of options.runIds ?? []) {
-          yield normalizeDatetimesDeep(await client.getRun(id, { includeRelated: ['trigger', 'run_steps'], signal: ctx.signal }));
+          yield normalizeDatetimesDeep(
+            await client.getRun(id, { includeRelated: ['trigger', 'run_steps'], signal: ctx.signal }),
+          );
         }
       }),
     );
   }
 
   const artifactConcurrency = options.artifactConcurrency ?? 4;
-  const hasArtifacts = (run: DataItem): boolean => TERMINAL_STATUSES.has(Number(run['status'])) && run['artifacts_saved'] === true;
+  const hasArtifacts = (run: DataItem): boolean =>
+    TERMINAL_STATUSES.has(Number(run['status'])) && run['artifacts_saved'] === true;
   const runKeys = (run: DataItem): DataItem => ({
     run_id: run['id'],
     account_id: run['account_id'],
@@ -275,7 +423,14 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (want('run_artifacts')) {
     resources.push(
       transformer(
-        { name: 'run_artifacts', writeDisposition: 'merge', primaryKey: ['run_id', 'path'], parent: runs, concurrency: artifactConcurrency, columns: KEY_HINTS },
+        {
+          name: 'run_artifacts',
+          writeDisposition: 'merge',
+          primaryKey: ['run_id', 'path'],
+          parent: runs,
+          concurrency: artifactConcurrency,
+          columns: KEY_HINTS,
+        },
         async function* (run, ctx) {
           if (!hasArtifacts(run)) return;
           const paths = await client.listRunArtifacts(run['id'] as DbtCloudId, ctx.signal);
@@ -289,12 +444,26 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
     resources.push(
       transformer(
         {
-          name: 'run_results', writeDisposition: 'merge', primaryKey: ['run_id', 'unique_id'], parent: runs, concurrency: artifactConcurrency,
-          columns: { ...KEY_HINTS, ...hints([], ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'], ['timing', 'adapter_response', 'extra']), execution_time: { dataType: 'double' } },
+          name: 'run_results',
+          writeDisposition: 'merge',
+          primaryKey: ['run_id', 'unique_id'],
+          parent: runs,
+          concurrency: artifactConcurrency,
+          columns: {
+            ...KEY_HINTS,
+            ...hints(
+              [],
+              ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'],
+              ['timing', 'adapter_response', 'extra'],
+            ),
+            execution_time: { dataType: 'double' },
+          },
         },
         async function* (run, ctx) {
           if (!hasArtifacts(run)) return;
-          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'run_results.json', { signal: ctx.signal });
+          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'run_results.json', {
+            signal: ctx.signal,
+          });
           if (doc === undefined) return;
           const keys = runKeys(run);
           yield parseRunResults(doc).rows.map((r) => ({ ...keys, ...r }));
@@ -306,12 +475,21 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
     resources.push(
       transformer(
         {
-          name: 'models', writeDisposition: 'merge', primaryKey: ['run_id', 'unique_id'], parent: runs, concurrency: artifactConcurrency,
-          columns: { ...KEY_HINTS, ...hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']) },
+          name: 'models',
+          writeDisposition: 'merge',
+          primaryKey: ['run_id', 'unique_id'],
+          parent: runs,
+          concurrency: artifactConcurrency,
+          columns: {
+            ...KEY_HINTS,
+            ...hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']),
+          },
         },
         async function* (run, ctx) {
           if (!hasArtifacts(run)) return;
-          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'manifest.json', { signal: ctx.signal });
+          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'manifest.json', {
+            signal: ctx.signal,
+          });
           if (doc === undefined) return;
           const keys = runKeys(run);
           yield parseManifest(doc).models.map((m) => ({ ...keys, ...m }));
@@ -322,16 +500,28 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
 
   if (want('users')) {
     resources.push(
-      resource({ name: 'users', ...merge, columns: hints(['id'], ['created_at', 'last_login', 'apitoken_last_used']) }, async function* (ctx) {
-        for await (const page of client.paginate('v3', `${a}/users/`, {}, { signal: ctx.signal })) yield rowsOf(page);
-      }),
+      resource(
+        {
+          name: 'users',
+          ...merge,
+          columns: hints(['id'], ['created_at', 'last_login', 'apitoken_last_used']),
+        },
+        async function* (ctx) {
+          for await (const page of client.paginate('v3', `${a}/users/`, {}, { signal: ctx.signal }))
+            yield rowsOf(page);
+        },
+      ),
     );
   }
   if (want('connections')) {
     resources.push(
-      resource({ name: 'connections', ...merge, columns: hints(['id', 'account_id'], ['created_at', 'updated_at']) }, async function* (ctx) {
-        for await (const page of client.paginate('v3', `${a}/connections/`, {}, { signal: ctx.signal })) yield rowsOf(page);
-      }),
+      resource(
+        { name: 'connections', ...merge, columns: hints(['id', 'account_id'], ['created_at', 'updated_at']) },
+        async function* (ctx) {
+          for await (const page of client.paginate('v3', `${a}/connections/`, {}, { signal: ctx.signal }))
+            yield rowsOf(page);
+        },
+      ),
     );
   }
   return source({ name: options.name ?? 'dbt_cloud', resources });
@@ -356,7 +546,11 @@ const RUN_INCLUDE = 'trigger,run_steps';
  * 3. runs in flight now (`status__in=[1,2,3]`): loaded with their current status and remembered for 2.
  * Rows are deduplicated on `id` across the three passes; the table merges on `id`.
  */
-async function* runsResource(client: DbtCloudClient, ctx: ResourceContext, cfg: RunsConfig): AsyncGenerator<DataItem[]> {
+async function* runsResource(
+  client: DbtCloudClient,
+  ctx: ResourceContext,
+  cfg: RunsConfig,
+): AsyncGenerator<DataItem[]> {
   const state = ctx.state as DbtCloudRunsState;
   const path = `${client.accountPath}/runs/`;
   const base: Record<string, DbtCloudQueryValue> = { include_related: RUN_INCLUDE };
@@ -366,7 +560,11 @@ async function* runsResource(client: DbtCloudClient, ctx: ResourceContext, cfg: 
   else if (cfg.envFilter) queries = [...cfg.envFilter].map((e) => ({ ...base, environment_id: e }));
 
   const last = state.lastFinishedAt ? parseDbtDatetime(state.lastFinishedAt) : undefined;
-  const startAt = last ? formatNaiveUtc(minusMs(last, cfg.lookbackMs)) : cfg.initial ? formatNaiveUtc(parseDbtDatetime(cfg.initial)!) : '1970-01-01T00:00:00.000000';
+  const startAt = last
+    ? formatNaiveUtc(minusMs(last, cfg.lookbackMs))
+    : cfg.initial
+      ? formatNaiveUtc(parseDbtDatetime(cfg.initial)!)
+      : '1970-01-01T00:00:00.000000';
   const seen = new Set<string>();
   let maxFinished = last;
   const inFlight = new Set<string>();
@@ -377,7 +575,8 @@ async function* runsResource(client: DbtCloudClient, ctx: ResourceContext, cfg: 
       if (seen.has(id)) continue;
       seen.add(id);
       const row = normalizeDatetimesDeep(raw);
-      const finished = typeof row['finished_at'] === 'string' ? parseDbtDatetime(row['finished_at']) : undefined;
+      const finished =
+        typeof row['finished_at'] === 'string' ? parseDbtDatetime(row['finished_at']) : undefined;
       if (finished && (!maxFinished || compareDatetimes(finished, maxFinished) > 0)) maxFinished = finished;
       if (!TERMINAL_STATUSES.has(Number(row['status']))) inFlight.add(id);
       out.push(row);
@@ -391,7 +590,12 @@ async function* runsResource(client: DbtCloudClient, ctx: ResourceContext, cfg: 
 
   // 1. Finished since the last load.
   for (const q of queries) {
-    for await (const page of client.paginate('v2', path, { ...q, order_by: 'finished_at', finished_at__range: [startAt, FAR_FUTURE] }, { signal: ctx.signal })) {
+    for await (const page of client.paginate(
+      'v2',
+      path,
+      { ...q, order_by: 'finished_at', finished_at__range: [startAt, FAR_FUTURE] },
+      { signal: ctx.signal },
+    )) {
       const rows = take(page);
       if (rows.length) yield rows;
     }
@@ -400,14 +604,27 @@ async function* runsResource(client: DbtCloudClient, ctx: ResourceContext, cfg: 
   const pending = (state.inFlight ?? []).filter((id) => !seen.has(id));
   for (let i = 0; i < pending.length; i += 100) {
     const chunk = pending.slice(i, i + 100);
-    for await (const page of client.paginate('v2', path, { include_related: RUN_INCLUDE, pk__in: chunk.map((id) => (Number.isSafeInteger(Number(id)) ? Number(id) : BigInt(id))) }, { signal: ctx.signal })) {
+    for await (const page of client.paginate(
+      'v2',
+      path,
+      {
+        include_related: RUN_INCLUDE,
+        pk__in: chunk.map((id) => (Number.isSafeInteger(Number(id)) ? Number(id) : BigInt(id))),
+      },
+      { signal: ctx.signal },
+    )) {
       const rows = take(page);
       if (rows.length) yield rows;
     }
   }
   // 3. In flight now.
   for (const q of queries) {
-    for await (const page of client.paginate('v2', path, { ...q, status__in: [1, 2, 3], order_by: 'id' }, { signal: ctx.signal })) {
+    for await (const page of client.paginate(
+      'v2',
+      path,
+      { ...q, status__in: [1, 2, 3], order_by: 'id' },
+      { signal: ctx.signal },
+    )) {
       const rows = take(page.filter(matchesFilters));
       if (rows.length) yield rows;
     }

@@ -13,7 +13,13 @@ export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: (
 
 /** A pipeline into a DuckDB file, dataset `dbt_cloud`. */
 export function duckPipeline(file: string, dataDir: string): Pipeline {
-  return pipeline({ name: 'dbt', dataset: 'dbt_cloud', destination: duckdb({ type: 'duckdb', path: file }), dataDir, normalizeWorkers: 0 });
+  return pipeline({
+    name: 'dbt',
+    dataset: 'dbt_cloud',
+    destination: duckdb({ type: 'duckdb', path: file }),
+    dataDir,
+    normalizeWorkers: 0,
+  });
 }
 
 /** Run SQL against a DuckDB file (opened and closed around the call) and return row objects. */

@@ -2,13 +2,27 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbtCloudSource, type DbtCloudSourceOptions } from '@ferry/source-dbt-cloud';
-import { buildManifest, buildRunResults, startEmulator, type DbtCloudEmulator } from '@ferry/source-dbt-cloud/emulator';
+import {
+  buildManifest,
+  buildRunResults,
+  startEmulator,
+  type DbtCloudEmulator,
+} from '@ferry/source-dbt-cloud/emulator';
 import { count, duckPipeline, query, tempDir } from './helpers.ts';
 
 // Small retry delays keep fault tests fast; the logic under test is the same as with production delays.
-const FAST = { retryBaseDelayMs: 5, retryMaxDelayMs: 50, timeoutMs: 5_000 } satisfies Partial<DbtCloudSourceOptions>;
+const FAST = {
+  retryBaseDelayMs: 5,
+  retryMaxDelayMs: 50,
+  timeoutMs: 5_000,
+} satisfies Partial<DbtCloudSourceOptions>;
 
-function expectedArtifacts(emu: DbtCloudEmulator): { runResults: number; models: number; artifactFiles: number; withArtifacts: number } {
+function expectedArtifacts(emu: DbtCloudEmulator): {
+  runResults: number;
+  models: number;
+  artifactFiles: number;
+  withArtifacts: number;
+} {
   let runResults = 0;
   let models = 0;
   let withArtifacts = 0;
@@ -24,7 +38,8 @@ function expectedArtifacts(emu: DbtCloudEmulator): { runResults: number; models:
 
 async function walkFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(path.join(e.parentPath, e.name));
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(path.join(e.parentPath, e.name));
   return out;
 }
 
@@ -44,8 +59,21 @@ describe('dbt Cloud source → DuckDB', () => {
   it('loads every resource with exact counts, then only new and finished-since runs', async () => {
     const file = path.join(tmp.dir, 'dbt.duckdb');
     const opts: DbtCloudSourceOptions = {
-      baseUrl: emu.url, accountId: emu.accountId, apiToken: emu.token, artifacts: true, ...FAST,
-      resources: ['accounts', 'projects', 'environments', 'jobs', 'runs', 'repositories', 'users', 'connections'],
+      baseUrl: emu.url,
+      accountId: emu.accountId,
+      apiToken: emu.token,
+      artifacts: true,
+      ...FAST,
+      resources: [
+        'accounts',
+        'projects',
+        'environments',
+        'jobs',
+        'runs',
+        'repositories',
+        'users',
+        'connections',
+      ],
     };
     const p = duckPipeline(file, path.join(tmp.dir, 'data'));
     const info = await p.run(dbtCloudSource(opts));
@@ -69,8 +97,12 @@ describe('dbt Cloud source → DuckDB', () => {
     expect(info.rowCounts['runs']).toBeGreaterThanOrEqual(s.runs.length);
 
     // Types: 14-digit ids are exact BIGINTs, every datetime form is a TIMESTAMP.
-    const cols = await query(file, `select table_name, column_name, data_type from information_schema.columns where table_schema = 'dbt_cloud' and table_name in ('runs','jobs','accounts','users','runs__run_steps')`);
-    const type = (t: string, c: string) => cols.find((r) => r['table_name'] === t && r['column_name'] === c)?.['data_type'];
+    const cols = await query(
+      file,
+      `select table_name, column_name, data_type from information_schema.columns where table_schema = 'dbt_cloud' and table_name in ('runs','jobs','accounts','users','runs__run_steps')`,
+    );
+    const type = (t: string, c: string) =>
+      cols.find((r) => r['table_name'] === t && r['column_name'] === c)?.['data_type'];
     expect(type('runs', 'id')).toBe('BIGINT');
     expect(type('runs', 'finished_at')).toMatch(/^TIMESTAMP/);
     expect(type('runs', 'trigger__created_at')).toMatch(/^TIMESTAMP/);
@@ -113,7 +145,9 @@ describe('dbt Cloud source → DuckDB', () => {
     const exp2 = expectedArtifacts(emu);
     expect(await count(file, 'run_results')).toBe(exp2.runResults);
     expect(await count(file, 'models')).toBe(exp2.models);
-    expect(await count(file, 'runs__run_steps')).toBe(s.runs.reduce((n, r) => n + s.renderSteps(r).length, 0));
+    expect(await count(file, 'runs__run_steps')).toBe(
+      s.runs.reduce((n, r) => n + s.renderSteps(r).length, 0),
+    );
 
     // The token never lands anywhere: not in the database file, not in the working folder.
     for (const f of [file, ...(await walkFiles(path.join(tmp.dir, 'data')))]) {
@@ -127,18 +161,36 @@ describe('dbt Cloud source → DuckDB', () => {
     const runIds = [s.runs[0]!.id, s.runs[7]!.id];
     const jobIds = [s.jobs[1]!.id];
     const p = duckPipeline(file, path.join(tmp.dir, 'data-by-id'));
-    await p.run(dbtCloudSource({ baseUrl: emu.url, accountId: emu.accountId, apiToken: emu.token, resources: ['account', 'job', 'run'], jobIds, runIds, ...FAST }));
+    await p.run(
+      dbtCloudSource({
+        baseUrl: emu.url,
+        accountId: emu.accountId,
+        apiToken: emu.token,
+        resources: ['account', 'job', 'run'],
+        jobIds,
+        runIds,
+        ...FAST,
+      }),
+    );
     await p.close();
     expect(await query(file, 'select id from dbt_cloud.accounts')).toEqual([{ id: BigInt(emu.accountId) }]);
     expect((await query(file, 'select id from dbt_cloud.jobs')).map((r) => Number(r['id']))).toEqual(jobIds);
-    expect((await query(file, 'select id from dbt_cloud.runs order by id')).map((r) => Number(r['id']))).toEqual(runIds);
+    expect(
+      (await query(file, 'select id from dbt_cloud.runs order by id')).map((r) => Number(r['id'])),
+    ).toEqual(runIds);
     const steps = runIds.reduce((n, id) => n + s.renderSteps(s.run(id)!).length, 0);
     expect(await count(file, 'runs__run_steps')).toBe(steps);
   });
 
   it('a fresh working folder resumes from the destination', async () => {
     const file = path.join(tmp.dir, 'resume.duckdb');
-    const opts: DbtCloudSourceOptions = { baseUrl: emu.url, accountId: emu.accountId, apiToken: emu.token, resources: ['runs'], ...FAST };
+    const opts: DbtCloudSourceOptions = {
+      baseUrl: emu.url,
+      accountId: emu.accountId,
+      apiToken: emu.token,
+      resources: ['runs'],
+      ...FAST,
+    };
     const p = duckPipeline(file, path.join(tmp.dir, 'data-a'));
     await p.run(dbtCloudSource(opts));
     await p.close();
@@ -165,7 +217,16 @@ describe('dbt Cloud source → DuckDB', () => {
         .inject({ kind: 'html200' }, { times: 1, path: /\/jobs\/$/ })
         .insertRunsMidPagination({ afterRequests: 3, count: 150 });
       const p = duckPipeline(file, path.join(tmp.dir, 'data-faults'));
-      await p.run(dbtCloudSource({ baseUrl: faulty.url, accountId: faulty.accountId, apiToken: faulty.token, resources: ['runs', 'users', 'jobs'], ...FAST, maxRetries: 10 }));
+      await p.run(
+        dbtCloudSource({
+          baseUrl: faulty.url,
+          accountId: faulty.accountId,
+          apiToken: faulty.token,
+          resources: ['runs', 'users', 'jobs'],
+          ...FAST,
+          maxRetries: 10,
+        }),
+      );
       await p.close();
       expect(faulty.faults.injected).toBe(9);
       expect(faulty.store.runs.length).toBe(880);

@@ -32,7 +32,8 @@ export function makeReporter(ctx: CommandContext, redact?: (text: string) => str
 
 /** Error → exit code: config problems are 2 (retrying will not help), everything else 1. */
 export function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof FerryError && (error.code === 'CONFIG_INVALID' || error.code === 'USAGE')) return EXIT.usage;
+  if (error instanceof FerryError && (error.code === 'CONFIG_INVALID' || error.code === 'USAGE'))
+    return EXIT.usage;
   return EXIT.runFailed;
 }
 

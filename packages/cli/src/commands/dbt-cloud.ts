@@ -25,11 +25,16 @@ export interface DbtCloudConnectionFlags {
  * Resolve the dbt Cloud connection: from a team file, else from flags and `DBT_CLOUD_*` variables.
  * The API token is read from `$DBT_CLOUD_API_TOKEN` only (a flag would show in `ps` and shell history).
  */
-export async function resolveDbtCloudConnection(flags: DbtCloudConnectionFlags, ctx: CommandContext): Promise<{ connection: DbtCloudConnection; redactor: Redactor }> {
+export async function resolveDbtCloudConnection(
+  flags: DbtCloudConnectionFlags,
+  ctx: CommandContext,
+): Promise<{ connection: DbtCloudConnection; redactor: Redactor }> {
   if (flags.config !== undefined) {
     const cfg = await loadTeamConfig(flags.config, { env: ctx.env, cwd: ctx.cwd });
-    const connection = cfg.transform.dbtCloud?.connection ?? cfg.source.sourceType.dbtCloudConnection?.(cfg.source.config);
-    if (connection === undefined) throw new UsageError(`${flags.config}: has neither a dbt_cloud source nor transform.dbt_cloud`);
+    const connection =
+      cfg.transform.dbtCloud?.connection ?? cfg.source.sourceType.dbtCloudConnection?.(cfg.source.config);
+    if (connection === undefined)
+      throw new UsageError(`${flags.config}: has neither a dbt_cloud source nor transform.dbt_cloud`);
     return { connection, redactor: cfg.redactor };
   }
   const host = flags.host ?? ctx.env['DBT_CLOUD_HOST'];
@@ -37,13 +42,21 @@ export async function resolveDbtCloudConnection(flags: DbtCloudConnectionFlags, 
   const accountId = flags.accountId ?? ctx.env['DBT_CLOUD_ACCOUNT_ID'];
   const apiToken = ctx.env['DBT_CLOUD_API_TOKEN'];
   const missing: string[] = [];
-  if (host === undefined && baseUrl === undefined) missing.push('--host or --base-url (or DBT_CLOUD_HOST / DBT_CLOUD_BASE_URL)');
-  if (accountId === undefined || !/^\d+$/.test(accountId)) missing.push('--account-id (or DBT_CLOUD_ACCOUNT_ID), digits');
+  if (host === undefined && baseUrl === undefined)
+    missing.push('--host or --base-url (or DBT_CLOUD_HOST / DBT_CLOUD_BASE_URL)');
+  if (accountId === undefined || !/^\d+$/.test(accountId))
+    missing.push('--account-id (or DBT_CLOUD_ACCOUNT_ID), digits');
   if (apiToken === undefined || apiToken === '') missing.push('DBT_CLOUD_API_TOKEN in the environment');
-  if (missing.length > 0) throw new UsageError(`dbt Cloud connection incomplete: set ${missing.join('; ')}; or pass --config <team.yaml>`);
+  if (missing.length > 0)
+    throw new UsageError(
+      `dbt Cloud connection incomplete: set ${missing.join('; ')}; or pass --config <team.yaml>`,
+    );
   const redactor = new Redactor();
   redactor.add(apiToken);
-  const connection: DbtCloudConnection = { accountId: toId(accountId as string), apiToken: apiToken as string };
+  const connection: DbtCloudConnection = {
+    accountId: toId(accountId as string),
+    apiToken: apiToken as string,
+  };
   if (baseUrl !== undefined) connection.baseUrl = baseUrl;
   else if (host !== undefined) connection.host = host;
   return { connection, redactor };
@@ -52,31 +65,51 @@ export async function resolveDbtCloudConnection(flags: DbtCloudConnectionFlags, 
 function parseTimeout(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`--timeout '${text}': expected a duration like 30m, 90s or 1h30m`);
+  if (ms === undefined)
+    throw new UsageError(`--timeout '${text}': expected a duration like 30m, 90s or 1h30m`);
   return ms;
 }
 
 function parsePoll(text: string): number {
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) throw new UsageError(`--poll-interval '${text}': expected a duration like 10s`);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`--poll-interval '${text}': expected a duration like 10s`);
   return ms;
 }
 
-function printRun(ctx: CommandContext, redactor: Redactor, event: string, result: Record<string, unknown>): void {
-  if (ctx.format === 'json') ctx.stdout.write(`${redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...result }, jsonReplacer))}\n`);
+function printRun(
+  ctx: CommandContext,
+  redactor: Redactor,
+  event: string,
+  result: Record<string, unknown>,
+): void {
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...result }, jsonReplacer))}\n`,
+    );
   else {
     const r = result as Partial<DbtCloudTransformResult> & Record<string, unknown>;
-    ctx.stdout.write(`${redactor.redact(`dbt Cloud run ${String(r.runId ?? '?')}: ${String(r.statusHumanized ?? r.outcome ?? 'unknown')}${r.href ? ` (${String(r.href)})` : ''}`)}\n`);
+    ctx.stdout.write(
+      `${redactor.redact(`dbt Cloud run ${String(r.runId ?? '?')}: ${String(r.statusHumanized ?? r.outcome ?? 'unknown')}${r.href ? ` (${String(r.href)})` : ''}`)}\n`,
+    );
   }
 }
 
 function exitFor(outcome: string | undefined): ExitCode {
-  return outcome === 'error' || outcome === 'cancelled' || outcome === 'timeout' || outcome === 'failed' ? EXIT.transformFailed : EXIT.ok;
+  return outcome === 'error' || outcome === 'cancelled' || outcome === 'timeout' || outcome === 'failed'
+    ? EXIT.transformFailed
+    : EXIT.ok;
 }
 
 /** `ferry dbt-cloud run-job --job-id N [--wait] [--timeout 30m]`. Exit 3 when the run fails or times out. */
 export async function runJobCommand(
-  options: DbtCloudConnectionFlags & { jobId: string; wait?: boolean; timeout?: string; pollInterval?: string; cause?: string },
+  options: DbtCloudConnectionFlags & {
+    jobId: string;
+    wait?: boolean;
+    timeout?: string;
+    pollInterval?: string;
+    cause?: string;
+  },
   ctx: CommandContext,
 ): Promise<ExitCode> {
   if (!/^\d+$/.test(options.jobId)) throw new UsageError(`--job-id '${options.jobId}': expected digits`);
@@ -105,7 +138,12 @@ export async function runJobCommand(
 
 /** `ferry dbt-cloud run-status --run-id N [--wait]`. Exit 3 when the run failed, was cancelled or timed out. */
 export async function runStatusCommand(
-  options: DbtCloudConnectionFlags & { runId: string; wait?: boolean; timeout?: string; pollInterval?: string },
+  options: DbtCloudConnectionFlags & {
+    runId: string;
+    wait?: boolean;
+    timeout?: string;
+    pollInterval?: string;
+  },
   ctx: CommandContext,
 ): Promise<ExitCode> {
   if (!/^\d+$/.test(options.runId)) throw new UsageError(`--run-id '${options.runId}': expected digits`);
@@ -130,12 +168,20 @@ export async function runStatusCommand(
   }
 }
 
-function reportRunError(error: unknown, ctx: CommandContext, redactor: Redactor, base: Record<string, unknown>): ExitCode {
+function reportRunError(
+  error: unknown,
+  ctx: CommandContext,
+  redactor: Redactor,
+  base: Record<string, unknown>,
+): ExitCode {
   const d = describeRun(error);
   const name = error instanceof Error ? error.name : '';
-  const outcome = /timeout/i.test(name) ? 'timeout' : (d.outcome ?? (/RunFailed/i.test(name) ? 'error' : 'failed'));
+  const outcome = /timeout/i.test(name)
+    ? 'timeout'
+    : (d.outcome ?? (/RunFailed/i.test(name) ? 'error' : 'failed'));
   const message = describeError(error, (t) => redactor.redact(t));
-  if (ctx.format === 'json') printRun(ctx, redactor, 'dbt_cloud_run', { ...base, ...d.fields, outcome, error: message });
+  if (ctx.format === 'json')
+    printRun(ctx, redactor, 'dbt_cloud_run', { ...base, ...d.fields, outcome, error: message });
   else ctx.stderr.write(`error: ${message}\n`);
   // an API error that is not about the run (bad token, unknown job) is an ordinary failure
   return outcome === 'failed' ? EXIT.runFailed : EXIT.transformFailed;
@@ -151,25 +197,42 @@ export async function emulatorCommand(
   stop?: Promise<void>,
 ): Promise<ExitCode> {
   const port = options.port === undefined ? 0 : Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port '${options.port}': expected 0-65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new UsageError(`--port '${options.port}': expected 0-65535`);
   const mod = await loadDbtCloud();
   const extra: Record<string, number> = {};
-  for (const [flag, key, text] of [['--runs', 'runs', options.runs], ['--seed', 'seed', options.seed], ['--latency-ms', 'latencyMs', options.latencyMs]] as const) {
+  for (const [flag, key, text] of [
+    ['--runs', 'runs', options.runs],
+    ['--seed', 'seed', options.seed],
+    ['--latency-ms', 'latencyMs', options.latencyMs],
+  ] as const) {
     if (text === undefined) continue;
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} '${text}': expected a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`${flag} '${text}': expected a non-negative integer`);
     extra[key] = n;
   }
   const emulator = await mod.startEmulator({ port, host: options.host ?? '127.0.0.1', ...extra });
   const fields = { url: emulator.url, accountId: emulator.accountId, token: emulator.token };
-  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'emulator_listening', ...fields }, jsonReplacer)}\n`);
-  else ctx.stdout.write(`dbt Cloud emulator listening on ${emulator.url} (account ${String(emulator.accountId)}, token ${emulator.token}); Ctrl-C to stop\n`);
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'emulator_listening', ...fields }, jsonReplacer)}\n`,
+    );
+  else
+    ctx.stdout.write(
+      `dbt Cloud emulator listening on ${emulator.url} (account ${String(emulator.accountId)}, token ${emulator.token}); Ctrl-C to stop\n`,
+    );
   await (stop ??
     new Promise<void>((res) => {
       process.once('SIGINT', () => res());
       process.once('SIGTERM', () => res());
     }));
-  await emulator.close().catch((e: unknown) => ctx.stderr.write(`warning: closing the emulator: ${describeError(e)}\n`));
-  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'emulator_stopped' })}\n`);
+  await emulator
+    .close()
+    .catch((e: unknown) => ctx.stderr.write(`warning: closing the emulator: ${describeError(e)}\n`));
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'emulator_stopped' })}\n`,
+    );
   return EXIT.ok;
 }

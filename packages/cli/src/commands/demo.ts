@@ -26,7 +26,10 @@ destination:
  * `ferry demo`: start the bundled dbt Cloud emulator on a free loopback port, run the demo team into
  * `./ferry-demo.duckdb`, print the load info and a sample query. No credentials, no network.
  */
-export async function demoCommand(options: { db?: string; printYaml?: boolean }, ctx: CommandContext): Promise<ExitCode> {
+export async function demoCommand(
+  options: { db?: string; printYaml?: boolean },
+  ctx: CommandContext,
+): Promise<ExitCode> {
   if (options.printYaml === true) {
     ctx.stdout.write(DEMO_YAML);
     return EXIT.ok;
@@ -38,7 +41,8 @@ export async function demoCommand(options: { db?: string; printYaml?: boolean },
   try {
     const file = join(dir, 'demo.yaml');
     await writeFile(file, DEMO_YAML);
-    if (ctx.format === 'pretty') ctx.stdout.write(`ferry demo: dbt Cloud emulator at ${emulator.url}, loading into ${db}\n`);
+    if (ctx.format === 'pretty')
+      ctx.stdout.write(`ferry demo: dbt Cloud emulator at ${emulator.url}, loading into ${db}\n`);
     const env = {
       ...ctx.env,
       FERRY_DEMO_BASE_URL: emulator.url,
@@ -51,9 +55,13 @@ export async function demoCommand(options: { db?: string; printYaml?: boolean },
     if (result.exitCode !== EXIT.ok) return result.exitCode;
     const { sql, rows } = await sampleQuery(db, 'dbt_cloud_data');
     if (ctx.format === 'json') {
-      ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'sample_query', sql, rows })}\n`);
+      ctx.stdout.write(
+        `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'sample_query', sql, rows })}\n`,
+      );
     } else {
-      ctx.stdout.write(`\nSample query:\n  ${sql}\n\n${formatRows(rows)}\n\nThe data is in ${db} (dataset dbt_cloud_data); the team file this demo ran is \`ferry demo --print-yaml\`.\n`);
+      ctx.stdout.write(
+        `\nSample query:\n  ${sql}\n\n${formatRows(rows)}\n\nThe data is in ${db} (dataset dbt_cloud_data); the team file this demo ran is \`ferry demo --print-yaml\`.\n`,
+      );
     }
     return EXIT.ok;
   } catch (error) {
@@ -66,7 +74,10 @@ export async function demoCommand(options: { db?: string; printYaml?: boolean },
 }
 
 /** Query the demo dataset: runs by status when there is a runs table, else a few rows of any table. */
-export async function sampleQuery(db: string, dataset: string): Promise<{ sql: string; rows: Record<string, unknown>[] }> {
+export async function sampleQuery(
+  db: string,
+  dataset: string,
+): Promise<{ sql: string; rows: Record<string, unknown>[] }> {
   const destination = await createDestination({ type: 'duckdb', path: db });
   const client = await destination.connect({ dataset, pipelineName: 'ferry_demo' });
   try {
@@ -79,7 +90,9 @@ export async function sampleQuery(db: string, dataset: string): Promise<{ sql: s
       const q = (n: string): string => reader.quoteIdentifier(n);
       sql = `SELECT ${q('status_humanized')} AS status, COUNT(*) AS runs FROM ${reader.qualifiedTable('runs')} GROUP BY 1 ORDER BY 2 DESC`;
     } else {
-      const first = Object.keys(tables).filter((t) => !t.startsWith('_ferry_')).sort()[0];
+      const first = Object.keys(tables)
+        .filter((t) => !t.startsWith('_ferry_'))
+        .sort()[0];
       if (first === undefined) return { sql: '(no tables)', rows: [] };
       sql = `SELECT * FROM ${reader.qualifiedTable(first)} LIMIT 5`;
     }

@@ -21,9 +21,16 @@ export interface PipelineTarget {
  * Resolve `<name>` to a team config: a path to a YAML file, or the `pipeline.name` of a file in the
  * config folder. The destination and dataset come from that file, so nothing local is needed.
  */
-export async function resolveTeam(name: string, target: PipelineTarget, ctx: CommandContext): Promise<TeamConfig> {
+export async function resolveTeam(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+): Promise<TeamConfig> {
   if (target.config !== undefined) return loadTeamConfig(target.config, { env: ctx.env, cwd: ctx.cwd });
-  if (/\.ya?ml$/i.test(name) && (await stat(resolve(ctx.cwd, name)).catch(() => undefined))?.isFile() === true) {
+  if (
+    /\.ya?ml$/i.test(name) &&
+    (await stat(resolve(ctx.cwd, name)).catch(() => undefined))?.isFile() === true
+  ) {
     return loadTeamConfig(name, { env: ctx.env, cwd: ctx.cwd });
   }
   const dir = target.dir ?? ctx.env['FERRY_CONFIG_DIR'] ?? '.';
@@ -36,7 +43,10 @@ export async function resolveTeam(name: string, target: PipelineTarget, ctx: Com
   );
 }
 
-async function withClient<T>(cfg: TeamConfig, fn: (client: DestinationClient, dataset: string, destination: Destination) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  cfg: TeamConfig,
+  fn: (client: DestinationClient, dataset: string, destination: Destination) => Promise<T>,
+): Promise<T> {
   const destination = await createDestination(cfg.destination);
   const p = await teamPipeline(cfg, {}, destination);
   try {
@@ -68,20 +78,33 @@ export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } 
     for (const [name, table] of Object.entries(tables).sort(([a], [b]) => a.localeCompare(b))) {
       let rows: number | null = null;
       if (reader !== undefined) {
-        const r = await reader.query(`SELECT COUNT(*) AS n FROM ${reader.qualifiedTable(name)}`).catch(() => undefined);
+        const r = await reader
+          .query(`SELECT COUNT(*) AS n FROM ${reader.qualifiedTable(name)}`)
+          .catch(() => undefined);
         const n = r?.[0]?.['n'];
         rows = n === undefined || n === null ? null : Number(n);
       }
-      out.push({ name, columns: Object.keys(table.columns ?? {}).length, rows, system: name.startsWith('_ferry_') });
+      out.push({
+        name,
+        columns: Object.keys(table.columns ?? {}).length,
+        rows,
+        system: name.startsWith('_ferry_'),
+      });
     }
     let lastLoads: Record<string, unknown>[] = [];
     const loads = tables['_ferry_loads'];
     if (reader !== undefined && loads !== undefined) {
-      const order = 'load_id' in (loads.columns ?? {}) ? ` ORDER BY ${reader.quoteIdentifier('load_id')} DESC` : '';
-      lastLoads = await reader.query(`SELECT * FROM ${reader.qualifiedTable('_ferry_loads')}${order} LIMIT ${options.loads ?? 5}`).catch(() => []);
+      const order =
+        'load_id' in (loads.columns ?? {}) ? ` ORDER BY ${reader.quoteIdentifier('load_id')} DESC` : '';
+      lastLoads = await reader
+        .query(`SELECT * FROM ${reader.qualifiedTable('_ferry_loads')}${order} LIMIT ${options.loads ?? 5}`)
+        .catch(() => []);
     }
-    const state = await client.getStoredState(cfg.pipeline.name).catch((e: unknown) => ({ error: describeError(e) }));
-    const schemaName = (await cfg.source.sourceType.create(cfg.source.config).catch(() => undefined))?.name ?? cfg.source.type;
+    const state = await client
+      .getStoredState(cfg.pipeline.name)
+      .catch((e: unknown) => ({ error: describeError(e) }));
+    const schemaName =
+      (await cfg.source.sourceType.create(cfg.source.config).catch(() => undefined))?.name ?? cfg.source.type;
     const schema = await client.getStoredSchema(schemaName).catch(() => undefined);
     return {
       pipeline: cfg.pipeline.name,
@@ -93,35 +116,62 @@ export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } 
       schema:
         schema === undefined
           ? undefined
-          : { name: String((schema as { name?: unknown }).name ?? ''), version: (schema as { version?: unknown }).version, tables: Object.keys((schema as { tables?: object }).tables ?? {}).length },
+          : {
+              name: String((schema as { name?: unknown }).name ?? ''),
+              version: (schema as { version?: unknown }).version,
+              tables: Object.keys((schema as { tables?: object }).tables ?? {}).length,
+            },
       localDir: join(cfg.pipeline.dataDir, cfg.pipeline.name),
     };
   });
 }
 
 /** `ferry pipeline info <name>`. */
-export async function pipelineInfoCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { json?: boolean } = {}): Promise<ExitCode> {
+export async function pipelineInfoCommand(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+  options: { json?: boolean } = {},
+): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
   const info = await pipelineInfo(cfg);
   if (ctx.format === 'json' || options.json === true) {
-    ctx.stdout.write(`${cfg.redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'pipeline_info', ...info }, jsonReplacer))}\n`);
+    ctx.stdout.write(
+      `${cfg.redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'pipeline_info', ...info }, jsonReplacer))}\n`,
+    );
     return EXIT.ok;
   }
-  const lines = [`Pipeline ${info.pipeline}: dataset ${info.dataset} at ${info.destination}`, `  local folder: ${info.localDir}`];
+  const lines = [
+    `Pipeline ${info.pipeline}: dataset ${info.dataset} at ${info.destination}`,
+    `  local folder: ${info.localDir}`,
+  ];
   const width = Math.max(5, ...info.tables.map((t) => t.name.length));
   lines.push('', `  ${'TABLE'.padEnd(width)}  ${'ROWS'.padStart(10)}  COLUMNS`);
   for (const t of info.tables.filter((x) => !x.system)) {
-    lines.push(`  ${t.name.padEnd(width)}  ${(t.rows === null ? 'n/a' : t.rows.toLocaleString('en-US')).padStart(10)}  ${t.columns}`);
+    lines.push(
+      `  ${t.name.padEnd(width)}  ${(t.rows === null ? 'n/a' : t.rows.toLocaleString('en-US')).padStart(10)}  ${t.columns}`,
+    );
   }
   const system = info.tables.filter((x) => x.system);
-  if (system.length > 0) lines.push(`  (system: ${system.map((t) => `${t.name} ${t.rows ?? 'n/a'}`).join(', ')})`);
+  if (system.length > 0)
+    lines.push(`  (system: ${system.map((t) => `${t.name} ${t.rows ?? 'n/a'}`).join(', ')})`);
   if (info.tables.length === 0) lines.push('  (no tables yet: run the pipeline first)');
   if (info.lastLoads.length > 0) {
     lines.push('', '  last loads:');
     for (const l of info.lastLoads) lines.push(`    ${JSON.stringify(l, jsonReplacer)}`);
   }
-  if (info.schema !== undefined) lines.push('', `  schema ${info.schema.name} v${String(info.schema.version)}: ${info.schema.tables} table(s)`);
-  lines.push('', '  state:', ...JSON.stringify(info.state ?? null, jsonReplacer, 2).split('\n').map((l) => `    ${l}`));
+  if (info.schema !== undefined)
+    lines.push(
+      '',
+      `  schema ${info.schema.name} v${String(info.schema.version)}: ${info.schema.tables} table(s)`,
+    );
+  lines.push(
+    '',
+    '  state:',
+    ...JSON.stringify(info.state ?? null, jsonReplacer, 2)
+      .split('\n')
+      .map((l) => `    ${l}`),
+  );
   ctx.stdout.write(`${cfg.redactor.redact(lines.join('\n'))}\n`);
   return EXIT.ok;
 }
@@ -141,7 +191,10 @@ export async function pipelineShowCommand(
   const p = await teamPipeline(cfg);
   const { startDashboard } = await import('@ferry/dashboard');
   const dashboard = await startDashboard({ pipeline: p, port: options.port ?? 0 });
-  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'dashboard', url: dashboard.url, pipeline: cfg.pipeline.name })}\n`);
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'dashboard', url: dashboard.url, pipeline: cfg.pipeline.name })}\n`,
+    );
   else ctx.stdout.write(`Ferry dashboard for ${cfg.pipeline.name}: ${dashboard.url}  (Ctrl-C to stop)\n`);
   await (options.until ??
     new Promise<void>((resolve) => {
@@ -153,22 +206,38 @@ export async function pipelineShowCommand(
 }
 
 /** `ferry pipeline drop <name> --yes`: drop the dataset at the destination and the local working folder. */
-export async function pipelineDropCommand(name: string, target: PipelineTarget, ctx: CommandContext, options: { yes?: boolean } = {}): Promise<ExitCode> {
+export async function pipelineDropCommand(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+  options: { yes?: boolean } = {},
+): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
   const p = await teamPipeline(cfg);
   const dataset = p.destinationDataset;
   if (options.yes !== true) {
-    throw new UsageError(`this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`);
+    throw new UsageError(
+      `this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`,
+    );
   }
   await withClient(cfg, (client) => client.dropDataset());
   const local = join(cfg.pipeline.dataDir, cfg.pipeline.name);
   await rm(resolve(ctx.cwd, local), { recursive: true, force: true });
-  report(ctx, 'pipeline_dropped', { pipeline: cfg.pipeline.name, dataset, localDir: local }, `dropped dataset ${dataset} and ${local}`);
+  report(
+    ctx,
+    'pipeline_dropped',
+    { pipeline: cfg.pipeline.name, dataset, localDir: local },
+    `dropped dataset ${dataset} and ${local}`,
+  );
   return EXIT.ok;
 }
 
 /** `ferry pipeline sync <name>`: wipe local state and restore it from the destination. */
-export async function pipelineSyncCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
+export async function pipelineSyncCommand(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
   // dlt's `pipeline sync`: wipe the local working folder, then restore state and schema from the destination
   await rm(resolve(ctx.cwd, join(cfg.pipeline.dataDir, cfg.pipeline.name)), { recursive: true, force: true });
@@ -180,12 +249,21 @@ export async function pipelineSyncCommand(name: string, target: PipelineTarget, 
   } finally {
     await p.close();
   }
-  report(ctx, 'pipeline_synced', { pipeline: cfg.pipeline.name, result: cfg.redactor.redactValue(result ?? null) }, `restored ${cfg.pipeline.name} from the destination${result === undefined ? '' : `: ${JSON.stringify(cfg.redactor.redactValue(result), jsonReplacer)}`}`);
+  report(
+    ctx,
+    'pipeline_synced',
+    { pipeline: cfg.pipeline.name, result: cfg.redactor.redactValue(result ?? null) },
+    `restored ${cfg.pipeline.name} from the destination${result === undefined ? '' : `: ${JSON.stringify(cfg.redactor.redactValue(result), jsonReplacer)}`}`,
+  );
   return EXIT.ok;
 }
 
 /** `ferry pipeline drop-pending <name>`: delete local packages that were never loaded. */
-export async function pipelineDropPendingCommand(name: string, target: PipelineTarget, ctx: CommandContext): Promise<ExitCode> {
+export async function pipelineDropPendingCommand(
+  name: string,
+  target: PipelineTarget,
+  ctx: CommandContext,
+): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
   const p = await teamPipeline(cfg);
   let result: unknown;
@@ -194,11 +272,19 @@ export async function pipelineDropPendingCommand(name: string, target: PipelineT
   } finally {
     await p.close();
   }
-  report(ctx, 'pending_dropped', { pipeline: cfg.pipeline.name, result: result ?? null }, `dropped pending packages of ${cfg.pipeline.name}${result === undefined ? '' : `: ${JSON.stringify(result, jsonReplacer)}`}`);
+  report(
+    ctx,
+    'pending_dropped',
+    { pipeline: cfg.pipeline.name, result: result ?? null },
+    `dropped pending packages of ${cfg.pipeline.name}${result === undefined ? '' : `: ${JSON.stringify(result, jsonReplacer)}`}`,
+  );
   return EXIT.ok;
 }
 
 function report(ctx: CommandContext, event: string, fields: Record<string, unknown>, text: string): void {
-  if (ctx.format === 'json') ctx.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...fields }, jsonReplacer)}\n`);
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event, ...fields }, jsonReplacer)}\n`,
+    );
   else ctx.stdout.write(`${text}\n`);
 }

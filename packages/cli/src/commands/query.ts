@@ -39,10 +39,21 @@ export async function queryCommand(
   try {
     const rows = await ds.sql(sql, options.params ?? []);
     const format = options.format ?? (ctx.stdout.isTTY === true ? 'table' : 'json');
-    if (format === 'table') ctx.stdout.write(`${formatRows(rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
+    if (format === 'table')
+      ctx.stdout.write(`${formatRows(rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
     else if (format === 'csv') {
       const columns = Object.keys(rows[0] ?? {});
-      ctx.stdout.write(stringify(rows.map((r) => columns.map((c) => { const v = plain(r[c]); return v !== null && typeof v === 'object' ? JSON.stringify(v) : v; })), { header: true, columns }));
+      ctx.stdout.write(
+        stringify(
+          rows.map((r) =>
+            columns.map((c) => {
+              const v = plain(r[c]);
+              return v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
+            }),
+          ),
+          { header: true, columns },
+        ),
+      );
     } else ctx.stdout.write(`${JSON.stringify(rows, jsonReplacer)}\n`);
     return EXIT.ok;
   } finally {

@@ -50,10 +50,15 @@ export function binPath(): string {
  * lines; the parent forwards them with a `team` field (JSON mode) or draws their progress (terminal),
  * then prints a summary table. Exit 0 when all succeeded, 4 when any failed.
  */
-export async function runAll(dir: string, ctx: CommandContext, options: RunAllOptions = {}): Promise<RunAllResult> {
+export async function runAll(
+  dir: string,
+  ctx: CommandContext,
+  options: RunAllOptions = {},
+): Promise<RunAllResult> {
   const abs = resolve(ctx.cwd, dir);
   const info = await stat(abs).catch(() => undefined);
-  if (info === undefined || !info.isDirectory()) throw new UsageError(`${dir}: not a directory; give the folder holding the team *.yaml files`);
+  if (info === undefined || !info.isDirectory())
+    throw new UsageError(`${dir}: not a directory; give the folder holding the team *.yaml files`);
   const files = await listTeamFiles(abs);
   if (files.length === 0) throw new UsageError(`${dir}: no *.yaml team files found`);
   const reporter = makeReporter(ctx);
@@ -73,15 +78,26 @@ export async function runAll(dir: string, ctx: CommandContext, options: RunAllOp
   const failed = results.filter((r) => r.exitCode !== EXIT.ok).length;
   const exitCode: ExitCode = failed === 0 ? EXIT.ok : EXIT.partial;
   if (ctx.format === 'json') {
-    reporter.emit('summary', { teams: results, ok: results.length - failed, failed, exitCode }, failed === 0 ? 'info' : 'error');
+    reporter.emit(
+      'summary',
+      { teams: results, ok: results.length - failed, failed, exitCode },
+      failed === 0 ? 'info' : 'error',
+    );
   } else {
     ctx.stdout.write(`\n${summaryTable(results, ctx.cwd)}\n`);
-    ctx.stdout.write(`${results.length - failed} of ${results.length} team(s) succeeded${failed > 0 ? `; ${failed} failed (exit ${exitCode})` : ''}\n`);
+    ctx.stdout.write(
+      `${results.length - failed} of ${results.length} team(s) succeeded${failed > 0 ? `; ${failed} failed (exit ${exitCode})` : ''}\n`,
+    );
   }
   return { teams: results, exitCode };
 }
 
-async function runChild(file: string, ctx: CommandContext, reporter: ReturnType<typeof makeReporter>, options: RunAllOptions): Promise<TeamRunResult> {
+async function runChild(
+  file: string,
+  ctx: CommandContext,
+  reporter: ReturnType<typeof makeReporter>,
+  options: RunAllOptions,
+): Promise<TeamRunResult> {
   const team = basename(file);
   const started = performance.now();
   const args = [binPath(), 'run', file, '--log-format', 'json'];
@@ -115,9 +131,13 @@ async function runChild(file: string, ctx: CommandContext, reporter: ReturnType<
       } else if (event === 'error') {
         reporter.message(`${team}: ${lastError ?? 'failed'}`, 'error');
       } else if (event === 'run_start') {
-        reporter.message(`${team}: running ${String(obj['pipeline'])} (${String(obj['source'])} → ${String(obj['destination'])})`);
+        reporter.message(
+          `${team}: running ${String(obj['pipeline'])} (${String(obj['source'])} → ${String(obj['destination'])})`,
+        );
       } else if (event === 'transform_end') {
-        reporter.message(`${team}: dbt Cloud job ${String(obj['jobId'])} run ${String(obj['runId'] ?? '?')}: ${String(obj['outcome'])}`);
+        reporter.message(
+          `${team}: dbt Cloud job ${String(obj['jobId'])} run ${String(obj['runId'] ?? '?')}: ${String(obj['outcome'])}`,
+        );
       }
     }
   })();
@@ -127,10 +147,15 @@ async function runChild(file: string, ctx: CommandContext, reporter: ReturnType<
       if (stderrTail.length > 20) stderrTail.shift();
     }
   })();
-  const code = await new Promise<number | null>((res) => child.on('close', (c, signal) => res(c ?? (signal ? 128 : null))));
+  const code = await new Promise<number | null>((res) =>
+    child.on('close', (c, signal) => res(c ?? (signal ? 128 : null))),
+  );
   await Promise.all([stdoutDone, stderrDone]);
   if (end !== undefined) return { ...end, file: team };
-  const tail = stderrTail.filter((l) => l.trim() !== '').slice(-3).join(' | ');
+  const tail = stderrTail
+    .filter((l) => l.trim() !== '')
+    .slice(-3)
+    .join(' | ');
   return {
     file: team,
     status: 'failed',
@@ -138,7 +163,9 @@ async function runChild(file: string, ctx: CommandContext, reporter: ReturnType<
     rows: 0,
     loads: 0,
     ms: Math.round(performance.now() - started),
-    error: lastError ?? `process exited with code ${String(code)} before finishing${tail === '' ? '' : `: ${tail}`}`,
+    error:
+      lastError ??
+      `process exited with code ${String(code)} before finishing${tail === '' ? '' : `: ${tail}`}`,
   };
 }
 
@@ -153,7 +180,10 @@ export function summaryTable(results: readonly TeamRunResult[], _cwd: string): s
     r.rows.toLocaleString('en-US'),
     String(r.loads),
     formatDuration(r.ms),
-    truncate(r.error ?? (r.dbtCloudRunId === undefined ? '' : `dbt Cloud run ${String(r.dbtCloudRunId)}`), 100),
+    truncate(
+      r.error ?? (r.dbtCloudRunId === undefined ? '' : `dbt Cloud run ${String(r.dbtCloudRunId)}`),
+      100,
+    ),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: string[]): string =>

@@ -42,11 +42,17 @@ export interface RunOptions {
  * `ferry run <file>`: load the team file, run its source into its destination, then the transform.
  * Never throws: every outcome is reported (events and/or text) and returned with its exit code.
  */
-export async function runTeamFile(file: string, ctx: CommandContext, options: RunOptions = {}): Promise<TeamRunResult> {
+export async function runTeamFile(
+  file: string,
+  ctx: CommandContext,
+  options: RunOptions = {},
+): Promise<TeamRunResult> {
   const started = performance.now();
   let config: TeamConfig | undefined;
   let reporter: Reporter = makeReporter(ctx);
-  const result = (partial: Omit<TeamRunResult, 'file' | 'ms' | 'rows' | 'loads'> & Partial<TeamRunResult>): TeamRunResult => ({
+  const result = (
+    partial: Omit<TeamRunResult, 'file' | 'ms' | 'rows' | 'loads'> & Partial<TeamRunResult>,
+  ): TeamRunResult => ({
     file,
     rows: 0,
     loads: 0,
@@ -60,7 +66,8 @@ export async function runTeamFile(file: string, ctx: CommandContext, options: Ru
     } catch (error) {
       const problems = error instanceof TeamConfigError ? error.problems : undefined;
       const message = describeError(error);
-      if (ctx.format === 'json') reporter.emit('error', { file, code: 'CONFIG_INVALID', message, problems }, 'error');
+      if (ctx.format === 'json')
+        reporter.emit('error', { file, code: 'CONFIG_INVALID', message, problems }, 'error');
       else ctx.stderr.write(`error: ${message}\n`);
       const out = result({ status: 'config_error', exitCode: EXIT.usage, error: message });
       reporter.emit('run_end', { ...out });
@@ -70,22 +77,40 @@ export async function runTeamFile(file: string, ctx: CommandContext, options: Ru
     const redact = (t: string): string => cfg.redactor.redact(t);
     reporter.close();
     reporter = makeReporter(ctx, redact);
-    reporter.emit('run_start', { file, pipeline: cfg.pipeline.name, source: cfg.source.type, destination: cfg.destination.type });
-    if (ctx.format === 'pretty') reporter.message(`ferry: running ${cfg.pipeline.name} (${file}): ${cfg.source.type} → ${cfg.destination.type}`);
+    reporter.emit('run_start', {
+      file,
+      pipeline: cfg.pipeline.name,
+      source: cfg.source.type,
+      destination: cfg.destination.type,
+    });
+    if (ctx.format === 'pretty')
+      reporter.message(
+        `ferry: running ${cfg.pipeline.name} (${file}): ${cfg.source.type} → ${cfg.destination.type}`,
+      );
 
     let info: LoadInfo;
     try {
       const source = await cfg.source.sourceType.create(cfg.source.config);
-      const p = await teamPipeline(cfg, { onEvent: (event) => reporter.pipelineEvent(cfg.pipeline.name, event) });
+      const p = await teamPipeline(cfg, {
+        onEvent: (event) => reporter.pipelineEvent(cfg.pipeline.name, event),
+      });
       info = await p.run(source);
     } catch (error) {
       const message = describeError(error, redact);
       const exitCode = exitCodeFor(error);
       reporter.close();
       if (ctx.format === 'json') {
-        reporter.emit('error', { file, pipeline: cfg.pipeline.name, code: (error as { code?: unknown }).code ?? 'ERROR', message }, 'error');
+        reporter.emit(
+          'error',
+          { file, pipeline: cfg.pipeline.name, code: (error as { code?: unknown }).code ?? 'ERROR', message },
+          'error',
+        );
       } else ctx.stderr.write(`error: ${cfg.pipeline.name}: ${message}\n`);
-      const out = result({ status: exitCode === EXIT.usage ? 'config_error' : 'failed', exitCode, error: message });
+      const out = result({
+        status: exitCode === EXIT.usage ? 'config_error' : 'failed',
+        exitCode,
+        error: message,
+      });
       reporter.emit('run_end', { ...out });
       return out;
     }
@@ -97,12 +122,19 @@ export async function runTeamFile(file: string, ctx: CommandContext, options: Ru
     const dbt = cfg.transform.dbtCloud;
     if (dbt !== undefined && options.skipTransform !== true) {
       reporter.emit('transform_start', { pipeline: cfg.pipeline.name, kind: 'dbt_cloud', jobId: dbt.jobId });
-      if (ctx.format === 'pretty') reporter.message(`${cfg.pipeline.name}: triggering dbt Cloud job ${String(dbt.jobId)}${dbt.wait ? ' and waiting' : ''}…`);
+      if (ctx.format === 'pretty')
+        reporter.message(
+          `${cfg.pipeline.name}: triggering dbt Cloud job ${String(dbt.jobId)}${dbt.wait ? ' and waiting' : ''}…`,
+        );
       const t = await runDbtCloudTransform(dbt, info);
       if (t.error !== undefined) t.error = redact(t.error);
       info.extras['dbtCloud'] = t;
       runId = t.runId;
-      reporter.emit('transform_end', { pipeline: cfg.pipeline.name, kind: 'dbt_cloud', ...t }, transformFailed(t) ? 'error' : 'info');
+      reporter.emit(
+        'transform_end',
+        { pipeline: cfg.pipeline.name, kind: 'dbt_cloud', ...t },
+        transformFailed(t) ? 'error' : 'info',
+      );
       if (transformFailed(t)) {
         exitCode = EXIT.transformFailed;
         status = 'transform_failed';
@@ -110,7 +142,8 @@ export async function runTeamFile(file: string, ctx: CommandContext, options: Ru
       }
     }
     reporter.close();
-    if (ctx.format === 'json') reporter.emit('load_info', { pipeline: cfg.pipeline.name, info: cfg.redactor.redactValue(info) });
+    if (ctx.format === 'json')
+      reporter.emit('load_info', { pipeline: cfg.pipeline.name, info: cfg.redactor.redactValue(info) });
     else {
       ctx.stdout.write(`${redact(formatLoadInfo(info))}\n`);
       if (options.json === true) ctx.stdout.write(`${redact(JSON.stringify(info, null, 2))}\n`);

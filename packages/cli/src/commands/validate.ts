@@ -21,7 +21,10 @@ export interface ValidateResult {
 }
 
 /** Validate files and folders of team files (folders: every `*.yaml` / `*.yml` in them). */
-export async function validateFiles(paths: readonly string[], ctx: Pick<CommandContext, 'env' | 'cwd'>): Promise<ValidateResult[]> {
+export async function validateFiles(
+  paths: readonly string[],
+  ctx: Pick<CommandContext, 'env' | 'cwd'>,
+): Promise<ValidateResult[]> {
   const files: string[] = [];
   for (const p of paths) {
     const s = await stat(resolve(ctx.cwd, p)).catch(() => undefined);
@@ -34,7 +37,10 @@ export async function validateFiles(paths: readonly string[], ctx: Pick<CommandC
       const config = await loadTeamConfig(file, { env: ctx.env, cwd: ctx.cwd });
       results.push({ file, ok: true, problems: [], config });
     } catch (error) {
-      const problems = error instanceof TeamConfigError ? error.problems : [{ file, path: '(file)', message: describeError(error) }];
+      const problems =
+        error instanceof TeamConfigError
+          ? error.problems
+          : [{ file, path: '(file)', message: describeError(error) }];
       results.push({ file, ok: false, problems });
     }
   }
@@ -61,11 +67,21 @@ export function redactedYaml(config: TeamConfig): string {
  * problem as `file:line:col: field: message`; with `--print`, the resolved config with secrets redacted.
  * Exit 0 when all are valid, 2 otherwise.
  */
-export async function validateCommand(paths: readonly string[], ctx: CommandContext, options: { print?: boolean } = {}): Promise<ExitCode> {
+export async function validateCommand(
+  paths: readonly string[],
+  ctx: CommandContext,
+  options: { print?: boolean } = {},
+): Promise<ExitCode> {
   const results = await validateFiles(paths, ctx);
   for (const r of results) {
     if (ctx.format === 'json') {
-      const line: Record<string, unknown> = { ts: new Date().toISOString(), level: r.ok ? 'info' : 'error', event: 'validate', file: r.file, ok: r.ok };
+      const line: Record<string, unknown> = {
+        ts: new Date().toISOString(),
+        level: r.ok ? 'info' : 'error',
+        event: 'validate',
+        file: r.file,
+        ok: r.ok,
+      };
       if (!r.ok) line['problems'] = r.problems;
       if (r.config !== undefined) {
         line['pipeline'] = r.config.pipeline.name;
@@ -78,12 +94,16 @@ export async function validateCommand(paths: readonly string[], ctx: CommandCont
     }
     if (r.config !== undefined) {
       const c = r.config;
-      ctx.stdout.write(`ok  ${r.file}: pipeline ${c.pipeline.name}, ${c.source.type} → ${c.destination.type}${c.transform.dbtCloud ? ' → dbt Cloud job' : ''}\n`);
+      ctx.stdout.write(
+        `ok  ${r.file}: pipeline ${c.pipeline.name}, ${c.source.type} → ${c.destination.type}${c.transform.dbtCloud ? ' → dbt Cloud job' : ''}\n`,
+      );
       if (options.print === true) ctx.stdout.write(`${indent(redactedYaml(c))}\n`);
     } else {
       ctx.stdout.write(`bad ${r.file}\n`);
       for (const p of r.problems) {
-        ctx.stderr.write(`  ${p.file}${p.line === undefined ? '' : `:${p.line}`}${p.col === undefined ? '' : `:${p.col}`}: ${p.path}: ${p.message}\n`);
+        ctx.stderr.write(
+          `  ${p.file}${p.line === undefined ? '' : `:${p.line}`}${p.col === undefined ? '' : `:${p.col}`}: ${p.path}: ${p.message}\n`,
+        );
       }
     }
   }

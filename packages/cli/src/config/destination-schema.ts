@@ -13,8 +13,12 @@ import { boolLike, defined, intLike, nonEmpty, toBool, toInt } from './zod-helpe
 export const duckdbDestinationSchema = z
   .strictObject({
     type: z.literal('duckdb'),
-    path: nonEmpty.optional().describe('Database file. Default `<pipeline name>.duckdb` in the working directory.'),
-    memory_limit: nonEmpty.optional().describe('DuckDB memory limit, e.g. 1GB (spills to disk past it). Default 256MB.'),
+    path: nonEmpty
+      .optional()
+      .describe('Database file. Default `<pipeline name>.duckdb` in the working directory.'),
+    memory_limit: nonEmpty
+      .optional()
+      .describe('DuckDB memory limit, e.g. 1GB (spills to disk past it). Default 256MB.'),
   })
   .describe('DuckDB: one local database file.');
 
@@ -35,7 +39,9 @@ export const postgresDestinationSchema = z
         }),
       ])
       .optional()
-      .describe('Connection string or fields. Default from DATABASE_URL / PG* variables. Use ${VAR}, never inline.'),
+      .describe(
+        'Connection string or fields. Default from DATABASE_URL / PG* variables. Use ${VAR}, never inline.',
+      ),
     connect_timeout_ms: intLike.optional().describe('Connection timeout in ms. Default 15000.'),
   })
   .describe('Postgres.');
@@ -44,13 +50,19 @@ export const postgresDestinationSchema = z
 export const bigqueryDestinationSchema = z
   .strictObject({
     type: z.literal('bigquery'),
-    project_id: nonEmpty.optional().describe('GCP project id. Default: $BIGQUERY_PROJECT or the key file\'s project.'),
-    access_token: nonEmpty.optional().describe('A short-lived OAuth access token instead of a key. Use ${VAR}.'),
+    project_id: nonEmpty
+      .optional()
+      .describe("GCP project id. Default: $BIGQUERY_PROJECT or the key file's project."),
+    access_token: nonEmpty
+      .optional()
+      .describe('A short-lived OAuth access token instead of a key. Use ${VAR}.'),
     location: nonEmpty.optional().describe('Dataset location. Default US.'),
     credentials: z
       .union([nonEmpty, z.record(z.string(), z.unknown())])
       .optional()
-      .describe('Service-account JSON: a file path or the JSON text. Default: application default credentials.'),
+      .describe(
+        'Service-account JSON: a file path or the JSON text. Default: application default credentials.',
+      ),
     api_endpoint: nonEmpty.optional().describe('API endpoint override (local test servers).'),
   })
   .describe('Google BigQuery.');
@@ -79,7 +91,10 @@ export const filesystemDestinationSchema = z
     format: z.enum(['parquet', 'jsonl']).optional().describe('File format. Default parquet.'),
     compression: z.enum(['gzip', 'none']).optional().describe('Gzip JSONL files. Default none.'),
     layout: nonEmpty.optional().describe('Default {table_name}/{load_id}.{file_id}.{ext}.'),
-    merge_fallback: z.enum(['refuse', 'append']).optional().describe('Files cannot be merged: refuse (default) or append the rows.'),
+    merge_fallback: z
+      .enum(['refuse', 'append'])
+      .optional()
+      .describe('Files cannot be merged: refuse (default) or append the rows.'),
     s3: z
       .strictObject({
         endpoint: nonEmpty.optional(),
@@ -176,7 +191,8 @@ export function toDestinationConfig(yaml: DestinationYaml): DestinationConfig {
         out.s3 = defined({
           endpoint: yaml.s3.endpoint,
           region: yaml.s3.region,
-          forcePathStyle: yaml.s3.force_path_style === undefined ? undefined : toBool(yaml.s3.force_path_style),
+          forcePathStyle:
+            yaml.s3.force_path_style === undefined ? undefined : toBool(yaml.s3.force_path_style),
           accessKeyId: yaml.s3.access_key_id,
           secretAccessKey: yaml.s3.secret_access_key,
           sessionToken: yaml.s3.session_token,

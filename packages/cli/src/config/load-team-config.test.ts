@@ -18,9 +18,16 @@ destination:
 transform:
   dbt_cloud: { job_id: 278164, wait: true, timeout: 30m }
 `;
-const ENV = { DBT_CLOUD_API_TOKEN: 'dbtc_s3cr3t_token', POSTGRES_URL: 'postgres://loader:pw-Secret-9@db:5432/warehouse' };
+const ENV = {
+  DBT_CLOUD_API_TOKEN: 'dbtc_s3cr3t_token',
+  POSTGRES_URL: 'postgres://loader:pw-Secret-9@db:5432/warehouse',
+};
 
-async function problemsOf(text: string, env: NodeJS.ProcessEnv = ENV, file = 'team.yaml'): Promise<TeamConfigError> {
+async function problemsOf(
+  text: string,
+  env: NodeJS.ProcessEnv = ENV,
+  file = 'team.yaml',
+): Promise<TeamConfigError> {
   const error = await parseTeamConfig(text, file, { env }).then(
     () => undefined,
     (e: unknown) => e,
@@ -55,21 +62,50 @@ describe('loadTeamConfig: a valid team file', () => {
       ['type: duckdb\n  path: ./team.duckdb', { type: 'duckdb', path: './team.duckdb' }],
       [
         'type: postgres\n  credentials: { host: db, port: "5433", user: u, password: "${PGPASSWORD}", database: w, ssl: true }\n  connect_timeout_ms: 5000',
-        { type: 'postgres', credentials: { host: 'db', port: 5433, user: 'u', password: 'pgpass-1234', database: 'w', ssl: true }, connectTimeoutMs: 5000 },
+        {
+          type: 'postgres',
+          credentials: {
+            host: 'db',
+            port: 5433,
+            user: 'u',
+            password: 'pgpass-1234',
+            database: 'w',
+            ssl: true,
+          },
+          connectTimeoutMs: 5000,
+        },
       ],
-      ['type: bigquery\n  project_id: p1\n  location: EU\n  credentials: /secrets/sa.json', { type: 'bigquery', projectId: 'p1', location: 'EU', credentials: '/secrets/sa.json' }],
+      [
+        'type: bigquery\n  project_id: p1\n  location: EU\n  credentials: /secrets/sa.json',
+        { type: 'bigquery', projectId: 'p1', location: 'EU', credentials: '/secrets/sa.json' },
+      ],
       [
         'type: snowflake\n  account: org-acc\n  username: loader\n  password: ${SF_PW}\n  database: RAW\n  warehouse: WH\n  role: LOADER',
-        { type: 'snowflake', account: 'org-acc', username: 'loader', password: 'sf-pass-999', database: 'RAW', warehouse: 'WH', role: 'LOADER' },
+        {
+          type: 'snowflake',
+          account: 'org-acc',
+          username: 'loader',
+          password: 'sf-pass-999',
+          database: 'RAW',
+          warehouse: 'WH',
+          role: 'LOADER',
+        },
       ],
       [
         'type: filesystem\n  bucket_url: s3://bucket/raw\n  format: jsonl\n  s3: { region: eu-west-1, force_path_style: "true", endpoint: http://127.0.0.1:9000 }',
-        { type: 'filesystem', bucketUrl: 's3://bucket/raw', format: 'jsonl', s3: { region: 'eu-west-1', forcePathStyle: true, endpoint: 'http://127.0.0.1:9000' } },
+        {
+          type: 'filesystem',
+          bucketUrl: 's3://bucket/raw',
+          format: 'jsonl',
+          s3: { region: 'eu-west-1', forcePathStyle: true, endpoint: 'http://127.0.0.1:9000' },
+        },
       ],
     ];
     for (const [block, expected] of cases) {
       const text = TEAM.replace('type: postgres\n  credentials: ${POSTGRES_URL}', block);
-      const cfg = await parseTeamConfig(text, 'team.yaml', { env: { ...ENV, PGPASSWORD: 'pgpass-1234', SF_PW: 'sf-pass-999' } });
+      const cfg = await parseTeamConfig(text, 'team.yaml', {
+        env: { ...ENV, PGPASSWORD: 'pgpass-1234', SF_PW: 'sf-pass-999' },
+      });
       expect(cfg.destination).toEqual(expected);
     }
   });
@@ -87,11 +123,19 @@ describe('loadTeamConfig: a valid team file', () => {
 
   it('reads secrets from a secrets_file (.env or YAML); the environment wins', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-cfg-'));
-    await writeFile(join(dir, 'team.env'), '# team secrets\nDBT_CLOUD_API_TOKEN=from-file-token\nexport POSTGRES_URL="postgres://a:file-pass@h/db"\n');
-    await writeFile(join(dir, 'secrets.yaml'), 'DBT_CLOUD_API_TOKEN: yaml-file-token\nPOSTGRES_URL: postgres://b:yaml-pass@h/db\n');
+    await writeFile(
+      join(dir, 'team.env'),
+      '# team secrets\nDBT_CLOUD_API_TOKEN=from-file-token\nexport POSTGRES_URL="postgres://a:file-pass@h/db"\n',
+    );
+    await writeFile(
+      join(dir, 'secrets.yaml'),
+      'DBT_CLOUD_API_TOKEN: yaml-file-token\nPOSTGRES_URL: postgres://b:yaml-pass@h/db\n',
+    );
     await writeFile(join(dir, 'a.yaml'), `secrets_file: team.env\n${TEAM}`);
     await writeFile(join(dir, 'b.yaml'), `secrets_file: ./secrets.yaml\n${TEAM}`);
-    const a = await loadTeamConfig(join(dir, 'a.yaml'), { env: { POSTGRES_URL: 'postgres://env:env-pass@h/db' } });
+    const a = await loadTeamConfig(join(dir, 'a.yaml'), {
+      env: { POSTGRES_URL: 'postgres://env:env-pass@h/db' },
+    });
     expect(a.transform.dbtCloud?.connection.apiToken).toBe('from-file-token');
     expect(a.destination).toEqual({ type: 'postgres', credentials: 'postgres://env:env-pass@h/db' });
     expect(a.variables.map((v) => v.from)).toEqual(['secrets_file', 'env']);
@@ -123,11 +167,17 @@ describe('loadTeamConfig: errors name file, line and field', () => {
 
   it('a missing secrets_file', async () => {
     const error = await problemsOf(`secrets_file: /nonexistent/ferry.env\n${TEAM}`);
-    expect(error.problems[0]).toMatchObject({ line: 1, path: 'secrets_file', message: 'secrets file /nonexistent/ferry.env not found' });
+    expect(error.problems[0]).toMatchObject({
+      line: 1,
+      path: 'secrets_file',
+      message: 'secrets file /nonexistent/ferry.env not found',
+    });
   });
 
   it('a wrong type', async () => {
-    const error = await problemsOf(TEAM.replace('account_id: 70403104191314', 'account_id: [1, 2]').replace('wait: true', 'wait: "soon"'));
+    const error = await problemsOf(
+      TEAM.replace('account_id: 70403104191314', 'account_id: [1, 2]').replace('wait: true', 'wait: "soon"'),
+    );
     expect(error.problems.map((p) => [p.line, p.path])).toEqual([
       [5, 'source.account_id'],
       [12, 'transform.dbt_cloud.wait'],
@@ -144,26 +194,48 @@ describe('loadTeamConfig: errors name file, line and field', () => {
         line: 9,
         col: 9,
         path: 'destination.type',
-        message: "unknown destination type 'mysql'; use one of duckdb, postgres, bigquery, snowflake, filesystem",
+        message:
+          "unknown destination type 'mysql'; use one of duckdb, postgres, bigquery, snowflake, filesystem",
       },
     ]);
   });
 
   it('an unknown field, with a did-you-mean', async () => {
-    const error = await problemsOf(TEAM.replace('  credentials: ${POSTGRES_URL}', '  credentials: ${POSTGRES_URL}\n  credential: x'));
+    const error = await problemsOf(
+      TEAM.replace('  credentials: ${POSTGRES_URL}', '  credentials: ${POSTGRES_URL}\n  credential: x'),
+    );
     expect(error.problems).toEqual([
-      { file: 'team.yaml', line: 11, col: 3, path: 'destination.credential', message: "unknown field 'credential'; did you mean 'credentials'?" },
+      {
+        file: 'team.yaml',
+        line: 11,
+        col: 3,
+        path: 'destination.credential',
+        message: "unknown field 'credential'; did you mean 'credentials'?",
+      },
     ]);
   });
 
   it('a missing required section points at the document', async () => {
     const error = await problemsOf(TEAM.split('destination:')[0] ?? '');
-    expect(error.problems).toEqual([{ file: 'team.yaml', line: 1, col: 1, path: 'destination', message: 'required field is missing (expected object)' }]);
+    expect(error.problems).toEqual([
+      {
+        file: 'team.yaml',
+        line: 1,
+        col: 1,
+        path: 'destination',
+        message: 'required field is missing (expected object)',
+      },
+    ]);
   });
 
   it('a value of the wrong enum and a bad duration', async () => {
-    const error = await problemsOf(TEAM.replace('jobs, runs', 'jobz, runs').replace('timeout: 30m', 'timeout: soon'));
-    expect(error.problems.map((p) => `${p.line}:${p.path}`)).toEqual(['7:source.resources[2]', '12:transform.dbt_cloud.timeout']);
+    const error = await problemsOf(
+      TEAM.replace('jobs, runs', 'jobz, runs').replace('timeout: 30m', 'timeout: soon'),
+    );
+    expect(error.problems.map((p) => `${p.line}:${p.path}`)).toEqual([
+      '7:source.resources[2]',
+      '12:transform.dbt_cloud.timeout',
+    ]);
   });
 
   it('an unquoted ${VAR} inside a flow mapping gets a hint', async () => {
@@ -192,6 +264,8 @@ describe('loadTeamConfig: errors name file, line and field', () => {
   });
 
   it('a missing file', async () => {
-    await expect(loadTeamConfig('/nonexistent/team.yaml')).rejects.toThrow('/nonexistent/team.yaml: (file): file not found; check the path');
+    await expect(loadTeamConfig('/nonexistent/team.yaml')).rejects.toThrow(
+      '/nonexistent/team.yaml: (file): file not found; check the path',
+    );
   });
 });

@@ -50,7 +50,13 @@ export interface TeamConfig {
   /** The file as given (used in messages). */
   file: string;
   /** Pipeline options. */
-  pipeline: { name: string; dataset?: string; dataDir: string; loadRetries?: number; normalizeWorkers?: number };
+  pipeline: {
+    name: string;
+    dataset?: string;
+    dataDir: string;
+    loadRetries?: number;
+    normalizeWorkers?: number;
+  };
   /** The source block: its registered type and its validated YAML. */
   source: { type: string; sourceType: SourceType; config: unknown };
   /** The destination config for `createDestination`. */
@@ -87,7 +93,14 @@ export async function loadTeamConfig(file: string, options: LoadTeamConfigOption
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new TeamConfigError([
-      { file, path: '(file)', message: code === 'ENOENT' ? 'file not found; check the path' : `cannot read the file (${code ?? String(error)})` },
+      {
+        file,
+        path: '(file)',
+        message:
+          code === 'ENOENT'
+            ? 'file not found; check the path'
+            : `cannot read the file (${code ?? String(error)})`,
+      },
     ]);
   }
   return parseTeamConfig(text, file, { env, baseDir: dirname(abs) });
@@ -118,13 +131,24 @@ export async function parseTeamConfig(
         const pos = lineCounter.linePos(e.pos[0]);
         const source = lines[pos.line - 1] ?? '';
         const hint = /[{[][^}\]]*\$\{/.test(source) ? '; inside { } or [ ] quote references: "${VAR}"' : '';
-        return { file, line: pos.line, col: pos.col, path: '(yaml)', message: `${firstLine(e.message)}${hint}` };
+        return {
+          file,
+          line: pos.line,
+          col: pos.col,
+          path: '(yaml)',
+          message: `${firstLine(e.message)}${hint}`,
+        };
       }),
     );
   }
   if (!isMap(doc.contents)) {
     throw new TeamConfigError([
-      { file, ...at(doc.contents), path: '(document)', message: 'expected a mapping with pipeline:, source: and destination:' },
+      {
+        file,
+        ...at(doc.contents),
+        path: '(document)',
+        message: 'expected a mapping with pipeline:, source: and destination:',
+      },
     ]);
   }
 
@@ -138,7 +162,12 @@ export async function parseTeamConfig(
   if (isScalar(secretsNode) && typeof secretsNode.value === 'string') {
     const { text: path, missing } = expandString(secretsNode.value, (n) => env[n]);
     if (missing.length > 0) {
-      problems.push({ file, ...at(secretsNode), path: 'secrets_file', message: `environment variable ${missing.join(', ')} is not set` });
+      problems.push({
+        file,
+        ...at(secretsNode),
+        path: 'secrets_file',
+        message: `environment variable ${missing.join(', ')} is not set`,
+      });
     } else {
       secretsFileName = path;
       try {
@@ -149,7 +178,10 @@ export async function parseTeamConfig(
           file,
           ...at(secretsNode),
           path: 'secrets_file',
-          message: code === 'ENOENT' ? `secrets file ${path} not found` : `cannot read secrets file ${path}: ${(error as Error).message}`,
+          message:
+            code === 'ENOENT'
+              ? `secrets file ${path} not found`
+              : `cannot read secrets file ${path}: ${(error as Error).message}`,
         });
       }
     }
@@ -171,12 +203,20 @@ export async function parseTeamConfig(
   for (const u of unresolved) {
     const path = formatPath(u.path);
     missingPaths.add(path);
-    const where = secretsFileName === undefined ? 'export it or add it to a secrets_file' : `export it or add it to ${secretsFileName}`;
+    const where =
+      secretsFileName === undefined
+        ? 'export it or add it to a secrets_file'
+        : `export it or add it to ${secretsFileName}`;
     problems.push({ file, ...at(u.node), path, message: `variable \${${u.variable}} is not set; ${where}` });
   }
-  const variables: VariableUse[] = resolved.map((r) => ({ path: formatPath(r.path), variable: r.variable, from: from.get(r.variable) ?? 'default' }));
+  const variables: VariableUse[] = resolved.map((r) => ({
+    path: formatPath(r.path),
+    variable: r.variable,
+    from: from.get(r.variable) ?? 'default',
+  }));
   for (const r of resolved) {
-    if (isSecretField(r.path) || /TOKEN|SECRET|PASSW|PRIVATE|KEY|CREDENTIAL|URL|DSN/i.test(r.variable)) redactor.add(r.value);
+    if (isSecretField(r.path) || /TOKEN|SECRET|PASSW|PRIVATE|KEY|CREDENTIAL|URL|DSN/i.test(r.variable))
+      redactor.add(r.value);
   }
 
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
@@ -185,19 +225,35 @@ export async function parseTeamConfig(
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       for (const problem of issueProblems(issue, doc, data)) {
-        if ([...missingPaths].some((m) => problem.path === m || problem.path.startsWith(`${m}.`) || problem.path.startsWith(`${m}[`))) continue;
+        if (
+          [...missingPaths].some(
+            (m) => problem.path === m || problem.path.startsWith(`${m}.`) || problem.path.startsWith(`${m}[`),
+          )
+        )
+          continue;
         const node = locate(doc, problem.fieldPath, problem.atKey === true);
-        problems.push({ file, ...at(node), path: formatPath(problem.fieldPath), message: redactor.redact(problem.message) });
+        problems.push({
+          file,
+          ...at(node),
+          path: formatPath(problem.fieldPath),
+          message: redactor.redact(problem.message),
+        });
       }
     }
   }
   if (problems.length > 0 || !parsed.success) {
-    throw new TeamConfigError(sortProblems(problems), parsed.success ? undefined : parsed.error.issues.map(stripInput));
+    throw new TeamConfigError(
+      sortProblems(problems),
+      parsed.success ? undefined : parsed.error.issues.map(stripInput),
+    );
   }
 
   const yaml = parsed.data;
   const sourceType = SOURCE_TYPES[yaml.source.type];
-  if (sourceType === undefined) throw new TeamConfigError([{ file, path: 'source.type', message: `unknown source type '${yaml.source.type}'` }]);
+  if (sourceType === undefined)
+    throw new TeamConfigError([
+      { file, path: 'source.type', message: `unknown source type '${yaml.source.type}'` },
+    ]);
   const transform: TeamConfig['transform'] = {};
   const dbt = yaml.transform?.dbt_cloud;
   if (dbt !== undefined) {
@@ -231,14 +287,17 @@ export async function parseTeamConfig(
       wait: dbt.wait,
       timeoutMs: parseDuration(dbt.timeout) ?? 30 * 60_000,
       cancelOnTimeout: dbt.cancel_on_timeout,
-      ...(dbt.poll_interval === undefined ? {} : { pollIntervalMs: parseDuration(dbt.poll_interval) ?? 10_000 }),
+      ...(dbt.poll_interval === undefined
+        ? {}
+        : { pollIntervalMs: parseDuration(dbt.poll_interval) ?? 10_000 }),
       cause: dbt.cause ?? `Triggered by ferry pipeline ${yaml.pipeline.name}`,
       skipIfEmpty: dbt.skip_if_empty,
     };
   }
 
   const p = yaml.pipeline;
-  const dataDir = p.data_dir === undefined ? (env['FERRY_DATA_DIR'] ?? './.ferry') : resolve(baseDir, p.data_dir);
+  const dataDir =
+    p.data_dir === undefined ? (env['FERRY_DATA_DIR'] ?? './.ferry') : resolve(baseDir, p.data_dir);
   return {
     file,
     pipeline: {
@@ -279,12 +338,17 @@ function locate(doc: Document, path: readonly PropertyKey[], atKey = false): Nod
   let last: Node | null | undefined = doc.contents;
   for (const [i, part] of path.entries()) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part));
+      const pair = node.items.find(
+        (p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part),
+      );
       if (pair === undefined) return last;
       if (atKey && i === path.length - 1) return pair.key as Node;
       const value = pair.value as Node | null;
       // a key with no value (or a null) points at the key itself
-      last = value === null || (isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1]) ? (pair.key as Node) : value;
+      last =
+        value === null || (isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1])
+          ? (pair.key as Node)
+          : value;
       node = value;
     } else if (isSeq(node) && typeof part === 'number') {
       const item = node.items[part] as Node | undefined;
@@ -309,23 +373,32 @@ interface IssueProblem {
 /** Turn one zod issue into located problems with a message that says what to write instead. */
 function issueProblems(issue: z.core.$ZodIssue, _doc: Document, data: unknown): IssueProblem[] {
   const path = issue.path;
-  const make = (fieldPath: PropertyKey[], message: string): IssueProblem => ({ fieldPath, path: formatPath(fieldPath), message });
+  const make = (fieldPath: PropertyKey[], message: string): IssueProblem => ({
+    fieldPath,
+    path: formatPath(fieldPath),
+    message,
+  });
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((key) => ({ ...make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`), atKey: true }));
+      return issue.keys.map((key) => ({
+        ...make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`),
+        atKey: true,
+      }));
     case 'invalid_union': {
       if ('note' in issue && issue.note === 'No matching discriminator') {
         const value = valueAt(data, path);
         const parent = String(path[path.length - 2] ?? 'value');
         const options = (issue as { options?: unknown[] }).options?.map(String) ?? [];
-        const what = value === undefined ? `missing ${parent} type` : `unknown ${parent} type '${String(value)}'`;
+        const what =
+          value === undefined ? `missing ${parent} type` : `unknown ${parent} type '${String(value)}'`;
         return [make(path, `${what}; use one of ${options.join(', ')}`)];
       }
       const branches = issue.errors.map((e) => e.map((i) => i.message).join('; ')).filter(Boolean);
       return [make(path, `invalid value: ${[...new Set(branches)].join(' | or | ') || issue.message}`)];
     }
     case 'invalid_type':
-      if (valueAt(data, path) === undefined) return [make(path, `required field is missing (expected ${issue.expected})`)];
+      if (valueAt(data, path) === undefined)
+        return [make(path, `required field is missing (expected ${issue.expected})`)];
       return [make(path, issue.message)];
     default:
       return [make(path, issue.message)];
@@ -353,7 +426,12 @@ function knownKeys(data: unknown, path: readonly PropertyKey[]): string[] {
 }
 
 function objectShape(schema: unknown, value: unknown): Record<string, unknown> | undefined {
-  let s = schema as { def?: { type?: string; innerType?: unknown; options?: unknown[]; shape?: Record<string, unknown> }; shape?: Record<string, unknown> } | undefined;
+  let s = schema as
+    | {
+        def?: { type?: string; innerType?: unknown; options?: unknown[]; shape?: Record<string, unknown> };
+        shape?: Record<string, unknown>;
+      }
+    | undefined;
   while (s?.def?.type === 'optional' || s?.def?.type === 'default') s = s.def.innerType as typeof s;
   if (s?.def?.type === 'object') return s.def.shape;
   if (s?.def?.type === 'union' && s.def.options) {
@@ -391,7 +469,9 @@ function distance(a: string, b: string): number {
 }
 
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
-  return [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0));
+  return [...problems].sort(
+    (a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0),
+  );
 }
 
 /** Zod issues without their `input` (which may be a secret). */

@@ -16,7 +16,8 @@ export interface ConfigProblem {
 
 /** Render one problem as `file:line:col: field: message` (the form editors and CI annotate). */
 export function formatProblem(p: ConfigProblem): string {
-  const where = p.line === undefined ? p.file : `${p.file}:${p.line}${p.col === undefined ? '' : `:${p.col}`}`;
+  const where =
+    p.line === undefined ? p.file : `${p.file}:${p.line}${p.col === undefined ? '' : `:${p.col}`}`;
   return `${where}: ${p.path}: ${p.message}`;
 }
 

@@ -9,17 +9,29 @@ export const dbtCloudTransformSchema = z
   .strictObject({
     job_id: intLike.describe('The dbt Cloud job to trigger.'),
     wait: z.boolean().default(true).describe('Wait for the run to finish. Default true.'),
-    timeout: durationLike.default('30m').describe('Give up waiting after this long (exit code 3). Default 30m.'),
-    cancel_on_timeout: z.boolean().default(false).describe('Cancel the dbt Cloud run when the timeout passes. Default false.'),
-    poll_interval: durationLike.optional().describe('Time between status checks. Default chosen by the source (about 10s).'),
+    timeout: durationLike
+      .default('30m')
+      .describe('Give up waiting after this long (exit code 3). Default 30m.'),
+    cancel_on_timeout: z
+      .boolean()
+      .default(false)
+      .describe('Cancel the dbt Cloud run when the timeout passes. Default false.'),
+    poll_interval: durationLike
+      .optional()
+      .describe('Time between status checks. Default chosen by the source (about 10s).'),
     cause: nonEmpty.optional().describe('Cause shown in dbt Cloud. Default "Triggered by ferry <pipeline>".'),
-    skip_if_empty: z.boolean().default(false).describe('Skip the job when the load brought no new rows. Default false.'),
+    skip_if_empty: z
+      .boolean()
+      .default(false)
+      .describe('Skip the job when the load brought no new rows. Default false.'),
     host: dbtCloudConnectionFields.host,
     base_url: dbtCloudConnectionFields.base_url,
-    account_id: dbtCloudConnectionFields.account_id.optional().describe('Default: the dbt Cloud source\'s.'),
-    api_token: dbtCloudConnectionFields.api_token.optional().describe('Default: the dbt Cloud source\'s.'),
+    account_id: dbtCloudConnectionFields.account_id.optional().describe("Default: the dbt Cloud source's."),
+    api_token: dbtCloudConnectionFields.api_token.optional().describe("Default: the dbt Cloud source's."),
   })
-  .describe('Trigger a dbt Cloud job after a successful load; connection fields default to the dbt_cloud source.');
+  .describe(
+    'Trigger a dbt Cloud job after a successful load; connection fields default to the dbt_cloud source.',
+  );
 
 /** `transform:` — steps run after a successful load. */
 export const transformSchema = z
@@ -34,7 +46,9 @@ export const pipelineSectionSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'letters, digits, _ and -, starting with a letter or _')
       .describe('Pipeline name: keys local state and the state rows at the destination.'),
     dataset: nonEmpty.optional().describe('Dataset (schema) at the destination. Default <name>_dataset.'),
-    data_dir: nonEmpty.optional().describe('Local working folder root. Default $FERRY_DATA_DIR, else ./.ferry.'),
+    data_dir: nonEmpty
+      .optional()
+      .describe('Local working folder root. Default $FERRY_DATA_DIR, else ./.ferry.'),
     load_retries: intLike.optional().describe('Retries of a package load on a transient error. Default 5.'),
     normalize_workers: intLike.optional().describe('Normalize worker threads. Default min(cores, 4).'),
   })

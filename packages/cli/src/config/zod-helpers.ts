@@ -5,7 +5,10 @@ import { DURATION_PATTERN } from './duration.ts';
  * An integer written as a number or as digits (a `${VAR}` always interpolates to text). Ids past 2^53
  * stay exact because they are kept as text and converted with {@link toId}.
  */
-export const intLike = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected an integer')]);
+export const intLike = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+$/, 'expected an integer'),
+]);
 
 /** `true`/`false` as a boolean or as text (for values from the environment). */
 export const boolLike = z.union([z.boolean(), z.enum(['true', 'false'])]);

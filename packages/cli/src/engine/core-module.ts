@@ -26,7 +26,9 @@ export async function teamPipeline(
     destination: destination ?? (await createDestination(cfg.destination)),
     dataDir: cfg.pipeline.dataDir,
     ...(cfg.pipeline.loadRetries === undefined ? {} : { loadRetries: cfg.pipeline.loadRetries }),
-    ...(cfg.pipeline.normalizeWorkers === undefined ? {} : { normalizeWorkers: cfg.pipeline.normalizeWorkers }),
+    ...(cfg.pipeline.normalizeWorkers === undefined
+      ? {}
+      : { normalizeWorkers: cfg.pipeline.normalizeWorkers }),
     ...extra,
   });
 }

@@ -14,7 +14,10 @@ let loaded: Promise<DbtCloudModule> | undefined;
  * HTTP client or the emulator.
  */
 export function loadDbtCloud(): Promise<DbtCloudModule> {
-  loaded ??= Promise.all([import('@ferry/source-dbt-cloud'), import('@ferry/source-dbt-cloud/emulator')]).then(([source, emulator]) => ({
+  loaded ??= Promise.all([
+    import('@ferry/source-dbt-cloud'),
+    import('@ferry/source-dbt-cloud/emulator'),
+  ]).then(([source, emulator]) => ({
     ...source,
     startEmulator: emulator.startEmulator,
   }));

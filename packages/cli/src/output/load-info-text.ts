@@ -11,11 +11,16 @@ export function formatLoadInfo(info: LoadInfo): string {
   if (tables.length > 0) {
     const width = Math.max(...tables.map(([t]) => t.length));
     lines.push('  rows loaded:');
-    for (const [table, rows] of tables) lines.push(`    ${table.padEnd(width)}  ${rows.toLocaleString('en-US').padStart(10)}`);
+    for (const [table, rows] of tables)
+      lines.push(`    ${table.padEnd(width)}  ${rows.toLocaleString('en-US').padStart(10)}`);
   }
   const newTables = info.schemaChanges.filter((c) => c.newTable).length;
-  const newColumns = info.schemaChanges.reduce((n, c) => n + (c.newTable ? 0 : Object.keys(c.newColumns).length), 0);
-  if (newTables + newColumns > 0) lines.push(`  schema v${info.schemaVersion}: ${newTables} new table(s), ${newColumns} new column(s)`);
+  const newColumns = info.schemaChanges.reduce(
+    (n, c) => n + (c.newTable ? 0 : Object.keys(c.newColumns).length),
+    0,
+  );
+  if (newTables + newColumns > 0)
+    lines.push(`  schema v${info.schemaVersion}: ${newTables} new table(s), ${newColumns} new column(s)`);
   const t = info.timings;
   const stages = (['sync', 'extract', 'normalize', 'load'] as const)
     .filter((s) => t[s] !== undefined)

@@ -36,7 +36,10 @@ export class JsonLinesReporter implements Reporter {
   readonly #redact: (text: string) => string;
   readonly #base: Record<string, unknown>;
 
-  constructor(out: TextSink, options: { redact?: (text: string) => string; base?: Record<string, unknown> } = {}) {
+  constructor(
+    out: TextSink,
+    options: { redact?: (text: string) => string; base?: Record<string, unknown> } = {},
+  ) {
     this.#out = out;
     this.#redact = options.redact ?? ((t) => t);
     this.#base = options.base ?? {};
@@ -51,7 +54,10 @@ export class JsonLinesReporter implements Reporter {
 
   /** @inheritdoc */
   emit(event: string, fields: Record<string, unknown> = {}, level: Level = 'info'): void {
-    const line = JSON.stringify({ ts: new Date().toISOString(), level, event, ...this.#base, ...fields }, jsonReplacer);
+    const line = JSON.stringify(
+      { ts: new Date().toISOString(), level, event, ...this.#base, ...fields },
+      jsonReplacer,
+    );
     this.#out.write(`${this.#redact(line)}\n`);
   }
 
@@ -66,7 +72,8 @@ export class JsonLinesReporter implements Reporter {
 
 /** JSON.stringify replacer: bigints as numbers when safe, else strings; errors as name + message. */
 export function jsonReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'bigint')
+    return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   if (value instanceof Error) return { name: value.name, message: value.message };
   return value;
 }

@@ -5,11 +5,20 @@ export function formatRows(rows: readonly Record<string, unknown>[], maxWidth = 
   if (rows.length === 0) return '(no rows)';
   const columns = Object.keys(rows[0] ?? {});
   const cell = (v: unknown): string => {
-    const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v, jsonReplacer) : String(v);
+    const text =
+      v === null || v === undefined
+        ? ''
+        : typeof v === 'object'
+          ? JSON.stringify(v, jsonReplacer)
+          : String(v);
     return text.length > maxWidth ? `${text.slice(0, maxWidth - 1)}…` : text;
   };
   const body = rows.map((r) => columns.map((c) => cell(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }

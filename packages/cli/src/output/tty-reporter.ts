@@ -17,7 +17,10 @@ export class TtyReporter implements Reporter {
   readonly #bars = new Map<string, Bar>();
   #closed = false;
 
-  constructor(out: TextSink, options: { redact?: (text: string) => string; progressStream?: NodeJS.WritableStream } = {}) {
+  constructor(
+    out: TextSink,
+    options: { redact?: (text: string) => string; progressStream?: NodeJS.WritableStream } = {},
+  ) {
     this.#out = out;
     this.#redact = options.redact ?? ((t) => t);
     this.#multi = new cliProgress.MultiBar(
@@ -40,11 +43,20 @@ export class TtyReporter implements Reporter {
     const prefix = `${pipeline}`;
     switch (event.type) {
       case 'stage':
-        if (event.status === 'end') this.message(`${prefix}: ${event.stage} done${event.ms === undefined ? '' : ` in ${formatDuration(event.ms)}`}`);
+        if (event.status === 'end')
+          this.message(
+            `${prefix}: ${event.stage} done${event.ms === undefined ? '' : ` in ${formatDuration(event.ms)}`}`,
+          );
         else this.message(`${prefix}: ${event.stage}…`);
         return;
       case 'extract':
-        this.#counter(`${prefix}:extract:${event.resource}`, 'extract  ', event.resource, event.items, 'items');
+        this.#counter(
+          `${prefix}:extract:${event.resource}`,
+          'extract  ',
+          event.resource,
+          event.items,
+          'items',
+        );
         return;
       case 'normalize':
         this.#counter(`${prefix}:normalize:${event.table}`, 'normalize', event.table, event.rows, 'rows');
@@ -53,15 +65,26 @@ export class TtyReporter implements Reporter {
         const key = `${prefix}:load:${event.loadId}`;
         let bar = this.#bars.get(key);
         if (bar === undefined) {
-          bar = this.#multi.create(Math.max(event.jobsTotal, 1), 0, { stage: 'load     ', label: event.loadId, counter: '' });
+          bar = this.#multi.create(Math.max(event.jobsTotal, 1), 0, {
+            stage: 'load     ',
+            label: event.loadId,
+            counter: '',
+          });
           this.#bars.set(key, bar);
         }
         bar.setTotal(Math.max(event.jobsTotal, 1));
-        bar.update(event.jobsDone, { stage: 'load     ', label: event.loadId, counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${event.table})` : ''}` });
+        bar.update(event.jobsDone, {
+          stage: 'load     ',
+          label: event.loadId,
+          counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${event.table})` : ''}`,
+        });
         return;
       }
       case 'retry':
-        this.message(`${prefix}: retry ${event.attempt} of load ${event.loadId} in ${formatDuration(event.delayMs)}: ${event.error}`, 'warn');
+        this.message(
+          `${prefix}: retry ${event.attempt} of load ${event.loadId} in ${formatDuration(event.delayMs)}: ${event.error}`,
+          'warn',
+        );
         return;
       case 'warning':
         this.message(`${prefix}: warning: ${event.message}`, 'warn');

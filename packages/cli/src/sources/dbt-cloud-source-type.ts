@@ -1,15 +1,21 @@
 import { z } from 'zod';
-import { DBT_CLOUD_RESOURCES, DEFAULT_DBT_CLOUD_RESOURCES, type DbtCloudSourceOptions } from '@ferry/source-dbt-cloud';
+import {
+  DBT_CLOUD_RESOURCES,
+  DEFAULT_DBT_CLOUD_RESOURCES,
+  type DbtCloudSourceOptions,
+} from '@ferry/source-dbt-cloud';
 import { loadDbtCloud, NO_SETTINGS_SOURCES } from '../engine/dbt-cloud-module.ts';
 import { defined, durationLike, intLike, nonEmpty, toId, toInt } from '../config/zod-helpers.ts';
 import { parseDuration } from '../config/duration.ts';
 import { defineSourceType, type DbtCloudConnection } from './source-type.ts';
 
-
 /** Fields that say where dbt Cloud is and who we are; shared by `source:` and `transform.dbt_cloud`. */
 export const dbtCloudConnectionFields = {
   host: nonEmpty
-    .regex(/^[A-Za-z0-9.-]+(?::\d+)?$/, 'a host name without scheme or path, e.g. ab123.us1.dbt.com (or use base_url)')
+    .regex(
+      /^[A-Za-z0-9.-]+(?::\d+)?$/,
+      'a host name without scheme or path, e.g. ab123.us1.dbt.com (or use base_url)',
+    )
     .optional()
     .describe('Access URL host of the account, e.g. ab123.us1.dbt.com (Account settings → Access URLs).'),
   base_url: z
@@ -29,14 +35,26 @@ export const dbtCloudSourceSchema = z
       .array(z.enum(DBT_CLOUD_RESOURCES))
       .min(1)
       .optional()
-      .describe(`Resources to load. Default: ${DEFAULT_DBT_CLOUD_RESOURCES.join(', ')} (plus run_artifacts, run_results, models with artifacts: true).`),
+      .describe(
+        `Resources to load. Default: ${DEFAULT_DBT_CLOUD_RESOURCES.join(', ')} (plus run_artifacts, run_results, models with artifacts: true).`,
+      ),
     project_ids: z.array(intLike).optional().describe('Only these projects. Default all.'),
     environment_ids: z.array(intLike).optional().describe('Only these environments. Default all.'),
     job_ids: z.array(intLike).optional().describe('Only these jobs (and their runs). Default all.'),
-    run_ids: z.array(intLike).optional().describe('Runs the `run` resource reads (with steps). Default none.'),
-    artifacts: z.boolean().optional().describe('Fetch run artifacts (run_results, models); 3 requests per run. Default false.'),
-    runs_initial_value: nonEmpty.optional().describe('Lower bound of finished_at on the first load (ISO time). Default: all runs.'),
-    lookback: durationLike.optional().describe('Re-read runs this far behind the last finished_at, e.g. 10m. Default 10m.'),
+    run_ids: z
+      .array(intLike)
+      .optional()
+      .describe('Runs the `run` resource reads (with steps). Default none.'),
+    artifacts: z
+      .boolean()
+      .optional()
+      .describe('Fetch run artifacts (run_results, models); 3 requests per run. Default false.'),
+    runs_initial_value: nonEmpty
+      .optional()
+      .describe('Lower bound of finished_at on the first load (ISO time). Default: all runs.'),
+    lookback: durationLike
+      .optional()
+      .describe('Re-read runs this far behind the last finished_at, e.g. 10m. Default 10m.'),
     page_concurrency: intLike.optional().describe('Pages fetched at once. Default 4.'),
     artifact_concurrency: intLike.optional().describe('Runs whose artifacts are fetched at once. Default 4.'),
     max_retries: intLike.optional().describe('Retries on 429, 5xx and network errors. Default 6.'),
@@ -44,7 +62,11 @@ export const dbtCloudSourceSchema = z
   })
   .superRefine((value, ctx) => {
     if (value.host === undefined && value.base_url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['host'], message: 'set host (e.g. ab123.us1.dbt.com) or base_url' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['host'],
+        message: 'set host (e.g. ab123.us1.dbt.com) or base_url',
+      });
     }
     if (value.host !== undefined && value.base_url !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'set host or base_url, not both' });
@@ -62,13 +84,20 @@ export function toDbtCloudConnection(yaml: {
   account_id: string | number;
   api_token: string;
 }): DbtCloudConnection {
-  return defined({ host: yaml.host, baseUrl: yaml.base_url, accountId: toId(yaml.account_id), apiToken: yaml.api_token });
+  return defined({
+    host: yaml.host,
+    baseUrl: yaml.base_url,
+    accountId: toId(yaml.account_id),
+    apiToken: yaml.api_token,
+  });
 }
 
 /** Map the YAML block to `dbtCloudSource()` options. */
 export function toDbtCloudSourceOptions(yaml: DbtCloudSourceYaml): DbtCloudSourceOptions {
-  const ms = (d: string | number | undefined): number | undefined => (d === undefined ? undefined : parseDuration(d));
-  const int = (n: string | number | undefined): number | undefined => (n === undefined ? undefined : toInt(n));
+  const ms = (d: string | number | undefined): number | undefined =>
+    d === undefined ? undefined : parseDuration(d);
+  const int = (n: string | number | undefined): number | undefined =>
+    n === undefined ? undefined : toInt(n);
   return defined<DbtCloudSourceOptions>({
     ...toDbtCloudConnection(yaml),
     resources: yaml.resources,

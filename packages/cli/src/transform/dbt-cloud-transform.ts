@@ -24,14 +24,22 @@ export interface DbtCloudTransformResult {
 
 /** True when the outcome means the orchestrator should see a failure (exit code 3). */
 export function transformFailed(result: DbtCloudTransformResult): boolean {
-  return result.outcome === 'error' || result.outcome === 'cancelled' || result.outcome === 'timeout' || result.outcome === 'failed';
+  return (
+    result.outcome === 'error' ||
+    result.outcome === 'cancelled' ||
+    result.outcome === 'timeout' ||
+    result.outcome === 'failed'
+  );
 }
 
 /**
  * Trigger the dbt Cloud job after a successful load and (by default) wait for its outcome, within the
  * configured deadline. Never throws: every outcome is returned so it can be recorded in the load info.
  */
-export async function runDbtCloudTransform(config: DbtCloudTransformConfig, info: LoadInfo): Promise<DbtCloudTransformResult> {
+export async function runDbtCloudTransform(
+  config: DbtCloudTransformConfig,
+  info: LoadInfo,
+): Promise<DbtCloudTransformResult> {
   const started = performance.now();
   const base = { jobId: config.jobId };
   if (config.skipIfEmpty && info.empty) return { ...base, outcome: 'skipped', ms: 0 };
@@ -48,7 +56,7 @@ export async function runDbtCloudTransform(config: DbtCloudTransformConfig, info
       trigger: { cause: config.cause },
     });
     const run = describeRun(result);
-    const outcome = !config.wait ? 'triggered' : run.outcome ?? 'success';
+    const outcome = !config.wait ? 'triggered' : (run.outcome ?? 'success');
     return { ...base, ...run.fields, outcome, ms: Math.round(performance.now() - started) };
   } catch (error) {
     const run = describeRun(error);
@@ -91,14 +99,20 @@ export function describeRun(value: unknown): {
   };
   const runId = pick('runId', 'run_id', 'id');
   const statusRaw = pick('status', 'statusCode');
-  const statusNum = typeof statusRaw === 'number' ? statusRaw : typeof statusRaw === 'string' && /^\d+$/.test(statusRaw) ? Number(statusRaw) : undefined;
+  const statusNum =
+    typeof statusRaw === 'number'
+      ? statusRaw
+      : typeof statusRaw === 'string' && /^\d+$/.test(statusRaw)
+        ? Number(statusRaw)
+        : undefined;
   // only dbt Cloud run codes; an API error's `status` is an HTTP status and says nothing about the run
   const status = statusNum !== undefined && [1, 2, 3, 10, 20, 30].includes(statusNum) ? statusNum : undefined;
   const humanized = pick('statusHumanized', 'status_humanized');
   const href = pick('href', 'url');
   const fields: ReturnType<typeof describeRun>['fields'] = {};
   if (typeof runId === 'number' || typeof runId === 'string') fields.runId = runId;
-  else if (typeof runId === 'bigint') fields.runId = Number.isSafeInteger(Number(runId)) ? Number(runId) : runId.toString();
+  else if (typeof runId === 'bigint')
+    fields.runId = Number.isSafeInteger(Number(runId)) ? Number(runId) : runId.toString();
   if (status !== undefined) fields.status = status;
   if (typeof humanized === 'string') fields.statusHumanized = humanized;
   else if (typeof statusRaw === 'string' && statusNum === undefined) fields.statusHumanized = statusRaw;

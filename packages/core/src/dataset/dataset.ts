@@ -1,5 +1,10 @@
 import { FerryError } from '../errors.ts';
-import type { DatasetReader, Destination, DestinationClient, PipelineStateDoc } from '../destination/destination.ts';
+import type {
+  DatasetReader,
+  Destination,
+  DestinationClient,
+  PipelineStateDoc,
+} from '../destination/destination.ts';
 import { SYSTEM_TABLES, type DataType, type StoredSchema, type TableSchema } from '../schema/types.ts';
 import { assertReadOnlySql } from './read-only-sql.ts';
 import type { Table as ArrowTable, Vector as ArrowVector } from 'apache-arrow';
@@ -17,7 +22,11 @@ export function toUserValue(value: unknown, dataType: DataType | undefined): unk
   if (value === null || value === undefined) return null;
   switch (dataType) {
     case 'bigint':
-      return typeof value === 'bigint' ? value : typeof value === 'number' ? BigInt(Math.trunc(value)) : BigInt(String(value));
+      return typeof value === 'bigint'
+        ? value
+        : typeof value === 'number'
+          ? BigInt(Math.trunc(value))
+          : BigInt(String(value));
     case 'double':
       return typeof value === 'number' ? value : Number(value);
     case 'bool':
@@ -25,7 +34,11 @@ export function toUserValue(value: unknown, dataType: DataType | undefined): unk
     case 'timestamp':
       if (value instanceof Date) return value;
       if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value) / 1000);
-      return new Date(String(value).replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'));
+      return new Date(
+        String(value)
+          .replace(' ', 'T')
+          .replace(/([+-]\d\d)$/, '$1:00'),
+      );
     case 'date':
       if (value instanceof Date) return value.toISOString().slice(0, 10);
       return String(value).slice(0, 10);
@@ -63,7 +76,11 @@ export class Relation {
   }
 
   /** Filter with a parameterized comparison; values are never spliced into SQL. */
-  where(column: string, op: '=' | '!=' | '<>' | '<' | '<=' | '>' | '>=' | 'like' | 'in' | 'is null' | 'is not null', value?: unknown): this {
+  where(
+    column: string,
+    op: '=' | '!=' | '<>' | '<' | '<=' | '>' | '>=' | 'like' | 'in' | 'is null' | 'is not null',
+    value?: unknown,
+  ): this {
     const o = op.toLowerCase();
     if (!OPERATORS.has(o)) throw new FerryError('QUERY_INVALID', `unsupported operator '${op}'`);
     this.filters.push({ column, op: o, value });
@@ -94,7 +111,11 @@ export class Relation {
     const schema = await this.dataset.tableSchema(this.table);
     const known = Object.keys(schema.columns);
     const check = (c: string) => {
-      if (!known.includes(c)) throw new FerryError('QUERY_INVALID', `table '${this.table}' has no column '${c}' (it has: ${known.join(', ')})`);
+      if (!known.includes(c))
+        throw new FerryError(
+          'QUERY_INVALID',
+          `table '${this.table}' has no column '${c}' (it has: ${known.join(', ')})`,
+        );
       return reader.quoteIdentifier(c);
     };
     const cols = this.columns ?? known;
@@ -111,7 +132,8 @@ export class Relation {
     });
     let sql = `SELECT ${cols.map(check).join(', ')} FROM ${reader.qualifiedTable(this.table)}`;
     if (where.length > 0) sql += ` WHERE ${where.join(' AND ')}`;
-    if (this.order.length > 0) sql += ` ORDER BY ${this.order.map((o) => `${check(o.column)} ${o.direction.toUpperCase()}`).join(', ')}`;
+    if (this.order.length > 0)
+      sql += ` ORDER BY ${this.order.map((o) => `${check(o.column)} ${o.direction.toUpperCase()}`).join(', ')}`;
     if (this.limitN !== undefined) sql += ` LIMIT ${this.limitN}`;
     if (this.offsetN !== undefined) sql += ` OFFSET ${this.offsetN}`;
     return { sql, params, columns: cols };
@@ -137,7 +159,8 @@ export class Relation {
     const { sql, params } = await this.toSql();
     const reader = await this.dataset.reader();
     const schema = await this.dataset.tableSchema(this.table);
-    for await (const batch of reader.stream(sql, params, options.batchSize ?? 10_000)) yield this.convert(batch, schema);
+    for await (const batch of reader.stream(sql, params, options.batchSize ?? 10_000))
+      yield this.convert(batch, schema);
   }
 
   /** An `apache-arrow` Table with types from the schema (int64, float64, bool, utf8, timestamp[us, UTC], date). */
@@ -167,13 +190,22 @@ export class Relation {
           );
           break;
         case 'date':
-          vectors[c] = arrow.vectorFromArray(values.map((v) => (v === null ? null : new Date(`${String(v)}T00:00:00Z`))), new arrow.DateDay());
+          vectors[c] = arrow.vectorFromArray(
+            values.map((v) => (v === null ? null : new Date(`${String(v)}T00:00:00Z`))),
+            new arrow.DateDay(),
+          );
           break;
         case 'json':
-          vectors[c] = arrow.vectorFromArray(values.map((v) => (v === null ? null : JSON.stringify(v))), new arrow.Utf8());
+          vectors[c] = arrow.vectorFromArray(
+            values.map((v) => (v === null ? null : JSON.stringify(v))),
+            new arrow.Utf8(),
+          );
           break;
         default:
-          vectors[c] = arrow.vectorFromArray(values.map((v) => (v === null ? null : String(v))), new arrow.Utf8());
+          vectors[c] = arrow.vectorFromArray(
+            values.map((v) => (v === null ? null : String(v))),
+            new arrow.Utf8(),
+          );
       }
     }
     return new arrow.Table(vectors);
@@ -193,7 +225,12 @@ export class Dataset {
   private client: Promise<DestinationClient> | undefined;
   private schemaCache: StoredSchema[] | undefined;
 
-  constructor(destination: Destination, name: string, pipelineName: string, schemaNames: () => Promise<string[]>) {
+  constructor(
+    destination: Destination,
+    name: string,
+    pipelineName: string,
+    schemaNames: () => Promise<string[]>,
+  ) {
     this.destination = destination;
     this.name = name;
     this.pipelineName = pipelineName;
@@ -201,14 +238,19 @@ export class Dataset {
   }
 
   private connection(): Promise<DestinationClient> {
-    this.client ??= this.destination.connect({ dataset: this.name, pipelineName: this.pipelineName, readOnly: true });
+    this.client ??= this.destination.connect({
+      dataset: this.name,
+      pipelineName: this.pipelineName,
+      readOnly: true,
+    });
     return this.client;
   }
 
   /** The destination's reader (throws when the destination cannot be read). */
   async reader(): Promise<DatasetReader> {
     const c = await this.connection();
-    if (!c.reader) throw new FerryError('UNSUPPORTED', `destination ${this.destination.type} cannot be queried`);
+    if (!c.reader)
+      throw new FerryError('UNSUPPORTED', `destination ${this.destination.type} cannot be queried`);
     return c.reader;
   }
 
@@ -220,7 +262,9 @@ export class Dataset {
       let names = await this.schemaNames();
       if (names.length === 0 && c.reader) {
         // A fresh container: ask the destination which schemas it holds.
-        const rows = await c.reader.query(`SELECT DISTINCT schema_name FROM ${c.reader.qualifiedTable(SYSTEM_TABLES.version)}`).catch(() => []);
+        const rows = await c.reader
+          .query(`SELECT DISTINCT schema_name FROM ${c.reader.qualifiedTable(SYSTEM_TABLES.version)}`)
+          .catch(() => []);
         names = rows.map((r) => String(r.schema_name));
       }
       for (const n of names) {
@@ -243,14 +287,19 @@ export class Dataset {
     for (const s of await this.schemas()) if (s.tables[table]) return s.tables[table];
     const live = await (await this.connection()).introspect();
     const t = live[table];
-    if (!t) throw new FerryError('QUERY_INVALID', `dataset '${this.name}' has no table '${table}' (tables: ${(await this.tables()).join(', ')})`);
+    if (!t)
+      throw new FerryError(
+        'QUERY_INVALID',
+        `dataset '${this.name}' has no table '${table}' (tables: ${(await this.tables()).join(', ')})`,
+      );
     return t;
   }
 
   /** Data tables, parents before children (system tables excluded). */
   async tables(): Promise<string[]> {
     const names: string[] = [];
-    for (const s of await this.schemas()) for (const t of Object.keys(s.tables)) if (!names.includes(t)) names.push(t);
+    for (const s of await this.schemas())
+      for (const t of Object.keys(s.tables)) if (!names.includes(t)) names.push(t);
     return names;
   }
 
@@ -277,7 +326,9 @@ export class Dataset {
   }
 
   /** Committed loads, newest first. */
-  async loads(): Promise<{ loadId: string; schemaName: string; status: number; insertedAt: Date; schemaVersionHash: string }[]> {
+  async loads(): Promise<
+    { loadId: string; schemaName: string; status: number; insertedAt: Date; schemaVersionHash: string }[]
+  > {
     const reader = await this.reader();
     const rows = await reader.query(
       `SELECT load_id, schema_name, status, inserted_at, schema_version_hash FROM ${reader.qualifiedTable(SYSTEM_TABLES.loads)} ORDER BY load_id DESC`,

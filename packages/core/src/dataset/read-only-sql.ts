@@ -1,12 +1,52 @@
 import { FerryError } from '../errors.ts';
 
 /** Statements a read-only query may start with. */
-const ALLOWED_FIRST = new Set(['select', 'with', 'values', 'table', 'show', 'describe', 'explain', 'summarize', 'from']);
+const ALLOWED_FIRST = new Set([
+  'select',
+  'with',
+  'values',
+  'table',
+  'show',
+  'describe',
+  'explain',
+  'summarize',
+  'from',
+]);
 /** Words that change data, schema or the session, refused anywhere outside strings and quoted names. */
 const FORBIDDEN = new Set([
-  'drop', 'delete', 'insert', 'update', 'create', 'alter', 'copy', 'attach', 'detach', 'truncate', 'merge',
-  'grant', 'revoke', 'call', 'set', 'pragma', 'install', 'load', 'vacuum', 'export', 'import', 'checkpoint',
-  'begin', 'commit', 'rollback', 'lock', 'execute', 'prepare', 'deallocate', 'listen', 'notify', 'cluster', 'reindex',
+  'drop',
+  'delete',
+  'insert',
+  'update',
+  'create',
+  'alter',
+  'copy',
+  'attach',
+  'detach',
+  'truncate',
+  'merge',
+  'grant',
+  'revoke',
+  'call',
+  'set',
+  'pragma',
+  'install',
+  'load',
+  'vacuum',
+  'export',
+  'import',
+  'checkpoint',
+  'begin',
+  'commit',
+  'rollback',
+  'lock',
+  'execute',
+  'prepare',
+  'deallocate',
+  'listen',
+  'notify',
+  'cluster',
+  'reindex',
 ]);
 
 /** A refused query: says which word or construct and why. */
@@ -57,11 +97,16 @@ function stripLiterals(sql: string): string {
 export function assertReadOnlySql(sql: string): void {
   const bare = stripLiterals(sql).trim().replace(/;\s*$/, '');
   if (bare.length === 0) throw new ReadOnlySqlError('the query is empty');
-  if (bare.includes(';')) throw new ReadOnlySqlError('only one statement is allowed (found a ";" between statements)');
+  if (bare.includes(';'))
+    throw new ReadOnlySqlError('only one statement is allowed (found a ";" between statements)');
   const words = bare.toLowerCase().match(/[a-z_]+/g) ?? [];
   const first = words[0] ?? '';
-  if (!ALLOWED_FIRST.has(first)) throw new ReadOnlySqlError(`only read-only queries are allowed; '${first.toUpperCase()}' is not (start with SELECT or WITH)`);
+  if (!ALLOWED_FIRST.has(first))
+    throw new ReadOnlySqlError(
+      `only read-only queries are allowed; '${first.toUpperCase()}' is not (start with SELECT or WITH)`,
+    );
   for (const w of words) {
-    if (FORBIDDEN.has(w)) throw new ReadOnlySqlError(`only read-only queries are allowed; '${w.toUpperCase()}' is refused`);
+    if (FORBIDDEN.has(w))
+      throw new ReadOnlySqlError(`only read-only queries are allowed; '${w.toUpperCase()}' is refused`);
   }
 }

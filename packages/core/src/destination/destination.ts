@@ -163,7 +163,11 @@ export interface DatasetReader {
   /** Run a read-only query; parameters are positional (`$1`, `$2`...). Rows as plain objects. */
   query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   /** Stream a query in batches (bounded memory). */
-  stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Record<string, unknown>[]>;
+  stream(
+    sql: string,
+    params: unknown[] | undefined,
+    batchSize: number,
+  ): AsyncIterable<Record<string, unknown>[]>;
   /** Quote an identifier for this destination's SQL. */
   quoteIdentifier(name: string): string;
   /** Fully qualified, quoted name of a table in the dataset. */

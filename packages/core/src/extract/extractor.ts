@@ -52,7 +52,13 @@ class RawWriter {
   private readonly files: ExtractedFile[];
   private readonly maxItems: number;
 
-  constructor(dir: string, resource: string, nextSeq: () => number, files: ExtractedFile[], maxItems: number) {
+  constructor(
+    dir: string,
+    resource: string,
+    nextSeq: () => number,
+    files: ExtractedFile[],
+    maxItems: number,
+  ) {
     this.maxItems = maxItems;
     this.dir = dir;
     this.resource = resource;
@@ -159,7 +165,12 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
     let tracker: IncrementalTracker | undefined;
     const inc = r.options.incremental;
     if (inc) {
-      tracker = new IncrementalTracker(r.name, inc, rs.incremental?.[inc.cursorPath], asArray(r.options.primaryKey));
+      tracker = new IncrementalTracker(
+        r.name,
+        inc,
+        rs.incremental?.[inc.cursorPath],
+        asArray(r.options.primaryKey),
+      );
       trackers.set(r.name, tracker);
     }
     return { incremental: tracker?.cursor, state: extras, signal: options.signal };
@@ -172,7 +183,12 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
     if (force || n % 5000 === 0) options.onEvent({ type: 'extract', resource: name, items: n });
   };
 
-  const consume = async (r: Resource, iterable: AsyncIterable<Yielded> | Iterable<Yielded>, ctxTracker: IncrementalTracker | undefined, contexts: Map<Resource, ResourceContext>): Promise<void> => {
+  const consume = async (
+    r: Resource,
+    iterable: AsyncIterable<Yielded> | Iterable<Yielded>,
+    ctxTracker: IncrementalTracker | undefined,
+    contexts: Map<Resource, ResourceContext>,
+  ): Promise<void> => {
     const sel = isSelected(r);
     if (sel && !writers.has(r.name)) {
       const info = describeResource(src, r);
@@ -181,7 +197,10 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
         delete info.mergeStrategy;
       }
       resources[r.name] = info;
-      writers.set(r.name, new RawWriter(rawDir, r.name, nextSeq, files, options.fileMaxItems ?? RAW_FILE_MAX_ITEMS));
+      writers.set(
+        r.name,
+        new RawWriter(rawDir, r.name, nextSeq, files, options.fileMaxItems ?? RAW_FILE_MAX_ITEMS),
+      );
     }
     const writer = writers.get(r.name);
     const kids = children.get(r) ?? [];
@@ -217,7 +236,8 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
       // Transformers run per parent item, `concurrency` at a time (default 1 keeps the parent's order).
       for (const kid of kids) {
         const kctx = contexts.get(kid)!;
-        const run = (item: DataItem) => consume(kid, kid.transform!.fn(item, kctx), trackers.get(kid.name), contexts);
+        const run = (item: DataItem) =>
+          consume(kid, kid.transform!.fn(item, kctx), trackers.get(kid.name), contexts);
         const limit = Math.max(1, kid.transform!.concurrency);
         if (limit === 1) {
           for (const item of kept) await run(item);
@@ -266,7 +286,8 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
     if (rs.extras && Object.keys(rs.extras).length === 0) delete rs.extras;
     if (Object.keys(rs).length === 0) delete srcState.resources[name];
   }
-  if (Object.keys(srcState.resources).length === 0 && !(src.name in options.state.sources)) delete state.sources[src.name];
+  if (Object.keys(srcState.resources).length === 0 && !(src.name in options.state.sources))
+    delete state.sources[src.name];
   const changed = stringifyJson(state) !== stringifyJson(options.state);
   if (changed) {
     state.version = (options.state.version ?? 0) + 1;

@@ -11,7 +11,8 @@ export const DEFAULT_MAX_BOUNDARY_KEYS = 1000;
 /** What to do with one item. */
 export type IncrementalVerdict = 'keep' | 'skip' | 'stop';
 
-type Comparable = { kind: 'number'; n: number | bigint } | { kind: 'time'; t: string } | { kind: 'text'; s: string };
+type Comparable =
+  { kind: 'number'; n: number | bigint } | { kind: 'time'; t: string } | { kind: 'text'; s: string };
 
 function toComparable(value: unknown): Comparable | undefined {
   if (value === null || value === undefined) return undefined;
@@ -70,10 +71,19 @@ export class IncrementalTracker {
   private overflow = false;
   private index = 0;
 
-  constructor(resource: string, options: IncrementalOptions, stored: IncrementalState | undefined, primaryKey: string[]) {
+  constructor(
+    resource: string,
+    options: IncrementalOptions,
+    stored: IncrementalState | undefined,
+    primaryKey: string[],
+  ) {
     this.resource = resource;
     this.options = options;
-    this.keyFields = options.primaryKey ? (Array.isArray(options.primaryKey) ? options.primaryKey : [options.primaryKey]) : primaryKey;
+    this.keyFields = options.primaryKey
+      ? Array.isArray(options.primaryKey)
+        ? options.primaryKey
+        : [options.primaryKey]
+      : primaryKey;
     this.maxKeys = options.maxBoundaryKeys ?? DEFAULT_MAX_BOUNDARY_KEYS;
     const lastValue = stored?.lastValue;
     this.last = toComparable(lastValue);
@@ -82,7 +92,8 @@ export class IncrementalTracker {
     if (lastValue !== undefined && lookback > 0) {
       const c = toComparable(lastValue)!;
       if (c.kind === 'time') startValue = minusMillis(c.t, lookback);
-      else if (c.kind === 'number') startValue = typeof c.n === 'bigint' ? c.n - BigInt(lookback) : c.n - lookback;
+      else if (c.kind === 'number')
+        startValue = typeof c.n === 'bigint' ? c.n - BigInt(lookback) : c.n - lookback;
     }
     this.start = toComparable(startValue);
     this.end = toComparable(options.endValue);

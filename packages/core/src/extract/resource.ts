@@ -61,7 +61,10 @@ export interface ResourceContext {
 export type ResourceFunction = (ctx: ResourceContext) => AsyncIterable<Yielded> | Iterable<Yielded>;
 
 /** A dependent resource function: called once per parent record. */
-export type TransformerFunction = (parentItem: DataItem, ctx: ResourceContext) => AsyncIterable<Yielded> | Iterable<Yielded>;
+export type TransformerFunction = (
+  parentItem: DataItem,
+  ctx: ResourceContext,
+) => AsyncIterable<Yielded> | Iterable<Yielded>;
 
 /** Options shared by resources and transformers. */
 export interface ResourceOptions {
@@ -119,7 +122,13 @@ export function transformer(
 ): Resource {
   validateOptions(options);
   const { parent, concurrency = 1, ...rest } = options;
-  return { kind: 'resource', options: rest, fn: undefined, transform: { parent, fn, concurrency }, name: rest.name };
+  return {
+    kind: 'resource',
+    options: rest,
+    fn: undefined,
+    transform: { parent, fn, concurrency },
+    name: rest.name,
+  };
 }
 
 /** Options of a source. */
@@ -152,7 +161,8 @@ export interface Source {
 export function source(options: SourceOptions): Source {
   const names = new Set<string>();
   for (const r of options.resources) {
-    if (names.has(r.name)) throw new TypeError(`source '${options.name}': resource '${r.name}' is declared twice`);
+    if (names.has(r.name))
+      throw new TypeError(`source '${options.name}': resource '${r.name}' is declared twice`);
     names.add(r.name);
   }
   const make = (resources: Resource[]): Source => ({

@@ -10,7 +10,11 @@ import { Schema } from '../schema/schema.ts';
 import type { StoredSchema } from '../schema/types.ts';
 import type { ExtractedFile, ExtractedManifest, NormalizedJob } from '../storage/package-storage.ts';
 import { listDir } from '../util/fs.ts';
-import { normalizePackage, writeNormalizedManifest, type NormalizePackageOptions } from './normalize-package.ts';
+import {
+  normalizePackage,
+  writeNormalizedManifest,
+  type NormalizePackageOptions,
+} from './normalize-package.ts';
 
 /** What a worker receives. */
 export interface WorkerInput {
@@ -35,7 +39,10 @@ export interface WorkerOutput {
   schema: StoredSchema;
 }
 
-type WorkerMessage = WorkerOutput | { kind: 'event'; event: PipelineEvent } | { kind: 'error'; name: string; message: string; code?: string; context?: Record<string, unknown> };
+type WorkerMessage =
+  | WorkerOutput
+  | { kind: 'event'; event: PipelineEvent }
+  | { kind: 'error'; name: string; message: string; code?: string; context?: Record<string, unknown> };
 
 /** Heap limits of a normalize worker (old and young generation, MB). */
 const WORKER_OLD_GEN_MB = Number(process.env.FERRY_NORMALIZE_WORKER_HEAP_MB ?? 256);
@@ -44,13 +51,21 @@ const WORKER_YOUNG_GEN_MB = 48;
 /** Below this many items a package normalizes on the main thread: starting workers costs more. */
 export const PARALLEL_MIN_ITEMS = 20_000;
 
-const WORKER_FILE = fileURLToPath(new URL(`./normalize-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+const WORKER_FILE = fileURLToPath(
+  new URL(`./normalize-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 function runWorker(input: WorkerInput, onEvent: (e: PipelineEvent) => void): Promise<WorkerOutput> {
   return new Promise((resolve, reject) => {
     // A normalize worker keeps little state (one record at a time, file buffers): a bounded heap keeps
     // memory flat whatever the package size, instead of V8 growing it while garbage piles up.
-    const worker = new Worker(WORKER_FILE, { workerData: input, resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_GEN_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
+    const worker = new Worker(WORKER_FILE, {
+      workerData: input,
+      resourceLimits: {
+        maxOldGenerationSizeMb: WORKER_OLD_GEN_MB,
+        maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB,
+      },
+    });
     let settled = false;
     worker.on('message', (m: WorkerMessage) => {
       if (m.kind === 'event') onEvent(m.event);
@@ -62,7 +77,10 @@ function runWorker(input: WorkerInput, onEvent: (e: PipelineEvent) => void): Pro
         const context = m.context ?? {};
         reject(
           m.name === 'SchemaContractError'
-            ? new SchemaContractError(m.message, context as ConstructorParameters<typeof SchemaContractError>[1])
+            ? new SchemaContractError(
+                m.message,
+                context as ConstructorParameters<typeof SchemaContractError>[1],
+              )
             : m.name === 'DataError'
               ? new DataError(m.message, context)
               : new FerryError(m.code ?? 'NORMALIZE_FAILED', m.message, { context }),
@@ -111,7 +129,10 @@ export async function normalizePackageParallel(
           files: share,
           fileIdPrefix: w.toString(36),
           schema: snapshot,
-          naming: { maxIdentifierLength: options.naming.maxIdentifierLength, identifierCase: options.naming.identifierCase },
+          naming: {
+            maxIdentifierLength: options.naming.maxIdentifierLength,
+            identifierCase: options.naming.identifierCase,
+          },
           format: options.format,
           fileMaxRows: options.fileMaxRows,
           fileMaxBytes: options.fileMaxBytes,
@@ -135,11 +156,20 @@ export async function normalizePackageParallel(
     const jobsDir = path.join(options.outDir, 'new_jobs');
     for (const f of await listDir(jobsDir)) await rm(path.join(jobsDir, f));
     const fresh = new Schema(manifest.schemaName, snapshot);
-    return { manifest: await normalizePackage({ ...options, schema: fresh }), schema: fresh, parallel: false };
+    return {
+      manifest: await normalizePackage({ ...options, schema: fresh }),
+      schema: fresh,
+      parallel: false,
+    };
   }
   // Jobs in file order, rows summed: the same package a sequential run writes, split differently.
   const jobs = results.flatMap((r) => r.jobs).sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
   const rowCounts: Record<string, number> = {};
-  for (const r of results) for (const [t, c] of Object.entries(r.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + c;
-  return { manifest: await writeNormalizedManifest(options, jobs, rowCounts, previousSchemaHash), schema, parallel: true };
+  for (const r of results)
+    for (const [t, c] of Object.entries(r.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + c;
+  return {
+    manifest: await writeNormalizedManifest(options, jobs, rowCounts, previousSchemaHash),
+    schema,
+    parallel: true,
+  };
 }

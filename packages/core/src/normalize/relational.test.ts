@@ -85,7 +85,11 @@ describe('RowNormalizer: flattening and unpacking', () => {
     const { schema, rows, run } = setup();
     run(info(), [{ id: 1, tags: ['x', 'y', null] }]);
     expect(rows.items__tags?.map((r) => r.value)).toEqual(['x', 'y', undefined]);
-    expect(rows.items__tags?.[2]).toEqual({ _ferry_id: 'root0.2', _ferry_parent_id: 'root0', _ferry_list_idx: 2 });
+    expect(rows.items__tags?.[2]).toEqual({
+      _ferry_id: 'root0.2',
+      _ferry_parent_id: 'root0',
+      _ferry_list_idx: 2,
+    });
     expect(types(schema.table('items__tags')).value).toBe('text');
   });
 
@@ -182,8 +186,18 @@ describe('RowNormalizer: types, widening and variants', () => {
       { a: null, ts: '2023-05-27 21:05:16.109548+05:30', big: 9007199254740993n, d: '2024-02-29', ok: true },
       { a: 1.5 },
     ]);
-    expect(types(schema.table('items'))).toMatchObject({ a: 'double', ts: 'timestamp', big: 'bigint', d: 'date', ok: 'bool' });
-    expect(rows.items?.[0]).toMatchObject({ ts: '2023-05-27T15:35:16.109548Z', big: 9007199254740993n, d: '2024-02-29' });
+    expect(types(schema.table('items'))).toMatchObject({
+      a: 'double',
+      ts: 'timestamp',
+      big: 'bigint',
+      d: 'date',
+      ok: 'bool',
+    });
+    expect(rows.items?.[0]).toMatchObject({
+      ts: '2023-05-27T15:35:16.109548Z',
+      big: 9007199254740993n,
+      d: '2024-02-29',
+    });
   });
 
   it('widens bigint to double', () => {
@@ -207,7 +221,10 @@ describe('RowNormalizer: types, widening and variants', () => {
 
   it('coerces into the existing type where it can', () => {
     const { schema, rows, run } = setup();
-    run(info(), [{ t: 'x', n: 5, ts: '2024-01-01T00:00:00Z' }, { t: 5, n: '6', ts: '2024-01-01 01:00:00+00:00' }]);
+    run(info(), [
+      { t: 'x', n: 5, ts: '2024-01-01T00:00:00Z' },
+      { t: 5, n: '6', ts: '2024-01-01 01:00:00+00:00' },
+    ]);
     expect(types(schema.table('items'))).toMatchObject({ t: 'text', n: 'bigint', ts: 'timestamp' });
     expect(rows.items?.[1]).toMatchObject({ t: '5', n: 6, ts: '2024-01-01T01:00:00.000000Z' });
   });
@@ -225,8 +242,17 @@ describe('RowNormalizer: types, widening and variants', () => {
 
   it('forces hinted types: coerces, never widens, variants when impossible', () => {
     const { schema, rows, run } = setup();
-    const i = info({ columns: { price: { dataType: 'decimal', precision: 12, scale: 2 }, code: { dataType: 'text' }, n: { dataType: 'bigint' } } });
-    run(i, [{ price: 12.5, code: 42, n: 1 }, { price: '3.10', code: 'x', n: 1.5 }]);
+    const i = info({
+      columns: {
+        price: { dataType: 'decimal', precision: 12, scale: 2 },
+        code: { dataType: 'text' },
+        n: { dataType: 'bigint' },
+      },
+    });
+    run(i, [
+      { price: 12.5, code: 42, n: 1 },
+      { price: '3.10', code: 'x', n: 1.5 },
+    ]);
     const t = schema.table('items')!;
     expect(t.columns.price).toMatchObject({ dataType: 'decimal', precision: 12, scale: 2 });
     expect(types(t)).toMatchObject({ code: 'text', n: 'bigint', n__v_double: 'double' });
@@ -247,9 +273,15 @@ describe('RowNormalizer: types, widening and variants', () => {
 describe('RowNormalizer: awkward input', () => {
   it('treats fields named like Object.prototype members as ordinary columns', () => {
     const { schema, rows, run } = setup();
-    const record = JSON.parse('{"constructor": "c", "toString": 1, "__proto__": {"polluted": true}, "valueOf": [1]}') as Record<string, unknown>;
+    const record = JSON.parse(
+      '{"constructor": "c", "toString": 1, "__proto__": {"polluted": true}, "valueOf": [1]}',
+    ) as Record<string, unknown>;
     run(info(), [record]);
-    expect(types(schema.table('items'))).toMatchObject({ constructor: 'text', to_string: 'bigint', _protoxx__polluted: 'bool' });
+    expect(types(schema.table('items'))).toMatchObject({
+      constructor: 'text',
+      to_string: 'bigint',
+      _protoxx__polluted: 'bool',
+    });
     expect(rows.items?.[0]).toMatchObject({ constructor: 'c', to_string: 1, _protoxx__polluted: true });
     expect(rows.items__value_of).toHaveLength(1);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -267,8 +299,12 @@ describe('RowNormalizer: awkward input', () => {
     const naming = new NamingConvention({ maxIdentifierLength: 255, identifierCase: 'upper' });
     const normalizer = new RowNormalizer(schema, naming, { loadId: 'L' });
     const rows: Record<string, unknown>[] = [];
-    normalizer.normalize(info({ table: 'myItems' }), { userId: 1, tags: ['a'], n: 1 }, 'r', (t, row) => rows.push({ t: t.name, ...row }));
-    normalizer.normalize(info({ table: 'myItems' }), { n: 'x' }, 's', (t, row) => rows.push({ t: t.name, ...row }));
+    normalizer.normalize(info({ table: 'myItems' }), { userId: 1, tags: ['a'], n: 1 }, 'r', (t, row) =>
+      rows.push({ t: t.name, ...row }),
+    );
+    normalizer.normalize(info({ table: 'myItems' }), { n: 'x' }, 's', (t, row) =>
+      rows.push({ t: t.name, ...row }),
+    );
     expect(rows[0]).toEqual({ t: 'MY_ITEMS', USER_ID: 1, N: 1, _ferry_load_id: 'L', _ferry_id: 'r' });
     expect(rows[1]).toMatchObject({ t: 'MY_ITEMS__TAGS', VALUE: 'a' });
     expect(rows[2]).toMatchObject({ N__V_TEXT: 'x' });
@@ -276,7 +312,11 @@ describe('RowNormalizer: awkward input', () => {
 
   it('shortens long paths and child table names to the identifier limit', () => {
     const { schema, rows, run } = setup();
-    const deep = { level_one_is_long: { level_two_is_longer: { level_three_is_longest_of_all: { list_field: [{ v: 1 }] } } } };
+    const deep = {
+      level_one_is_long: {
+        level_two_is_longer: { level_three_is_longest_of_all: { list_field: [{ v: 1 }] } },
+      },
+    };
     run(info({ table: 'a_fairly_long_resource_name' }), [deep]);
     for (const name of schema.tables.keys()) expect(name.length).toBeLessThanOrEqual(63);
     expect(schema.tables.size).toBe(2);
@@ -310,9 +350,9 @@ describe('RowNormalizer: keys and bad input', () => {
   it('rejects records that are not plain objects', () => {
     const { normalizer, emit } = setup();
     for (const bad of [null, 5, 'x', [1], new Map()]) {
-      expect(() => normalizer.normalize(info(), bad as unknown as Record<string, unknown>, 'r', emit)).toThrow(
-        /Resource 'items' yielded .* records must be plain objects/,
-      );
+      expect(() =>
+        normalizer.normalize(info(), bad as unknown as Record<string, unknown>, 'r', emit),
+      ).toThrow(/Resource 'items' yielded .* records must be plain objects/);
     }
   });
 });
@@ -401,7 +441,13 @@ describe('RowNormalizer: contracts', () => {
     expect(() => frozen.run(frozen.i, [{ id: 2, n: 1.5 }])).toThrow(SchemaContractError);
 
     const row = existing({ data_type: 'discard_row' });
-    expect(row.run(row.i, [{ id: 2, n: 'text' }, { id: 3, n: 2.5 }, { id: 4, n: 4 }])).toEqual([false, false, true]);
+    expect(
+      row.run(row.i, [
+        { id: 2, n: 'text' },
+        { id: 3, n: 2.5 },
+        { id: 4, n: 4 },
+      ]),
+    ).toEqual([false, false, true]);
     expect(types(row.schema.table('items')).n).toBe('bigint');
 
     const value = existing({ data_type: 'discard_value' });
@@ -421,8 +467,22 @@ describe('RowNormalizer: name collisions', () => {
   it('refuses two fields that normalize to the same column, naming both', async () => {
     const { Schema } = await import('../schema/schema.ts');
     const { NamingConvention } = await import('../schema/naming.ts');
-    const n = new RowNormalizer(new Schema('s'), new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }), { loadId: '1' });
-    const info = { resource: 'r', table: 'r', writeDisposition: 'append' as const, primaryKey: [], mergeKey: [], columns: {}, maxTableNesting: 1000 };
-    expect(() => n.normalize(info, { userId: 1, user_id: 2 }, 'x', () => undefined)).toThrow(/fields 'userId' and 'user_id' both become column 'user_id' of table 'r'/);
+    const n = new RowNormalizer(
+      new Schema('s'),
+      new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }),
+      { loadId: '1' },
+    );
+    const info = {
+      resource: 'r',
+      table: 'r',
+      writeDisposition: 'append' as const,
+      primaryKey: [],
+      mergeKey: [],
+      columns: {},
+      maxTableNesting: 1000,
+    };
+    expect(() => n.normalize(info, { userId: 1, user_id: 2 }, 'x', () => undefined)).toThrow(
+      /fields 'userId' and 'user_id' both become column 'user_id' of table 'r'/,
+    );
   });
 });

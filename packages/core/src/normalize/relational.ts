@@ -112,7 +112,8 @@ function columnOf(table: TableSchema, name: string): ColumnSchema | undefined {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object of class ${(value as object).constructor?.name ?? 'unknown'}`;
+  if (typeof value === 'object')
+    return `an object of class ${(value as object).constructor?.name ?? 'unknown'}`;
   return `a ${typeof value}`;
 }
 
@@ -223,7 +224,8 @@ export class RowNormalizer {
     let ic = this.infoCtxs.get(info);
     if (ic === undefined) {
       const naming = this.naming;
-      const pathColumn = (raw: string): string => naming.joinPath(...raw.split('__').map((p) => naming.normalizeIdentifier(p)));
+      const pathColumn = (raw: string): string =>
+        naming.joinPath(...raw.split('__').map((p) => naming.normalizeIdentifier(p)));
       const merge = info.writeDisposition === 'merge';
       ic = {
         info,
@@ -308,7 +310,11 @@ export class RowNormalizer {
       tctx.claimed.set(column, rawPath);
       const hintKey = tctx.rawPrefix === '' ? rawPath : `${tctx.rawPrefix}__${rawPath}`;
       const hints = ic.info.columns;
-      const hint = Object.hasOwn(hints, hintKey) ? hints[hintKey] : Object.hasOwn(hints, column) ? hints[column] : undefined;
+      const hint = Object.hasOwn(hints, hintKey)
+        ? hints[hintKey]
+        : Object.hasOwn(hints, column)
+          ? hints[column]
+          : undefined;
       const isRoot = tctx.parent === undefined;
       node = {
         column,
@@ -369,7 +375,13 @@ export class RowNormalizer {
     this.setValue(ic, table, node, value, row);
   }
 
-  private setValue(ic: InfoCtx, table: TableSchema, node: PathNode, value: unknown, row: Record<string, unknown>): void {
+  private setValue(
+    ic: InfoCtx,
+    table: TableSchema,
+    node: PathNode,
+    value: unknown,
+    row: Record<string, unknown>,
+  ): void {
     const name = node.column;
     const column = columnOf(table, name);
     if (column !== undefined) {
@@ -440,7 +452,13 @@ export class RowNormalizer {
     }
     let column = columnOf(table, name);
     if (column === undefined) {
-      column = { name, dataType: valueType, nullable: true, variant: true, sourcePath: node.rawPath.split('__').join('.') };
+      column = {
+        name,
+        dataType: valueType,
+        nullable: true,
+        variant: true,
+        sourcePath: node.rawPath.split('__').join('.'),
+      };
       const outcome = this.schema.addColumn(table, column, ic.contract, ic.info.resource);
       if (outcome !== 'evolve') {
         if (outcome === 'discard_row') this.discardRow = true;
@@ -495,7 +513,8 @@ export class RowNormalizer {
       const level = pending[i + 2] as number;
       let child = node.childTable;
       if (child === undefined) {
-        const rawPrefix = parentCtx.rawPrefix === '' ? node.rawPath : `${parentCtx.rawPrefix}__${node.rawPath}`;
+        const rawPrefix =
+          parentCtx.rawPrefix === '' ? node.rawPath : `${parentCtx.rawPrefix}__${node.rawPath}`;
         child = this.tableCtx(this.naming.joinPath(parentCtx.name, node.column), parentCtx.name, rawPrefix);
         node.childTable = child;
       }
@@ -536,7 +555,16 @@ export class RowNormalizer {
           this.flattenObject(ic, table, tctx, tctx.root, item as Record<string, unknown>, row, level);
         } else {
           // Lists of lists: a mock row { list: [...] } whose list becomes the `…__list` child table.
-          this.flattenField(ic, table, tctx, tctx.root, Array.isArray(item) ? this.listKey : this.valueKey, item, row, level);
+          this.flattenField(
+            ic,
+            table,
+            tctx,
+            tctx.root,
+            Array.isArray(item) ? this.listKey : this.valueKey,
+            item,
+            row,
+            level,
+          );
         }
       }
       if (this.discardRow) {
@@ -544,7 +572,8 @@ export class RowNormalizer {
         this.discardRow = false;
         continue;
       }
-      if (tctx.systemFor !== table || tctx.systemRootId !== ic.rootId) this.ensureSystemColumns(ic, tctx, table, false);
+      if (tctx.systemFor !== table || tctx.systemRootId !== ic.rootId)
+        this.ensureSystemColumns(ic, tctx, table, false);
       row[SYSTEM_COLUMNS.id] = id;
       row[SYSTEM_COLUMNS.parentId] = parentId;
       row[SYSTEM_COLUMNS.listIdx] = idx;

@@ -2,7 +2,13 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DestinationError, FerryError, PipelineStepError } from '../errors.ts';
-import type { DestinationClient, LoadJobFile, LoadPackagePlan, PipelineStateDoc, TableLoadPlan } from '../destination/destination.ts';
+import type {
+  DestinationClient,
+  LoadJobFile,
+  LoadPackagePlan,
+  PipelineStateDoc,
+  TableLoadPlan,
+} from '../destination/destination.ts';
 import type { Destination } from '../destination/destination.ts';
 import { Dataset } from '../dataset/dataset.ts';
 import { extractSource } from '../extract/extractor.ts';
@@ -19,7 +25,14 @@ import {
 } from '../storage/package-storage.ts';
 import { remove, writeJsonAtomic } from '../util/fs.ts';
 import { BUILTIN_WRITERS } from '../writers/writers.ts';
-import type { ExtractInfo, LoadInfo, NormalizeInfo, PipelineEvent, PipelineOptions, SchemaChange } from './types.ts';
+import type {
+  ExtractInfo,
+  LoadInfo,
+  NormalizeInfo,
+  PipelineEvent,
+  PipelineOptions,
+  SchemaChange,
+} from './types.ts';
 
 const emptyState = (pipelineName: string): PipelineStateDoc => ({ version: 0, pipelineName, sources: {} });
 
@@ -52,7 +65,10 @@ export class Pipeline {
 
   constructor(options: PipelineOptions) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(options.name)) {
-      throw new FerryError('CONFIG_INVALID', `pipeline name '${options.name}' may use letters, digits, '_', '-' and '.' only`);
+      throw new FerryError(
+        'CONFIG_INVALID',
+        `pipeline name '${options.name}' may use letters, digits, '_', '-' and '.' only`,
+      );
     }
     this.options = options;
     this.name = options.name;
@@ -62,7 +78,10 @@ export class Pipeline {
     this.workingDir = path.join(dataDir, options.name);
     this.storage = new PackageStorage(this.workingDir);
     const caps = options.destination.capabilities;
-    this.naming = new NamingConvention({ maxIdentifierLength: caps.maxIdentifierLength, identifierCase: caps.identifierCase });
+    this.naming = new NamingConvention({
+      maxIdentifierLength: caps.maxIdentifierLength,
+      identifierCase: caps.identifierCase,
+    });
   }
 
   /** The dataset name normalized for the destination (the schema/prefix data lands in). */
@@ -78,7 +97,8 @@ export class Pipeline {
     if (this.opened) return;
     await this.storage.open();
     for (const stage of ['extracted', 'normalized', 'loaded'] as const) {
-      for (const id of await this.storage.list(stage)) if (BigInt(id) > this.lastLoadId) this.lastLoadId = BigInt(id);
+      for (const id of await this.storage.list(stage))
+        if (BigInt(id) > this.lastLoadId) this.lastLoadId = BigInt(id);
     }
     this.opened = true;
   }
@@ -86,7 +106,10 @@ export class Pipeline {
   /** A connected, initialized client (kept for the pipeline's lifetime; `close()` releases it). */
   async connect(): Promise<DestinationClient> {
     if (!this.client) {
-      const client = await this.destination.connect({ dataset: this.destinationDataset, pipelineName: this.name });
+      const client = await this.destination.connect({
+        dataset: this.destinationDataset,
+        pipelineName: this.name,
+      });
       try {
         await client.initialize();
       } catch (error) {
@@ -158,8 +181,10 @@ export class Pipeline {
     const consider = (s: PipelineStateDoc | null | undefined) => {
       if (s && (s.lastLoadId ?? '') > (best.lastLoadId ?? '')) best = s;
     };
-    for (const id of await this.storage.list('normalized')) consider(await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', id, 'state.json'));
-    for (const id of await this.storage.list('extracted')) consider((await this.storage.readManifest<ExtractedManifest>('extracted', id)).state);
+    for (const id of await this.storage.list('normalized'))
+      consider(await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', id, 'state.json'));
+    for (const id of await this.storage.list('extracted'))
+      consider((await this.storage.readManifest<ExtractedManifest>('extracted', id)).state);
     return best;
   }
 
@@ -185,7 +210,10 @@ export class Pipeline {
     const stored = await client.getStoredState(this.name);
     const local = await this.storage.readState();
     if (stored && (!local || stored.loadId > (local.lastLoadId ?? ''))) {
-      await this.storage.writeState({ ...stored.state, lastLoadId: stored.state.lastLoadId ?? stored.loadId });
+      await this.storage.writeState({
+        ...stored.state,
+        lastLoadId: stored.state.lastLoadId ?? stored.loadId,
+      });
       result.state = true;
     }
     const names = new Set([...schemaNames, ...(await this.storage.listSchemas())]);
@@ -236,7 +264,13 @@ export class Pipeline {
       });
     } catch (error) {
       await remove(dir);
-      throw error instanceof FerryError ? error : new PipelineStepError('extract', `extract of source '${src.name}' failed: ${(error as Error).message}`, { loadId, cause: error });
+      throw error instanceof FerryError
+        ? error
+        : new PipelineStepError(
+            'extract',
+            `extract of source '${src.name}' failed: ${(error as Error).message}`,
+            { loadId, cause: error },
+          );
     }
     const items: Record<string, number> = {};
     for (const f of manifest.files) items[f.resource] = (items[f.resource] ?? 0) + f.items;
@@ -261,7 +295,11 @@ export class Pipeline {
     const caps = this.destination.capabilities;
     const format = caps.preferredFileFormat;
     const writer = BUILTIN_WRITERS[format] ?? this.destination.fileWriter?.(format);
-    if (!writer) throw new FerryError('UNSUPPORTED', `destination ${this.destination.type} prefers '${format}' files but provides no writer for them`);
+    if (!writer)
+      throw new FerryError(
+        'UNSUPPORTED',
+        `destination ${this.destination.type} prefers '${format}' files but provides no writer for them`,
+      );
     for (const loadId of loadIds) {
       const started = performance.now();
       this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
@@ -289,21 +327,35 @@ export class Pipeline {
         schema = result.schema;
       } catch (error) {
         await remove(out);
-        throw error instanceof FerryError ? error : new PipelineStepError('normalize', `normalize of package ${loadId} failed: ${(error as Error).message}`, { loadId, cause: error });
+        throw error instanceof FerryError
+          ? error
+          : new PipelineStepError(
+              'normalize',
+              `normalize of package ${loadId} failed: ${(error as Error).message}`,
+              { loadId, cause: error },
+            );
       }
       await this.storage.commit(out, 'normalized', loadId);
       last = schema.toStored();
       await this.storage.writeSchema(last);
       await this.storage.delete('extracted', loadId);
       for (const [t, n] of Object.entries(normalized.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
-      this.emit({ type: 'stage', stage: 'normalize', status: 'end', loadId, ms: performance.now() - started });
+      this.emit({
+        type: 'stage',
+        stage: 'normalize',
+        status: 'end',
+        loadId,
+        ms: performance.now() - started,
+      });
     }
     return { loadIds, rowCounts, schema: last };
   }
 
   private async buildPlan(loadId: string, manifest: NormalizedManifest): Promise<LoadPackagePlan> {
     const schema = (await this.storage.readPackageJson<StoredSchema>('normalized', loadId, 'schema.json'))!;
-    const state = (await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', loadId, 'state.json')) ?? undefined;
+    const state =
+      (await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', loadId, 'state.json')) ??
+      undefined;
     const rootOf = (name: string): string => {
       let t = schema.tables[name];
       while (t?.parent) t = schema.tables[t.parent];
@@ -312,7 +364,14 @@ export class Pipeline {
     const jobsByTable = new Map<string, LoadJobFile[]>();
     for (const job of manifest.jobs) {
       const found = await this.storage.findJob(loadId, job);
-      const file: LoadJobFile = { jobId: job.jobId, table: job.table, path: found.path, format: job.format, columns: job.columns, rows: job.rows };
+      const file: LoadJobFile = {
+        jobId: job.jobId,
+        table: job.table,
+        path: found.path,
+        format: job.format,
+        columns: job.columns,
+        rows: job.rows,
+      };
       const list = jobsByTable.get(job.table) ?? [];
       list.push(file);
       jobsByTable.set(job.table, list);
@@ -328,7 +387,12 @@ export class Pipeline {
       const root = schema.tables[rootName]!;
       const jobs = jobsByTable.get(t.name) ?? [];
       if (jobs.length === 0 && !mergeRootsWithRows.has(rootName)) continue;
-      const plan: TableLoadPlan = { table: t.name, root: rootName, writeDisposition: root.writeDisposition, jobs };
+      const plan: TableLoadPlan = {
+        table: t.name,
+        root: rootName,
+        writeDisposition: root.writeDisposition,
+        jobs,
+      };
       if (root.mergeStrategy) plan.mergeStrategy = root.mergeStrategy;
       tables.push(plan);
     }
@@ -337,7 +401,12 @@ export class Pipeline {
       if (r.writeDisposition !== 'replace') continue;
       const root = Object.values(schema.tables).find((t) => !t.parent && t.resource === r.resource);
       if (!root) continue;
-      replaceChains.push({ root: root.name, tables: Object.values(schema.tables).filter((t) => rootOf(t.name) === root.name).map((t) => t.name) });
+      replaceChains.push({
+        root: root.name,
+        tables: Object.values(schema.tables)
+          .filter((t) => rootOf(t.name) === root.name)
+          .map((t) => t.name),
+      });
     }
     const jobById = new Map(manifest.jobs.map((j) => [j.jobId, j] as const));
     let done = 0;
@@ -354,7 +423,13 @@ export class Pipeline {
         jobCompleted: async (job) => {
           job.path = await this.storage.moveJob(loadId, jobById.get(job.jobId)!, 'completed_jobs');
           done++;
-          this.emit({ type: 'load', loadId, jobsDone: done, jobsTotal: manifest.jobs.length, table: job.table });
+          this.emit({
+            type: 'load',
+            loadId,
+            jobsDone: done,
+            jobsTotal: manifest.jobs.length,
+            table: job.table,
+          });
         },
       },
     };
@@ -369,11 +444,16 @@ export class Pipeline {
   }
 
   private async finishLocal(loadId: string): Promise<void> {
-    const state = await this.storage.readPackageJson<PipelineStateDoc | null>('normalized', loadId, 'state.json');
+    const state = await this.storage.readPackageJson<PipelineStateDoc | null>(
+      'normalized',
+      loadId,
+      'state.json',
+    );
     if (state) await this.storage.writeState(state);
     await this.storage.move(loadId, 'normalized', 'loaded');
     // Loaded data files are not needed again; keep the manifests for `ferry pipeline info`.
-    for (const folder of ['new_jobs', 'started_jobs', 'completed_jobs']) await remove(path.join(this.storage.packageDir('loaded', loadId), folder));
+    for (const folder of ['new_jobs', 'started_jobs', 'completed_jobs'])
+      await remove(path.join(this.storage.packageDir('loaded', loadId), folder));
   }
 
   /** Load every normalized package, oldest first. */
@@ -402,10 +482,20 @@ export class Pipeline {
           if (!transient || attempt >= retries) {
             throw error instanceof FerryError
               ? error
-              : new PipelineStepError('load', `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`, { loadId, cause: error });
+              : new PipelineStepError(
+                  'load',
+                  `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`,
+                  { loadId, cause: error },
+                );
           }
           const delayMs = Math.min(15_000, 500 * 2 ** attempt);
-          this.emit({ type: 'retry', loadId, attempt: attempt + 1, error: (error as Error).message, delayMs });
+          this.emit({
+            type: 'retry',
+            loadId,
+            attempt: attempt + 1,
+            error: (error as Error).message,
+            delayMs,
+          });
           await sleep(delayMs);
         }
       }
@@ -420,7 +510,11 @@ export class Pipeline {
   private unmergeable(src: Source): string[] {
     const caps = this.destination.capabilities;
     return src.resources
-      .filter((r) => r.options.writeDisposition === 'merge' && !caps.mergeStrategies.includes(r.options.mergeStrategy ?? 'delete-insert'))
+      .filter(
+        (r) =>
+          r.options.writeDisposition === 'merge' &&
+          !caps.mergeStrategies.includes(r.options.mergeStrategy ?? 'delete-insert'),
+      )
       .map((r) => r.name);
   }
 
@@ -431,7 +525,11 @@ export class Pipeline {
       const r = src.resources.find((x) => x.name === name)!;
       const strategy = r.options.mergeStrategy ?? 'delete-insert';
       if (caps.mergeFallback === 'append') {
-        this.emit({ type: 'warning', message: `resource '${name}': destination ${this.destination.type} cannot merge; rows are appended (merge_fallback: append)`, context: { resource: name } });
+        this.emit({
+          type: 'warning',
+          message: `resource '${name}': destination ${this.destination.type} cannot merge; rows are appended (merge_fallback: append)`,
+          context: { resource: name },
+        });
         continue;
       }
       throw new FerryError(
@@ -445,7 +543,10 @@ export class Pipeline {
   private checkPlan(plan: LoadPackagePlan): void {
     const caps = this.destination.capabilities;
     for (const t of plan.tables) {
-      if (t.writeDisposition === 'merge' && !caps.mergeStrategies.includes(t.mergeStrategy ?? 'delete-insert')) {
+      if (
+        t.writeDisposition === 'merge' &&
+        !caps.mergeStrategies.includes(t.mergeStrategy ?? 'delete-insert')
+      ) {
         throw new FerryError(
           'UNSUPPORTED',
           `table '${t.table}' uses merge (${t.mergeStrategy ?? 'delete-insert'}), which destination ${this.destination.type} does not support (it supports: ${caps.mergeStrategies.join(', ') || 'no merge'}). Use write_disposition append or replace for this resource.`,
@@ -472,7 +573,11 @@ export class Pipeline {
       this.emit({ type: 'stage', stage: 'sync', status: 'end', ms: timings.sync });
       const before = await this.schema(src.name);
       const pending = await this.hasPending();
-      if (pending) this.emit({ type: 'warning', message: 'finishing packages of an interrupted run first; new data is extracted on the next run' });
+      if (pending)
+        this.emit({
+          type: 'warning',
+          message: 'finishing packages of an interrupted run first; new data is extracted on the next run',
+        });
       let extracted: ExtractInfo | undefined;
       if (!pending) {
         t = performance.now();
@@ -516,5 +621,8 @@ function toSource(input: Source | Resource | Resource[]): Source {
 
 function isNetworkError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code);
+  return (
+    typeof code === 'string' &&
+    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code)
+  );
 }

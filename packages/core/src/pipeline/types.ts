@@ -29,7 +29,13 @@ export interface PipelineOptions {
 
 /** Progress and lifecycle events. */
 export type PipelineEvent =
-  | { type: 'stage'; stage: 'sync' | 'extract' | 'normalize' | 'load'; status: 'start' | 'end'; loadId?: string; ms?: number }
+  | {
+      type: 'stage';
+      stage: 'sync' | 'extract' | 'normalize' | 'load';
+      status: 'start' | 'end';
+      loadId?: string;
+      ms?: number;
+    }
   | { type: 'extract'; resource: string; items: number }
   | { type: 'normalize'; table: string; rows: number; loadId: string }
   | { type: 'load'; loadId: string; jobsDone: number; jobsTotal: number; table?: string }

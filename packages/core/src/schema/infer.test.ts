@@ -127,7 +127,9 @@ describe('coerceValue', () => {
   it('coerces timestamps, dates and Date objects', () => {
     expect(coerceValue('2022-05-05 06:51:10+00:00', 'timestamp')).toBe('2022-05-05T06:51:10.000000Z');
     expect(coerceValue('2022-05-05', 'timestamp')).toBe('2022-05-05T00:00:00.000000Z');
-    expect(coerceValue(new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)), 'timestamp')).toBe('2024-01-02T03:04:05.678000Z');
+    expect(coerceValue(new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)), 'timestamp')).toBe(
+      '2024-01-02T03:04:05.678000Z',
+    );
     expect(coerceValue(1700000000, 'timestamp')).toBe(NOT_COERCIBLE);
     expect(coerceValue('yesterday', 'timestamp')).toBe(NOT_COERCIBLE);
     expect(coerceValue('2022-05-05', 'date')).toBe('2022-05-05');

@@ -96,7 +96,9 @@ function civilFromDays(z: number): [number, number, number] {
   z += 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
@@ -291,7 +293,9 @@ export function coerceValue(value: unknown, to: DataType): unknown {
     case 'decimal':
       if (typeof value === 'number') {
         if (!Number.isFinite(value)) return NOT_COERCIBLE;
-        return Number.isInteger(value) && !Number.isSafeInteger(value) ? BigInt(value).toString() : plainDecimal(String(value));
+        return Number.isInteger(value) && !Number.isSafeInteger(value)
+          ? BigInt(value).toString()
+          : plainDecimal(String(value));
       }
       if (typeof value === 'bigint') return value.toString();
       if (typeof value === 'string' && NUMERIC_TEXT.test(value)) {

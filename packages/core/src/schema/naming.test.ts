@@ -119,6 +119,8 @@ describe('NamingConvention.shorten / joinPath', () => {
   });
 
   it('refuses a limit too small to hold the hash', () => {
-    expect(() => new NamingConvention({ maxIdentifierLength: 5, identifierCase: 'lower' })).toThrow(RangeError);
+    expect(() => new NamingConvention({ maxIdentifierLength: 5, identifierCase: 'lower' })).toThrow(
+      RangeError,
+    );
   });
 });

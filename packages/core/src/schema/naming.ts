@@ -51,7 +51,10 @@ export class NamingConvention {
   private readonly cache = new Map<string, string>();
 
   constructor(options: { maxIdentifierLength: number; identifierCase: 'lower' | 'upper' }) {
-    if (!Number.isInteger(options.maxIdentifierLength) || options.maxIdentifierLength < SHORTEN_HASH_LENGTH + 4) {
+    if (
+      !Number.isInteger(options.maxIdentifierLength) ||
+      options.maxIdentifierLength < SHORTEN_HASH_LENGTH + 4
+    ) {
       throw new RangeError(
         `maxIdentifierLength must be an integer of at least ${SHORTEN_HASH_LENGTH + 4}, got ${options.maxIdentifierLength}`,
       );

@@ -76,7 +76,10 @@ describe('Schema', () => {
     other.addColumn(otherTable, { name: 'extra', dataType: 'text', nullable: true }, EVOLVE_CONTRACT);
     other.ensureTable({ name: 'more', writeDisposition: 'replace' });
     const before = schema.toStored();
-    schema.merge(other.toStored(), new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }));
+    schema.merge(
+      other.toStored(),
+      new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }),
+    );
     expect(schema.dirty).toBe(true);
     const merged = schema.table('items')!;
     expect(merged.columns.id?.dataType).toBe('double');
@@ -103,11 +106,19 @@ describe('Schema', () => {
     withTable(start);
     const stored = start.toStored();
     const frozen = new Schema('src', stored);
-    expect(() => frozen.ensureTable({ name: 'other', writeDisposition: 'append', schemaContract: 'freeze' })).toThrow(
-      SchemaContractError,
-    );
-    expect(frozen.ensureTable({ name: 'other', writeDisposition: 'append', schemaContract: { tables: 'discard_row' } })).toBeUndefined();
-    expect(frozen.ensureTable({ name: 'items', writeDisposition: 'append', schemaContract: 'freeze' })).toBeDefined();
+    expect(() =>
+      frozen.ensureTable({ name: 'other', writeDisposition: 'append', schemaContract: 'freeze' }),
+    ).toThrow(SchemaContractError);
+    expect(
+      frozen.ensureTable({
+        name: 'other',
+        writeDisposition: 'append',
+        schemaContract: { tables: 'discard_row' },
+      }),
+    ).toBeUndefined();
+    expect(
+      frozen.ensureTable({ name: 'items', writeDisposition: 'append', schemaContract: 'freeze' }),
+    ).toBeDefined();
   });
 
   it('always allows _ferry_ system columns and tracks new tables', () => {
@@ -116,8 +127,12 @@ describe('Schema', () => {
     const schema = new Schema('src', start.toStored());
     const table = schema.table('items')!;
     const frozen = resolveContract('freeze');
-    expect(schema.addColumn(table, { name: '_ferry_id', dataType: 'text', nullable: false }, frozen)).toBe('evolve');
-    expect(() => schema.addColumn(table, { name: 'x', dataType: 'text', nullable: true }, frozen)).toThrow(SchemaContractError);
+    expect(schema.addColumn(table, { name: '_ferry_id', dataType: 'text', nullable: false }, frozen)).toBe(
+      'evolve',
+    );
+    expect(() => schema.addColumn(table, { name: 'x', dataType: 'text', nullable: true }, frozen)).toThrow(
+      SchemaContractError,
+    );
     expect(schema.isNewTable('items')).toBe(false);
     const fresh = schema.ensureTable({ name: 'fresh', writeDisposition: 'append' })!;
     expect(schema.isNewTable('fresh')).toBe(true);
@@ -128,7 +143,15 @@ describe('Schema', () => {
 
   it('resolves contracts', () => {
     expect(resolveContract(undefined)).toEqual({ tables: 'evolve', columns: 'evolve', data_type: 'evolve' });
-    expect(resolveContract('discard_row')).toEqual({ tables: 'discard_row', columns: 'discard_row', data_type: 'discard_row' });
-    expect(resolveContract({ columns: 'freeze' })).toEqual({ tables: 'evolve', columns: 'freeze', data_type: 'evolve' });
+    expect(resolveContract('discard_row')).toEqual({
+      tables: 'discard_row',
+      columns: 'discard_row',
+      data_type: 'discard_row',
+    });
+    expect(resolveContract({ columns: 'freeze' })).toEqual({
+      tables: 'evolve',
+      columns: 'freeze',
+      data_type: 'evolve',
+    });
   });
 });

@@ -27,7 +27,11 @@ export interface ResolvedContract {
 }
 
 /** The default contract: everything evolves (dlt's default). */
-export const EVOLVE_CONTRACT: ResolvedContract = Object.freeze({ tables: 'evolve', columns: 'evolve', data_type: 'evolve' });
+export const EVOLVE_CONTRACT: ResolvedContract = Object.freeze({
+  tables: 'evolve',
+  columns: 'evolve',
+  data_type: 'evolve',
+});
 
 const MODE_CONTRACTS = new Map<string, ResolvedContract>();
 
@@ -91,7 +95,8 @@ export class Schema {
     this.name = name;
     this.tables = new Map();
     if (stored) {
-      for (const [tableName, table] of Object.entries(stored.tables)) this.tables.set(tableName, cloneTable(table));
+      for (const [tableName, table] of Object.entries(stored.tables))
+        this.tables.set(tableName, cloneTable(table));
       this.version = stored.version;
       this.versionHash = stored.versionHash;
     } else {
@@ -187,7 +192,11 @@ export class Schema {
 
   private updateRootTable(
     table: TableSchema,
-    def: { writeDisposition: WriteDisposition; mergeStrategy?: MergeStrategy; schemaContract?: SchemaContract },
+    def: {
+      writeDisposition: WriteDisposition;
+      mergeStrategy?: MergeStrategy;
+      schemaContract?: SchemaContract;
+    },
   ): void {
     if (table.writeDisposition !== def.writeDisposition) {
       table.writeDisposition = def.writeDisposition;
@@ -211,7 +220,12 @@ export class Schema {
    * table new in this instance accepts any column), `data_type` for a variant column; `_ferry_*` columns are
    * always allowed. Returns `evolve` when added, else the discard mode; throws SchemaContractError on freeze.
    */
-  addColumn(table: TableSchema, column: ColumnSchema, contract: ResolvedContract, resource?: string): ContractOutcome {
+  addColumn(
+    table: TableSchema,
+    column: ColumnSchema,
+    contract: ResolvedContract,
+    resource?: string,
+  ): ContractOutcome {
     if (!isSystemColumn(column.name)) {
       const part = column.variant ? 'data_type' : 'columns';
       const mode = part === 'columns' && this.newTables.has(table.name) ? 'evolve' : contract[part];
@@ -289,9 +303,11 @@ export class Schema {
       const newColumns: Record<string, string> = {};
       const widened: Record<string, string> = {};
       for (const column of Object.values(table.columns)) {
-        const old = before && Object.hasOwn(before.columns, column.name) ? before.columns[column.name] : undefined;
+        const old =
+          before && Object.hasOwn(before.columns, column.name) ? before.columns[column.name] : undefined;
         if (!old) newColumns[column.name] = column.dataType;
-        else if (old.dataType !== column.dataType) widened[column.name] = `${old.dataType}→${column.dataType}`;
+        else if (old.dataType !== column.dataType)
+          widened[column.name] = `${old.dataType}→${column.dataType}`;
       }
       if (!before || Object.keys(newColumns).length > 0 || Object.keys(widened).length > 0) {
         changes.push({ table: name, newTable: !before, newColumns, widened });
@@ -334,7 +350,12 @@ export class Schema {
           ? naming.joinPath(column.name, naming.normalizeIdentifier(`v_${column.dataType}`))
           : `${column.name}__v_${column.dataType}`;
         if (!Object.hasOwn(mine.columns, variantName)) {
-          mine.columns[variantName] = { name: variantName, dataType: column.dataType, nullable: true, variant: true };
+          mine.columns[variantName] = {
+            name: variantName,
+            dataType: column.dataType,
+            nullable: true,
+            variant: true,
+          };
           this.touch();
         }
       }

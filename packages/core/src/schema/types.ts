@@ -29,8 +29,7 @@ export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value'
 
 /** Schema contract for a resource or a source (dlt-compatible). A single mode applies to all three. */
 export type SchemaContract =
-  | ContractMode
-  | { tables?: ContractMode; columns?: ContractMode; data_type?: ContractMode };
+  ContractMode | { tables?: ContractMode; columns?: ContractMode; data_type?: ContractMode };
 
 /** A column of a table. */
 export interface ColumnSchema {

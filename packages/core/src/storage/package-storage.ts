@@ -110,7 +110,10 @@ export class PackageStorage {
     await mkdir(this.stageDir('tmp'), { recursive: true });
     // A package normalized but whose extracted copy was not yet removed: the normalized one wins.
     for (const loadId of await this.list('extracted')) {
-      if (await exists(this.packageDir('normalized', loadId)) || (await exists(this.packageDir('loaded', loadId)))) {
+      if (
+        (await exists(this.packageDir('normalized', loadId))) ||
+        (await exists(this.packageDir('loaded', loadId)))
+      ) {
         await remove(this.packageDir('extracted', loadId));
       }
     }
@@ -129,7 +132,11 @@ export class PackageStorage {
   }
 
   /** Commit a temp folder into a stage under `loadId` (atomic rename). */
-  async commit(tempDir: string, stage: 'extracted' | 'normalized' | 'loaded', loadId: string): Promise<string> {
+  async commit(
+    tempDir: string,
+    stage: 'extracted' | 'normalized' | 'loaded',
+    loadId: string,
+  ): Promise<string> {
     const target = this.packageDir(stage, loadId);
     await rename(tempDir, target);
     await syncDir(this.stageDir(stage));
@@ -153,7 +160,11 @@ export class PackageStorage {
   }
 
   /** Read a JSON file of a package, or undefined. */
-  async readPackageJson<T>(stage: 'extracted' | 'normalized' | 'loaded', loadId: string, name: string): Promise<T | undefined> {
+  async readPackageJson<T>(
+    stage: 'extracted' | 'normalized' | 'loaded',
+    loadId: string,
+    name: string,
+  ): Promise<T | undefined> {
     try {
       return JSON.parse(await readFile(path.join(this.packageDir(stage, loadId), name), 'utf8')) as T;
     } catch (error) {
@@ -163,12 +174,16 @@ export class PackageStorage {
   }
 
   /** Current path of a job file (it moves between job folders) and its retry count. */
-  async findJob(loadId: string, job: NormalizedJob): Promise<{ folder: JobFolder; path: string; retry: number }> {
+  async findJob(
+    loadId: string,
+    job: NormalizedJob,
+  ): Promise<{ folder: JobFolder; path: string; retry: number }> {
     const dir = this.packageDir('normalized', loadId);
     for (const folder of ['new_jobs', 'started_jobs', 'completed_jobs'] as const) {
       for (const name of await listDir(path.join(dir, folder))) {
         const parsed = parseJobFileName(name);
-        if (parsed && parsed.jobId === job.jobId) return { folder, path: path.join(dir, folder, name), retry: parsed.retry };
+        if (parsed && parsed.jobId === job.jobId)
+          return { folder, path: path.join(dir, folder, name), retry: parsed.retry };
       }
     }
     throw new Error(`load package ${loadId}: job file ${job.jobId} is missing from ${dir}`);
@@ -178,7 +193,11 @@ export class PackageStorage {
   async moveJob(loadId: string, job: NormalizedJob, to: JobFolder, bumpRetry = false): Promise<string> {
     const current = await this.findJob(loadId, job);
     const retry = current.retry + (bumpRetry ? 1 : 0);
-    const target = path.join(this.packageDir('normalized', loadId), to, jobFileName(job.jobId, retry, job.ext));
+    const target = path.join(
+      this.packageDir('normalized', loadId),
+      to,
+      jobFileName(job.jobId, retry, job.ext),
+    );
     if (target !== current.path) await rename(current.path, target);
     return target;
   }
@@ -201,7 +220,9 @@ export class PackageStorage {
   /** Local schema by name, or undefined. */
   async readSchema(name: string): Promise<StoredSchema | undefined> {
     try {
-      return JSON.parse(await readFile(path.join(this.root, 'schemas', `${name}.schema.json`), 'utf8')) as StoredSchema;
+      return JSON.parse(
+        await readFile(path.join(this.root, 'schemas', `${name}.schema.json`), 'utf8'),
+      ) as StoredSchema;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

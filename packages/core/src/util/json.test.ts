@@ -3,7 +3,9 @@ import { parseJson, stableStringify, stringifyJson } from './json.ts';
 
 describe('lossless JSON', () => {
   it('keeps integers past 2^53 exact as bigint and leaves safe ones as numbers', () => {
-    const v = parseJson('{"big": 12345678901234567890, "id": 70403104191314, "f": 1.5, "neg": -9007199254740993}') as Record<string, unknown>;
+    const v = parseJson(
+      '{"big": 12345678901234567890, "id": 70403104191314, "f": 1.5, "neg": -9007199254740993}',
+    ) as Record<string, unknown>;
     expect(v.big).toBe(12345678901234567890n);
     expect(v.id).toBe(70403104191314);
     expect(v.f).toBe(1.5);

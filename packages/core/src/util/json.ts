@@ -10,7 +10,12 @@ interface ReviverContext {
 }
 
 function bigReviver(this: unknown, _key: string, value: unknown, context?: ReviverContext): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && Number.isInteger(value) && context?.source) {
+  if (
+    typeof value === 'number' &&
+    !Number.isSafeInteger(value) &&
+    Number.isInteger(value) &&
+    context?.source
+  ) {
     const src = context.source;
     if (/^-?\d+$/.test(src)) return BigInt(src);
   }
@@ -24,7 +29,9 @@ export function parseJson(text: string): unknown {
 }
 
 function bigReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(value.toString()) : value;
+  return typeof value === 'bigint'
+    ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(value.toString())
+    : value;
 }
 
 /** JSON.stringify with bigint values as exact integer literals; always takes the replacer path. */
@@ -37,7 +44,8 @@ export function stringifyJson(value: unknown): string {
   try {
     return JSON.stringify(value);
   } catch (error) {
-    if (error instanceof TypeError && /BigInt/i.test(error.message)) return JSON.stringify(value, bigReplacer);
+    if (error instanceof TypeError && /BigInt/i.test(error.message))
+      return JSON.stringify(value, bigReplacer);
     throw error;
   }
 }

@@ -30,7 +30,15 @@ interface ResultField {
 /** How many times a job id gets a new suffix after its earlier job failed (a failed job loaded nothing). */
 const MAX_JOB_ATTEMPTS = 5;
 /** Error reasons BigQuery documents as worth retrying. */
-const TRANSIENT_REASONS = new Set(['backendError', 'internalError', 'rateLimitExceeded', 'jobBackendError', 'jobInternalError', 'quotaExceeded', 'tableUnavailable']);
+const TRANSIENT_REASONS = new Set([
+  'backendError',
+  'internalError',
+  'rateLimitExceeded',
+  'jobBackendError',
+  'jobInternalError',
+  'quotaExceeded',
+  'tableUnavailable',
+]);
 
 /**
  * BigQuery client: load jobs into per-package staging tables, then one transaction script per package
@@ -81,11 +89,27 @@ export class BigQueryClient extends SqlJobClient {
     }
     let pageToken: string | undefined;
     for (;;) {
-      let response: { jobComplete?: boolean | null; schema?: { fields?: ResultField[] | null } | null; pageToken?: string | null; rows?: unknown };
+      let response: {
+        jobComplete?: boolean | null;
+        schema?: { fields?: ResultField[] | null } | null;
+        pageToken?: string | null;
+        rows?: unknown;
+      };
       let rows: unknown[];
       try {
-        const options = { autoPaginate: false, skipParsing: true, maxResults: batchSize, timeoutMs: 10_000, 'formatOptions.useInt64Timestamp': true, ...(pageToken ? { pageToken } : {}) };
-        const result = (await job.getQueryResults(options as QueryResultsOptions)) as unknown as [unknown[], unknown, typeof response];
+        const options = {
+          autoPaginate: false,
+          skipParsing: true,
+          maxResults: batchSize,
+          timeoutMs: 10_000,
+          'formatOptions.useInt64Timestamp': true,
+          ...(pageToken ? { pageToken } : {}),
+        };
+        const result = (await job.getQueryResults(options as QueryResultsOptions)) as unknown as [
+          unknown[],
+          unknown,
+          typeof response,
+        ];
         rows = result[0] ?? [];
         response = result[2] ?? {};
       } catch (error) {
@@ -100,7 +124,11 @@ export class BigQueryClient extends SqlJobClient {
   }
 
   /** Insert a query job. Arrays bind positionally (`$n` is rewritten to `@pN`), records by name. */
-  private async startQuery(sql: string, params?: unknown[] | Record<string, unknown>, jobId?: string): Promise<Job> {
+  private async startQuery(
+    sql: string,
+    params?: unknown[] | Record<string, unknown>,
+    jobId?: string,
+  ): Promise<Job> {
     const query: Query = { query: sql, location: this.options.location, useLegacySql: false };
     if (Array.isArray(params)) {
       // `$n` (the DatasetReader convention) and the compiler's `@pN` bind by name; `?` binds by position.
@@ -108,8 +136,12 @@ export class BigQueryClient extends SqlJobClient {
       if (usesNamedParams(query.query)) params = Object.fromEntries(params.map((v, i) => [`p${i + 1}`, v]));
     }
     if (params && (Array.isArray(params) ? params.length > 0 : Object.keys(params).length > 0)) {
-      query.params = Array.isArray(params) ? params.map(paramValue) : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramValue(v)]));
-      query.types = Array.isArray(params) ? params.map(paramType) : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramType(v)]));
+      query.params = Array.isArray(params)
+        ? params.map(paramValue)
+        : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramValue(v)]));
+      query.types = Array.isArray(params)
+        ? params.map(paramType)
+        : Object.fromEntries(Object.entries(params).map(([k, v]) => [k, paramType(v)]));
     }
     if (jobId) query.jobId = jobId;
     const [job] = await this.bq.createQueryJob(query);
@@ -135,7 +167,10 @@ export class BigQueryClient extends SqlJobClient {
    * package made it) wait for that job instead. An earlier job that failed loaded nothing, so the next
    * suffixed id (`_r2`, …) runs it again.
    */
-  private async runOnce(baseId: string, insert: (id: string) => Promise<Job>): Promise<{ meta: JobMetadata; id: string; reused: boolean }> {
+  private async runOnce(
+    baseId: string,
+    insert: (id: string) => Promise<Job>,
+  ): Promise<{ meta: JobMetadata; id: string; reused: boolean }> {
     for (let attempt = 1; ; attempt++) {
       const id = attempt === 1 ? baseId : `${baseId}_r${attempt}`;
       let job: Job;
@@ -171,12 +206,22 @@ export class BigQueryClient extends SqlJobClient {
   protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
     // `target` is `project`.`dataset`.`table`; a load job needs the parts.
     const parts = [...target.matchAll(/`((?:[^`\\]|\\.)*)`/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
-    await this.runLoad({ job, jobId: sanitizeJobId(`ferry_direct_${randomUUID()}`), dataset: parts[1]!, table: parts[2]!, configuration: loadJobConfiguration(job) });
+    await this.runLoad({
+      job,
+      jobId: sanitizeJobId(`ferry_direct_${randomUUID()}`),
+      dataset: parts[1]!,
+      table: parts[2]!,
+      configuration: loadJobConfiguration(job),
+    });
   }
 
   // BigQuery DDL is not transactional and each statement is a job: the dataset and system tables in one script.
   override async initialize(): Promise<void> {
-    await this.run([this.compiler.createSchema(this.dataset), ...this.compiler.systemTables(this.dataset)].map((s) => `${s};`).join('\n'));
+    await this.run(
+      [this.compiler.createSchema(this.dataset), ...this.compiler.systemTables(this.dataset)]
+        .map((s) => `${s};`)
+        .join('\n'),
+    );
   }
 
   // The dataset's INFORMATION_SCHEMA, not the SQL-standard one.
@@ -187,14 +232,20 @@ export class BigQueryClient extends SqlJobClient {
       const name = String(r.table_name);
       const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
       const col = String(r.column_name);
-      t.columns[col] = { name: col, dataType: this.compiler.fromNativeType(String(r.data_type)), nullable: r.is_nullable === 'YES' };
+      t.columns[col] = {
+        name: col,
+        dataType: this.compiler.fromNativeType(String(r.data_type)),
+        nullable: r.is_nullable === 'YES',
+      };
     }
     return tables;
   }
 
   // DROP SCHEMA … CASCADE for the dataset and its staging dataset, in one script.
   override async dropDataset(): Promise<void> {
-    await this.run(`${this.compiler.dropSchema(this.stagingDataset)};\n${this.compiler.dropSchema(this.dataset)};`);
+    await this.run(
+      `${this.compiler.dropSchema(this.stagingDataset)};\n${this.compiler.dropSchema(this.dataset)};`,
+    );
   }
 
   /**
@@ -223,7 +274,10 @@ export class BigQueryClient extends SqlJobClient {
           try {
             await this.runLoad(load);
           } catch (error) {
-            throw this.wrap(error, `load job ${load.jobId} (${load.job.path}) into ${load.dataset}.${load.table}`);
+            throw this.wrap(
+              error,
+              `load job ${load.jobId} (${load.job.path}) into ${load.dataset}.${load.table}`,
+            );
           }
           await plan.events.jobCompleted(load.job);
         } catch (error) {
@@ -232,18 +286,24 @@ export class BigQueryClient extends SqlJobClient {
         }
       }
     };
-    const workers = Array.from({ length: Math.min(this.options.parallelLoads ?? 4, Math.max(1, queue.length)) }, worker);
+    const workers = Array.from(
+      { length: Math.min(this.options.parallelLoads ?? 4, Math.max(1, queue.length)) },
+      worker,
+    );
     const results = await Promise.allSettled(workers);
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
 
     try {
-      await this.runOnce(bqPlan.scriptJobId, (id) => this.startQuery(bqPlan.script.sql, bqPlan.script.params, id));
+      await this.runOnce(bqPlan.scriptJobId, (id) =>
+        this.startQuery(bqPlan.script.sql, bqPlan.script.params, id),
+      );
     } catch (error) {
       throw this.wrap(error, bqPlan.script.sql);
     }
     // Best effort: a leftover staging table holds only rows already committed under another name.
-    if (bqPlan.cleanup.length > 0) await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
+    if (bqPlan.cleanup.length > 0)
+      await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
   }
 
   protected isTransient(error: unknown): boolean {
@@ -254,7 +314,10 @@ export class BigQueryClient extends SqlJobClient {
     const message = (error as Error)?.message ?? '';
     if (/concurrent update|could not serialize|Transaction is aborted/i.test(message)) return true;
     const net = (error as NodeJS.ErrnoException)?.code;
-    return typeof net === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND'].includes(net);
+    return (
+      typeof net === 'string' &&
+      ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND'].includes(net)
+    );
   }
 
   async close(): Promise<void> {
@@ -283,7 +346,8 @@ function rowFromApi(row: ApiRow, fields: ResultField[]): Row {
  */
 function valueFromApi(field: ResultField, value: unknown): unknown {
   if (value === null || value === undefined) return null;
-  if (field.mode === 'REPEATED' && Array.isArray(value)) return value.map((c: { v: unknown }) => valueFromApi({ ...field, mode: 'NULLABLE' }, c.v));
+  if (field.mode === 'REPEATED' && Array.isArray(value))
+    return value.map((c: { v: unknown }) => valueFromApi({ ...field, mode: 'NULLABLE' }, c.v));
   const text = String(value);
   switch (field.type) {
     case 'INTEGER':
@@ -309,7 +373,8 @@ function valueFromApi(field: ResultField, value: unknown): unknown {
 
 /** `1711374420129690` (µs, or `1711374420.12969` s) → `2024-03-25T13:47:00.129690Z`. */
 export function microsToIso(value: string): string {
-  const micros = value.includes('.') || value.includes('E') ? BigInt(Math.round(Number(value) * 1e6)) : BigInt(value);
+  const micros =
+    value.includes('.') || value.includes('E') ? BigInt(Math.round(Number(value) * 1e6)) : BigInt(value);
   let seconds = micros / 1_000_000n;
   let frac = micros % 1_000_000n;
   if (frac < 0n) {
@@ -352,7 +417,9 @@ function apiReasons(error: unknown): string[] {
 function jobError(meta: JobMetadata): Error {
   const result = meta.status?.errorResult;
   const details = (meta.status?.errors ?? []).map((e) => e.message).filter((m) => m && m !== result?.message);
-  const error = new Error(`job ${meta.jobReference?.jobId ?? '?'} failed: ${result?.message ?? 'unknown error'}${details.length > 0 ? ` (${details.slice(0, 3).join('; ')})` : ''}`);
+  const error = new Error(
+    `job ${meta.jobReference?.jobId ?? '?'} failed: ${result?.message ?? 'unknown error'}${details.length > 0 ? ` (${details.slice(0, 3).join('; ')})` : ''}`,
+  );
   Object.assign(error, { errors: [result, ...(meta.status?.errors ?? [])].filter(Boolean) });
   return error;
 }

@@ -44,7 +44,10 @@ export type BigQueryOptions = Omit<BigQueryConfig, 'type' | 'projectId'> & {
  * Parse a service-account key given as inline JSON text, a file path or an object. Errors name the
  * source (`inline` or the path) and never include key material.
  */
-export function parseServiceAccount(value: string | Record<string, unknown>, source: string): ServiceAccountKey {
+export function parseServiceAccount(
+  value: string | Record<string, unknown>,
+  source: string,
+): ServiceAccountKey {
   let parsed: unknown = value;
   if (typeof value === 'string') {
     const text = value.trim();
@@ -53,21 +56,33 @@ export function parseServiceAccount(value: string | Record<string, unknown>, sou
       try {
         raw = readFileSync(text, 'utf8');
       } catch (error) {
-        throw new ConfigError(`bigquery credentials: cannot read the service-account file '${text}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); check the path in ${source}`, {
-          path: source,
-          cause: error,
-        });
+        throw new ConfigError(
+          `bigquery credentials: cannot read the service-account file '${text}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); check the path in ${source}`,
+          {
+            path: source,
+            cause: error,
+          },
+        );
       }
       source = text;
     }
     try {
       parsed = JSON.parse(raw);
     } catch {
-      throw new ConfigError(`bigquery credentials from ${source} are not valid JSON; give a service-account key file path or its JSON text`, { path: source });
+      throw new ConfigError(
+        `bigquery credentials from ${source} are not valid JSON; give a service-account key file path or its JSON text`,
+        { path: source },
+      );
     }
   }
   const key = parsed as Partial<ServiceAccountKey> | null;
-  if (!key || typeof key !== 'object' || key.type !== 'service_account' || typeof key.client_email !== 'string' || typeof key.private_key !== 'string') {
+  if (
+    !key ||
+    typeof key !== 'object' ||
+    key.type !== 'service_account' ||
+    typeof key.client_email !== 'string' ||
+    typeof key.private_key !== 'string'
+  ) {
     throw new ConfigError(
       `bigquery credentials from ${source} are not a service-account key (need type "service_account", client_email and private_key); ` +
         'for other credential types set GOOGLE_APPLICATION_CREDENTIALS and leave credentials unset',
@@ -83,19 +98,33 @@ export function parseServiceAccount(value: string | Record<string, unknown>, sou
  * project from the config, `BIGQUERY_PROJECT`, `GOOGLE_CLOUD_PROJECT` or the key; location from the
  * config, `BIGQUERY_LOCATION`, else `US`.
  */
-export function resolveBigQuerySettings(config: BigQueryOptions, env: NodeJS.ProcessEnv = process.env): ResolvedBigQuerySettings {
+export function resolveBigQuerySettings(
+  config: BigQueryOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedBigQuerySettings {
   let credentials: ServiceAccountKey | undefined;
   let credentialsSource: string | undefined;
   if (config.credentials !== undefined && config.credentials !== '') {
     credentials = parseServiceAccount(config.credentials, 'destination.credentials');
-    credentialsSource = typeof config.credentials === 'string' && !config.credentials.trim().startsWith('{') ? config.credentials : 'inline';
+    credentialsSource =
+      typeof config.credentials === 'string' && !config.credentials.trim().startsWith('{')
+        ? config.credentials
+        : 'inline';
   } else if (env.BIGQUERY_CREDENTIALS && !config.authClient && !config.accessToken) {
     credentials = parseServiceAccount(env.BIGQUERY_CREDENTIALS, 'BIGQUERY_CREDENTIALS');
     credentialsSource = 'BIGQUERY_CREDENTIALS';
   }
-  const projectId = config.projectId || env.BIGQUERY_PROJECT || env.GOOGLE_CLOUD_PROJECT || credentials?.project_id;
+  const projectId =
+    config.projectId || env.BIGQUERY_PROJECT || env.GOOGLE_CLOUD_PROJECT || credentials?.project_id;
   if (!projectId) {
-    throw new ConfigError('bigquery needs a project: set destination.projectId (or BIGQUERY_PROJECT)', { path: 'destination.projectId' });
+    throw new ConfigError('bigquery needs a project: set destination.projectId (or BIGQUERY_PROJECT)', {
+      path: 'destination.projectId',
+    });
   }
-  return { projectId, location: config.location || env.BIGQUERY_LOCATION || 'US', credentials, credentialsSource };
+  return {
+    projectId,
+    location: config.location || env.BIGQUERY_LOCATION || 'US',
+    credentials,
+    credentialsSource,
+  };
 }

@@ -59,7 +59,10 @@ export function stagingTableName(table: string, loadId: string): string {
 
 /** `configuration.load` for a loader file: append into an existing staging table, no bad records. */
 export function loadJobConfiguration(job: Pick<LoadJobFile, 'format'>): Record<string, unknown> {
-  if (job.format === 'csv') throw new DestinationError('bigquery loads jsonl or parquet files, not csv; set the file format to jsonl');
+  if (job.format === 'csv')
+    throw new DestinationError(
+      'bigquery loads jsonl or parquet files, not csv; set the file format to jsonl',
+    );
   return {
     sourceFormat: job.format === 'parquet' ? 'PARQUET' : 'NEWLINE_DELIMITED_JSON',
     writeDisposition: 'WRITE_APPEND',
@@ -95,7 +98,10 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
   const staging = (t: string) => c.qualified(stagingDataset, stagingTableName(t, plan.loadId));
 
   const ddl: string[] = [c.createSchema(stagingDataset)];
-  const needed = new Set([...plan.tables.map((t) => t.table), ...plan.replaceChains.flatMap((ch) => ch.tables)]);
+  const needed = new Set([
+    ...plan.tables.map((t) => t.table),
+    ...plan.replaceChains.flatMap((ch) => ch.tables),
+  ]);
   for (const name of needed) {
     const table = plan.schema.tables[name];
     if (!table) continue;
@@ -105,7 +111,12 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
       ddl.push(c.createTable(target(name), columns));
       continue;
     }
-    ddl.push(...c.addColumns(target(name), columns.filter((col) => !have.columns[col.name])));
+    ddl.push(
+      ...c.addColumns(
+        target(name),
+        columns.filter((col) => !have.columns[col.name]),
+      ),
+    );
     for (const col of columns) {
       const current = have.columns[col.name];
       if (!current || current.dataType === col.dataType || !widens(current.dataType, col.dataType)) continue;
@@ -121,7 +132,12 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
   }
   for (const t of plan.tables) {
     const table = plan.schema.tables[t.table]!;
-    ddl.push(c.createTable(staging(t.table), Object.values(table.columns).map((col) => ({ ...col, nullable: true }))));
+    ddl.push(
+      c.createTable(
+        staging(t.table),
+        Object.values(table.columns).map((col) => ({ ...col, nullable: true })),
+      ),
+    );
   }
 
   const loads: BigQueryLoad[] = plan.tables.flatMap((t) =>
@@ -136,20 +152,41 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
 
   const statements: (Statement | string)[] = ['BEGIN TRANSACTION'];
   for (const chain of plan.replaceChains) {
-    for (const t of chain.tables) if (existing[t] || plan.schema.tables[t]) statements.push(c.deleteAll(target(t)));
+    for (const t of chain.tables)
+      if (existing[t] || plan.schema.tables[t]) statements.push(c.deleteAll(target(t)));
   }
   for (const t of plan.tables) {
     if (t.writeDisposition === 'merge') continue;
-    statements.push(c.insertFromStaging(target(t.table), staging(t.table), Object.keys(plan.schema.tables[t.table]!.columns)));
+    statements.push(
+      c.insertFromStaging(
+        target(t.table),
+        staging(t.table),
+        Object.keys(plan.schema.tables[t.table]!.columns),
+      ),
+    );
   }
   for (const t of plan.tables) {
     if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
-    const toMerge = (name: string): MergeTable => ({ table: plan.schema.tables[name]!, target: target(name), staging: staging(name) });
+    const toMerge = (name: string): MergeTable => ({
+      table: plan.schema.tables[name]!,
+      target: target(name),
+      staging: staging(name),
+    });
     const root = toMerge(t.table);
-    const children = plan.tables.filter((ch) => ch.root === t.table && ch.table !== t.table).map((ch) => toMerge(ch.table));
-    const pk = Object.values(root.table.columns).filter((col) => col.primaryKey).map((col) => col.name);
-    const mk = Object.values(root.table.columns).filter((col) => col.mergeKey).map((col) => col.name);
-    statements.push(...(t.mergeStrategy === 'upsert' && pk.length > 0 ? c.mergeUpsert(root, children, pk) : c.mergeDeleteInsert(root, children, pk, mk)));
+    const children = plan.tables
+      .filter((ch) => ch.root === t.table && ch.table !== t.table)
+      .map((ch) => toMerge(ch.table));
+    const pk = Object.values(root.table.columns)
+      .filter((col) => col.primaryKey)
+      .map((col) => col.name);
+    const mk = Object.values(root.table.columns)
+      .filter((col) => col.mergeKey)
+      .map((col) => col.name);
+    statements.push(
+      ...(t.mergeStrategy === 'upsert' && pk.length > 0
+        ? c.mergeUpsert(root, children, pk)
+        : c.mergeDeleteInsert(root, children, pk, mk)),
+    );
   }
   const { schema } = plan;
   statements.push(

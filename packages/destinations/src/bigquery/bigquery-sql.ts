@@ -48,7 +48,10 @@ export class BigQuerySqlCompiler extends SqlCompiler {
 
   /** A GoogleSQL string literal (backslash escapes). */
   literal(text: string): string {
-    return `'${text.replace(/[\\']/g, (c) => `\\${c}`).replaceAll('\n', '\\n').replaceAll('\r', '\\r')}'`;
+    return `'${text
+      .replace(/[\\']/g, (c) => `\\${c}`)
+      .replaceAll('\n', '\\n')
+      .replaceAll('\r', '\\r')}'`;
   }
 
   // BigQuery's type names; NUMERIC holds at most 29 integer and 9 fraction digits, BIGNUMERIC the rest.
@@ -71,7 +74,9 @@ export class BigQuerySqlCompiler extends SqlCompiler {
       case 'decimal': {
         if (column.precision === undefined) return 'NUMERIC';
         const scale = column.scale ?? 0;
-        return column.precision - scale <= 29 && scale <= 9 ? `NUMERIC(${column.precision}, ${scale})` : `BIGNUMERIC(${column.precision}, ${scale})`;
+        return column.precision - scale <= 29 && scale <= 9
+          ? `NUMERIC(${column.precision}, ${scale})`
+          : `BIGNUMERIC(${column.precision}, ${scale})`;
       }
     }
   }
@@ -95,7 +100,9 @@ export class BigQuerySqlCompiler extends SqlCompiler {
   // One ALTER per table: BigQuery rate-limits table metadata updates (5 per 10 s per table).
   override addColumns(qualifiedName: string, columns: ColumnSchema[]): string[] {
     if (columns.length === 0) return [];
-    return [`ALTER TABLE ${qualifiedName} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${this.quote(c.name)} ${this.columnType(c)}`).join(', ')}`];
+    return [
+      `ALTER TABLE ${qualifiedName} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${this.quote(c.name)} ${this.columnType(c)}`).join(', ')}`,
+    ];
   }
 
   // BigQuery spells it SET DATA TYPE (and can widen only INT64 → NUMERIC/BIGNUMERIC/FLOAT64).
@@ -136,25 +143,42 @@ export class BigQuerySqlCompiler extends SqlCompiler {
   }
 
   // Columns cannot be qualified by a `project.dataset.table` path: the target is aliased `t`.
-  protected override replacedRows(root: MergeTable, primaryKey: string[], mergeKey: string[], alias = 't'): string {
+  protected override replacedRows(
+    root: MergeTable,
+    primaryKey: string[],
+    mergeKey: string[],
+    alias = 't',
+  ): string {
     const parts: string[] = [];
     for (const key of [primaryKey, mergeKey]) {
-      if (key.length > 0) parts.push(`EXISTS (SELECT 1 FROM ${root.staging} AS s WHERE ${this.matchColumns('s', alias, key)})`);
+      if (key.length > 0)
+        parts.push(`EXISTS (SELECT 1 FROM ${root.staging} AS s WHERE ${this.matchColumns('s', alias, key)})`);
     }
     return parts.join(' OR ');
   }
 
   // Same as the default, with aliases (see replacedRows).
-  protected override deleteChildren(root: MergeTable, children: MergeTable[], primaryKey: string[], mergeKey: string[]): string[] {
+  protected override deleteChildren(
+    root: MergeTable,
+    children: MergeTable[],
+    primaryKey: string[],
+    mergeKey: string[],
+  ): string[] {
     const id = this.quote(SYSTEM_COLUMNS.id);
     const rootId = this.quote(SYSTEM_COLUMNS.rootId);
     return children.map(
-      (child) => `DELETE FROM ${child.target} AS c WHERE c.${rootId} IN (SELECT t.${id} FROM ${root.target} AS t WHERE ${this.replacedRows(root, primaryKey, mergeKey)})`,
+      (child) =>
+        `DELETE FROM ${child.target} AS c WHERE c.${rootId} IN (SELECT t.${id} FROM ${root.target} AS t WHERE ${this.replacedRows(root, primaryKey, mergeKey)})`,
     );
   }
 
   // Same as the default, with aliases (see replacedRows).
-  override mergeDeleteInsert(root: MergeTable, children: MergeTable[], primaryKey: string[], mergeKey: string[]): string[] {
+  override mergeDeleteInsert(
+    root: MergeTable,
+    children: MergeTable[],
+    primaryKey: string[],
+    mergeKey: string[],
+  ): string[] {
     const cols = Object.keys(root.table.columns);
     return [
       ...this.deleteChildren(root, children, primaryKey, mergeKey),
@@ -189,7 +213,10 @@ export class BigQuerySqlCompiler extends SqlCompiler {
  * they stay distinct (`@p1` of the second statement becomes `@p8` when the first had seven).
  * Quoted identifiers and string literals are left untouched.
  */
-export function buildScript(statements: (Statement | string)[]): { sql: string; params: Record<string, unknown> } {
+export function buildScript(statements: (Statement | string)[]): {
+  sql: string;
+  params: Record<string, unknown>;
+} {
   const params: Record<string, unknown> = {};
   let offset = 0;
   const parts: string[] = [];
@@ -207,7 +234,9 @@ const TOKENS = /(`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|@p(\d+)\
 /** Shift `@pN` placeholders by `offset` outside quotes. */
 export function renumberParams(sql: string, offset: number): string {
   if (offset === 0) return sql;
-  return sql.replace(TOKENS, (match, quoted: string | undefined, n: string | undefined) => (quoted !== undefined ? match : `@p${Number(n) + offset}`));
+  return sql.replace(TOKENS, (match, quoted: string | undefined, n: string | undefined) =>
+    quoted !== undefined ? match : `@p${Number(n) + offset}`,
+  );
 }
 
 /** Whether SQL uses `@pN` named parameters (outside quotes). */
@@ -223,10 +252,13 @@ export function usesNamedParams(sql: string): boolean {
 /** Rewrite the reader's positional `$1` placeholders to BigQuery named `@p1` (outside quotes). */
 export function dollarToNamed(sql: string): { sql: string; found: boolean } {
   let found = false;
-  const out = sql.replace(/(`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\$(\d+)\b/g, (match, quoted: string | undefined, n: string | undefined) => {
-    if (quoted !== undefined) return match;
-    found = true;
-    return `@p${n}`;
-  });
+  const out = sql.replace(
+    /(`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\$(\d+)\b/g,
+    (match, quoted: string | undefined, n: string | undefined) => {
+      if (quoted !== undefined) return match;
+      found = true;
+      return `@p${n}`;
+    },
+  );
   return { sql: out, found };
 }

@@ -1,10 +1,36 @@
-import { defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import {
+  defineCapabilities,
+  type ConnectOptions,
+  type Destination,
+  type DestinationCapabilities,
+} from '@ferry/core';
 import type { BigQueryClient } from './bigquery-client.ts';
 import { resolveBigQuerySettings, type BigQueryOptions } from './bigquery-credentials.ts';
 
-export { BigQuerySqlCompiler, buildScript, renumberParams, dollarToNamed, type BigQuerySqlOptions } from './bigquery-sql.ts';
-export { planPackage, loadJobId, loadJobConfiguration, stagingTableName, sanitizeJobId, type BigQueryPackagePlan, type BigQueryLoad, type PlanContext } from './bigquery-plan.ts';
-export { resolveBigQuerySettings, parseServiceAccount, type BigQueryOptions, type ResolvedBigQuerySettings, type ServiceAccountKey } from './bigquery-credentials.ts';
+export {
+  BigQuerySqlCompiler,
+  buildScript,
+  renumberParams,
+  dollarToNamed,
+  type BigQuerySqlOptions,
+} from './bigquery-sql.ts';
+export {
+  planPackage,
+  loadJobId,
+  loadJobConfiguration,
+  stagingTableName,
+  sanitizeJobId,
+  type BigQueryPackagePlan,
+  type BigQueryLoad,
+  type PlanContext,
+} from './bigquery-plan.ts';
+export {
+  resolveBigQuerySettings,
+  parseServiceAccount,
+  type BigQueryOptions,
+  type ResolvedBigQuerySettings,
+  type ServiceAccountKey,
+} from './bigquery-credentials.ts';
 export type { BigQueryClient } from './bigquery-client.ts';
 
 /**
@@ -58,7 +84,11 @@ export function bigquery(config: BigQueryOptions): Destination {
         projectId: settings.projectId,
         location: settings.location,
         ...(config.apiEndpoint ? { apiEndpoint: config.apiEndpoint } : {}),
-        ...(authClient ? { authClient: authClient as never } : settings.credentials ? { credentials: settings.credentials } : {}),
+        ...(authClient
+          ? { authClient: authClient as never }
+          : settings.credentials
+            ? { credentials: settings.credentials }
+            : {}),
       });
       return new BigQueryClient(bq, {
         dataset: options.dataset,

@@ -36,7 +36,10 @@ export class CompileOnlyClient extends SqlJobClient {
   }
 
   protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
-    this.statements.push({ sql: `LOAD ${job.format} ${job.jobId} INTO ${target} (${job.columns.join(', ')})`, params: [] });
+    this.statements.push({
+      sql: `LOAD ${job.format} ${job.jobId} INTO ${target} (${job.columns.join(', ')})`,
+      params: [],
+    });
   }
 
   protected isTransient(): boolean {

@@ -15,7 +15,9 @@ export interface CompileOnlyDestination extends Destination {
  * Compile-only destination. `compiler` picks the dialect (default: the shared SQL compiler);
  * `capabilities` default to a transactional SQL warehouse.
  */
-export function compileOnly(options: { compiler?: SqlCompiler; capabilities?: Partial<DestinationCapabilities> } = {}): CompileOnlyDestination {
+export function compileOnly(
+  options: { compiler?: SqlCompiler; capabilities?: Partial<DestinationCapabilities> } = {},
+): CompileOnlyDestination {
   const statements: RecordedStatement[] = [];
   const compiler = options.compiler ?? new SqlCompiler();
   return {

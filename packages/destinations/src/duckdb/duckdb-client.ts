@@ -4,7 +4,6 @@ import { SqlJobClient } from '../sql/sql-job-client.ts';
 import { queryRows, streamRows, type Row } from './duckdb-rows.ts';
 import { DuckDbSqlCompiler } from './duckdb-sql.ts';
 
-
 /** DuckDB client: one connection to one database file; a package loads in one transaction. */
 export class DuckDbClient extends SqlJobClient {
   override readonly compiler = new DuckDbSqlCompiler();
@@ -49,7 +48,10 @@ export class DuckDbClient extends SqlJobClient {
     let source: string;
     if (job.format === 'jsonl') {
       const types = job.columns
-        .map((c) => `${this.compiler.literal(c)}: ${this.compiler.literal(this.compiler.columnType(table.columns[c] ?? { dataType: 'text' }))}`)
+        .map(
+          (c) =>
+            `${this.compiler.literal(c)}: ${this.compiler.literal(this.compiler.columnType(table.columns[c] ?? { dataType: 'text' }))}`,
+        )
         .join(', ');
       source = `read_json(${file}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 16777216)`;
     } else if (job.format === 'parquet') {

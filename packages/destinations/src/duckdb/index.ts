@@ -1,7 +1,13 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { FerryError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import {
+  FerryError,
+  defineCapabilities,
+  type ConnectOptions,
+  type Destination,
+  type DestinationCapabilities,
+} from '@ferry/core';
 import type { DuckDbConfig } from '../config.ts';
 import type { DuckDbClient } from './duckdb-client.ts';
 
@@ -35,13 +41,18 @@ export function duckdb(config: Omit<DuckDbConfig, 'type'> & { type?: 'duckdb' } 
         throw new FerryError('NOT_FOUND', `duckdb file ${file} does not exist yet: run the pipeline first`);
       }
       // Read-only opens can share the file with other readers; a writer holds it alone (DuckDB's rule).
-      const instance = await DuckDBInstance.create(file, options.readOnly && file !== ':memory:' ? { access_mode: 'READ_ONLY' } : {});
+      const instance = await DuckDBInstance.create(
+        file,
+        options.readOnly && file !== ':memory:' ? { access_mode: 'READ_ONLY' } : {},
+      );
       const connection = await instance.connect();
       await connection.run(`SET TimeZone = 'UTC'`);
       // DuckDB's buffer pool defaults to 80% of RAM; a loader in a container wants a bound (spills to disk past it).
       // Loads do not need insertion order (merge orders by _ferry_id); keeping it costs memory in bulk inserts.
       await connection.run('SET preserve_insertion_order = false');
-      await connection.run(`SET memory_limit = '${(config.memoryLimit ?? process.env.FERRY_DUCKDB_MEMORY_LIMIT ?? '256MB').replace(/[^0-9A-Za-z.]/g, '')}'`);
+      await connection.run(
+        `SET memory_limit = '${(config.memoryLimit ?? process.env.FERRY_DUCKDB_MEMORY_LIMIT ?? '256MB').replace(/[^0-9A-Za-z.]/g, '')}'`,
+      );
       // Readers (dataset API, `ferry query`, the dashboard) must not reach local files through SQL
       // (read_text, read_csv, COPY …): the reader only ever needs the database itself.
       if (options.readOnly) await connection.run('SET enable_external_access = false');

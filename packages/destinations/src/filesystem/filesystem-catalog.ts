@@ -57,7 +57,8 @@ export const markerKey = (loadId: string) => `${LOADS_FOLDER}/${loadId}.json`;
 /** Key of a state file. */
 export const stateKey = (pipeline: string, loadId: string) => `${STATE_FOLDER}/${pipeline}__${loadId}.json`;
 /** Key of a schema version (version zero-padded so keys sort by version). */
-export const versionKey = (schema: StoredSchema) => `${VERSION_FOLDER}/${schema.name}__${String(schema.version).padStart(10, '0')}__${schema.versionHash}.json`;
+export const versionKey = (schema: StoredSchema) =>
+  `${VERSION_FOLDER}/${schema.name}__${String(schema.version).padStart(10, '0')}__${schema.versionHash}.json`;
 
 const MARKER_RE = /^_ferry_loads\/(\d+)\.json$/;
 
@@ -88,7 +89,10 @@ export class FilesystemCatalog {
     try {
       return parseJson(body.toString('utf8')) as T;
     } catch (error) {
-      throw new DestinationError(`${this.store.url}${this.key(relative)} is not valid JSON; it is a Ferry system file, restore or delete it`, { cause: error });
+      throw new DestinationError(
+        `${this.store.url}${this.key(relative)} is not valid JSON; it is a Ferry system file, restore or delete it`,
+        { cause: error },
+      );
     }
   }
 
@@ -155,7 +159,11 @@ export class FilesystemCatalog {
 
   /** Newest schema version of `schemaName` that a committed load uses (a crashed load's version is ignored). */
   async newestSchema(schemaName: string, loads?: LoadMarker[]): Promise<StoredSchema | undefined> {
-    const committed = new Set((loads ?? (await this.loads())).filter((l) => l.schema_name === schemaName).map((l) => l.schema_version_hash));
+    const committed = new Set(
+      (loads ?? (await this.loads()))
+        .filter((l) => l.schema_name === schemaName)
+        .map((l) => l.schema_version_hash),
+    );
     for (const v of await this.versions(schemaName)) {
       if (committed.has(v.hash)) return this.readJson<StoredSchema>(v.key);
     }

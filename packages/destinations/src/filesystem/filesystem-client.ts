@@ -13,7 +13,14 @@ import {
   type StoredStateRecord,
   type TableSchema,
 } from '@ferry/core';
-import { FilesystemCatalog, markerKey, stateKey, versionKey, type LoadMarker, type StateFile } from './filesystem-catalog.ts';
+import {
+  FilesystemCatalog,
+  markerKey,
+  stateKey,
+  versionKey,
+  type LoadMarker,
+  type StateFile,
+} from './filesystem-catalog.ts';
 import type { FilesystemLayout } from './filesystem-layout.ts';
 import { FilesystemReader } from './filesystem-reader.ts';
 import type { FilesystemStore } from './filesystem-store.ts';
@@ -64,10 +71,13 @@ export class FilesystemClient implements DestinationClient {
   private wrap(error: unknown, what: string): FerryError {
     if (error instanceof FerryError) return error;
     const code = (error as NodeJS.ErrnoException)?.code;
-    return new DestinationError(`filesystem ${this.store.url}${this.catalog.prefix}: ${what} failed: ${(error as Error)?.message ?? String(error)}`, {
-      transient: code === 'EBUSY' || code === 'EAGAIN' || code === 'EMFILE',
-      cause: error,
-    });
+    return new DestinationError(
+      `filesystem ${this.store.url}${this.catalog.prefix}: ${what} failed: ${(error as Error)?.message ?? String(error)}`,
+      {
+        transient: code === 'EBUSY' || code === 'EAGAIN' || code === 'EMFILE',
+        cause: error,
+      },
+    );
   }
 
   async initialize(): Promise<void> {
@@ -96,13 +106,22 @@ export class FilesystemClient implements DestinationClient {
   fileKey(plan: Pick<LoadPackagePlan, 'loadId' | 'schema'>, job: LoadJobFile): string {
     const ext = job.format === 'jsonl' && this.options.gzip ? 'jsonl.gz' : job.format;
     const fileId = job.jobId.startsWith(`${job.table}.`) ? job.jobId.slice(job.table.length + 1) : job.jobId;
-    return this.options.layout.render({ tableName: job.table, loadId: plan.loadId, fileId, ext, schemaName: plan.schema.name });
+    return this.options.layout.render({
+      tableName: job.table,
+      loadId: plan.loadId,
+      fileId,
+      ext,
+      schemaName: plan.schema.name,
+    });
   }
 
   async loadPackage(plan: LoadPackagePlan): Promise<void> {
     for (const t of plan.tables) {
       if (t.writeDisposition === 'merge') {
-        throw new UnsupportedError(`table '${t.table}': the filesystem destination does not merge (files are immutable); use write_disposition append or replace`, { table: t.table });
+        throw new UnsupportedError(
+          `table '${t.table}': the filesystem destination does not merge (files are immutable); use write_disposition append or replace`,
+          { table: t.table },
+        );
       }
     }
     const files: Record<string, string[]> = {};
@@ -124,7 +143,9 @@ export class FilesystemClient implements DestinationClient {
         try {
           await plan.events.jobStarted(job);
           try {
-            await this.store.putFile(this.catalog.key(key), job.path, { gzip: job.format === 'jsonl' && this.options.gzip });
+            await this.store.putFile(this.catalog.key(key), job.path, {
+              gzip: job.format === 'jsonl' && this.options.gzip,
+            });
           } catch (error) {
             throw this.wrap(error, `upload of ${job.jobId} to ${key}`);
           }
@@ -141,7 +162,8 @@ export class FilesystemClient implements DestinationClient {
     const now = new Date().toISOString();
     try {
       const vKey = versionKey(plan.schema);
-      if (!(await this.store.exists(this.catalog.key(vKey)))) await this.store.put(this.catalog.key(vKey), `${JSON.stringify(plan.schema)}\n`);
+      if (!(await this.store.exists(this.catalog.key(vKey))))
+        await this.store.put(this.catalog.key(vKey), `${JSON.stringify(plan.schema)}\n`);
       if (plan.state) {
         const text = stringifyJson(plan.state);
         const state: StateFile = {
@@ -153,7 +175,10 @@ export class FilesystemClient implements DestinationClient {
           version_hash: shortHash(text),
           _ferry_load_id: plan.loadId,
         };
-        await this.store.put(this.catalog.key(stateKey(plan.state.pipelineName, plan.loadId)), `${stringifyJson(state)}\n`);
+        await this.store.put(
+          this.catalog.key(stateKey(plan.state.pipelineName, plan.loadId)),
+          `${stringifyJson(state)}\n`,
+        );
       }
       const replaced = [...new Set(plan.replaceChains.flatMap((c) => c.tables))];
       const marker: LoadMarker = {
@@ -179,12 +204,18 @@ export class FilesystemClient implements DestinationClient {
    * the table's folder that no committed load lists (left by a crashed load). Failures are not errors:
    * the load is committed and readers ignore those files; the next replace deletes them.
    */
-  private async deleteReplaced(tables: string[], current: Record<string, string[]>, before: LoadMarker[]): Promise<void> {
+  private async deleteReplaced(
+    tables: string[],
+    current: Record<string, string[]>,
+    before: LoadMarker[],
+  ): Promise<void> {
     const keep = new Set(Object.values(current).flat());
     const live = new Set<string>();
-    for (const [t, keys] of FilesystemCatalog.visibleFiles(before)) if (!tables.includes(t)) for (const k of keys) live.add(k);
+    for (const [t, keys] of FilesystemCatalog.visibleFiles(before))
+      if (!tables.includes(t)) for (const k of keys) live.add(k);
     const doomed = new Set<string>();
-    for (const load of before) for (const t of tables) for (const k of load.files[t] ?? []) if (!keep.has(k)) doomed.add(k);
+    for (const load of before)
+      for (const t of tables) for (const k of load.files[t] ?? []) if (!keep.has(k)) doomed.add(k);
     try {
       for (const t of tables) {
         const folder = this.options.layout.tableFolder(t);

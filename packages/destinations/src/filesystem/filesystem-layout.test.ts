@@ -13,7 +13,9 @@ describe('FilesystemLayout', () => {
   });
 
   it('fills date placeholders from the load id, so a retry renders the same key', () => {
-    const layout = new FilesystemLayout('{schema_name}/{table_name}/{YYYY}/{MM}/{DD}/{curr_date}_{timestamp}_{load_id}.{file_id}.{ext}');
+    const layout = new FilesystemLayout(
+      '{schema_name}/{table_name}/{YYYY}/{MM}/{DD}/{curr_date}_{timestamp}_{load_id}.{file_id}.{ext}',
+    );
     expect(layout.render(values)).toBe(`dbt/runs/2024/03/25/2024-03-25_1711374425_${LOAD_ID}.00001.parquet`);
     expect(layout.render(values)).toBe(layout.render({ ...values }));
     expect(layout.tableFolder('runs')).toBeUndefined();
@@ -21,7 +23,9 @@ describe('FilesystemLayout', () => {
 
   it('refuses unknown placeholders, naming them and the known ones', () => {
     expect(() => new FilesystemLayout('{table_name}/{load_id}.{file_id}.{hour}.{ext}')).toThrow(ConfigError);
-    expect(() => new FilesystemLayout('{table_name}/{load_id}.{file_id}.{hour}.{ext}')).toThrow(/unknown placeholder \{hour\}.*\{table_name\}/);
+    expect(() => new FilesystemLayout('{table_name}/{load_id}.{file_id}.{hour}.{ext}')).toThrow(
+      /unknown placeholder \{hour\}.*\{table_name\}/,
+    );
   });
 
   it('refuses layouts that would make keys collide or escape the dataset', () => {
@@ -32,6 +36,8 @@ describe('FilesystemLayout', () => {
   });
 
   it('refuses to write a table into a system folder', () => {
-    expect(() => new FilesystemLayout().render({ ...values, tableName: '_ferry_loads' })).toThrow(/system folder/);
+    expect(() => new FilesystemLayout().render({ ...values, tableName: '_ferry_loads' })).toThrow(
+      /system folder/,
+    );
   });
 });

@@ -7,7 +7,18 @@ export const DEFAULT_LAYOUT = '{table_name}/{load_id}.{file_id}.{ext}';
  * Placeholders a layout may use. Dates and `{timestamp}` come from the load's creation time (its load id
  * holds the microseconds since the epoch), not the upload time, so a retried upload lands on the same key.
  */
-export const LAYOUT_PLACEHOLDERS = ['table_name', 'load_id', 'file_id', 'ext', 'schema_name', 'curr_date', 'YYYY', 'MM', 'DD', 'timestamp'] as const;
+export const LAYOUT_PLACEHOLDERS = [
+  'table_name',
+  'load_id',
+  'file_id',
+  'ext',
+  'schema_name',
+  'curr_date',
+  'YYYY',
+  'MM',
+  'DD',
+  'timestamp',
+] as const;
 
 /** One of {@link LAYOUT_PLACEHOLDERS}. */
 export type LayoutPlaceholder = (typeof LAYOUT_PLACEHOLDERS)[number];
@@ -47,7 +58,10 @@ export class FilesystemLayout {
       if (m.index > last) this.parts.push(pattern.slice(last, m.index));
       const name = m[1]!;
       if (!(LAYOUT_PLACEHOLDERS as readonly string[]).includes(name)) {
-        throw new ConfigError(`filesystem layout '${pattern}' uses unknown placeholder {${name}}; use one of ${LAYOUT_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}`, { path: 'layout' });
+        throw new ConfigError(
+          `filesystem layout '${pattern}' uses unknown placeholder {${name}}; use one of ${LAYOUT_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}`,
+          { path: 'layout' },
+        );
       }
       found.add(name);
       this.parts.push({ name: name as LayoutPlaceholder });
@@ -55,20 +69,35 @@ export class FilesystemLayout {
     }
     if (last < pattern.length) this.parts.push(pattern.slice(last));
     const rest = this.parts.filter((p): p is string => typeof p === 'string').join('');
-    if (/[{}]/.test(rest)) throw new ConfigError(`filesystem layout '${pattern}' has an unbalanced brace; placeholders look like {table_name}`, { path: 'layout' });
+    if (/[{}]/.test(rest))
+      throw new ConfigError(
+        `filesystem layout '${pattern}' has an unbalanced brace; placeholders look like {table_name}`,
+        { path: 'layout' },
+      );
     const missing = REQUIRED.filter((r) => !found.has(r));
     if (missing.length > 0) {
-      throw new ConfigError(`filesystem layout '${pattern}' lacks ${missing.map((m) => `{${m}}`).join(', ')}; every file key needs {table_name}, {load_id} and {file_id} to be unique (default ${DEFAULT_LAYOUT})`, { path: 'layout' });
+      throw new ConfigError(
+        `filesystem layout '${pattern}' lacks ${missing.map((m) => `{${m}}`).join(', ')}; every file key needs {table_name}, {load_id} and {file_id} to be unique (default ${DEFAULT_LAYOUT})`,
+        { path: 'layout' },
+      );
     }
     if (pattern.startsWith('/') || pattern.split('/').some((s) => s === '..' || s === '.')) {
-      throw new ConfigError(`filesystem layout '${pattern}' must be a relative path without '.' or '..' segments`, { path: 'layout' });
+      throw new ConfigError(
+        `filesystem layout '${pattern}' must be a relative path without '.' or '..' segments`,
+        { path: 'layout' },
+      );
     }
   }
 
   /** The fixed folder every file of a table lives under, when the layout starts with `{table_name}/`. */
   tableFolder(tableName: string): string | undefined {
     const [first, second] = this.parts;
-    return typeof first === 'object' && first.name === 'table_name' && typeof second === 'string' && second.startsWith('/') ? `${tableName}/` : undefined;
+    return typeof first === 'object' &&
+      first.name === 'table_name' &&
+      typeof second === 'string' &&
+      second.startsWith('/')
+      ? `${tableName}/`
+      : undefined;
   }
 
   /** Render the key of one file. */
@@ -92,7 +121,11 @@ export class FilesystemLayout {
     };
     const key = this.parts.map((p) => (typeof p === 'string' ? p : fill[p.name])).join('');
     const top = key.split('/')[0]!;
-    if (SYSTEM_FOLDERS.includes(top)) throw new ConfigError(`filesystem layout '${this.pattern}' puts table '${values.tableName}' into Ferry's system folder ${top}/; change the layout`, { path: 'layout' });
+    if (SYSTEM_FOLDERS.includes(top))
+      throw new ConfigError(
+        `filesystem layout '${this.pattern}' puts table '${values.tableName}' into Ferry's system folder ${top}/; change the layout`,
+        { path: 'layout' },
+      );
     return key;
   }
 }

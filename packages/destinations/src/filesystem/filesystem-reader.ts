@@ -8,7 +8,6 @@ import { FilesystemCatalog, LOADS_FOLDER, markerKey } from './filesystem-catalog
 import { duckdbType, sqlIdent, sqlLiteral } from './parquet-duckdb-writer.ts';
 import { queryRows, streamRows, type Row } from '../duckdb/duckdb-rows.ts';
 
-
 const LOADS_COLUMNS = `{'load_id': 'VARCHAR', 'schema_name': 'VARCHAR', 'status': 'BIGINT', 'inserted_at': 'TIMESTAMPTZ', 'schema_version_hash': 'VARCHAR'}`;
 
 /**
@@ -42,7 +41,10 @@ export class FilesystemReader implements DatasetReader {
       try {
         sdk = await import('@duckdb/node-api');
       } catch (error) {
-        throw new DestinationError('reading a filesystem dataset with SQL needs @duckdb/node-api; install it (pnpm add @duckdb/node-api)', { cause: error });
+        throw new DestinationError(
+          'reading a filesystem dataset with SQL needs @duckdb/node-api; install it (pnpm add @duckdb/node-api)',
+          { cause: error },
+        );
       }
       const { DuckDBInstance } = sdk;
       const instance = await DuckDBInstance.create(':memory:');
@@ -82,7 +84,9 @@ export class FilesystemReader implements DatasetReader {
     for (const table of tables.values()) {
       const local: string[] = [];
       for (const k of visible.get(table.name) ?? []) local.push(await this.localFile(k));
-      statements.push(`CREATE VIEW ${ds}.${sqlIdent(table.name)} AS ${await this.tableSelect(c, table, local)}`);
+      statements.push(
+        `CREATE VIEW ${ds}.${sqlIdent(table.name)} AS ${await this.tableSelect(c, table, local)}`,
+      );
     }
     const markers: string[] = [];
     for (const l of loads) markers.push(await this.localFile(markerKey(l.load_id)));
@@ -94,7 +98,10 @@ export class FilesystemReader implements DatasetReader {
     try {
       for (const sql of statements) await c.run(sql);
     } catch (error) {
-      throw new DestinationError(`filesystem ${this.catalog.store.url}${this.catalog.prefix}: building the read views failed: ${(error as Error).message}`, { cause: error });
+      throw new DestinationError(
+        `filesystem ${this.catalog.store.url}${this.catalog.prefix}: building the read views failed: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     this.signature = signature;
     return c;
@@ -103,7 +110,8 @@ export class FilesystemReader implements DatasetReader {
   /** SELECT of one table over its files: every schema column, cast to its type (NULL where a file lacks it). */
   private async tableSelect(c: DuckDBConnection, table: TableSchema, files: string[]): Promise<string> {
     const columns = Object.values(table.columns);
-    const typed = (expr: string, col: (typeof columns)[number]) => `CAST(${expr} AS ${duckdbType(col.dataType)}) AS ${sqlIdent(col.name)}`;
+    const typed = (expr: string, col: (typeof columns)[number]) =>
+      `CAST(${expr} AS ${duckdbType(col.dataType)}) AS ${sqlIdent(col.name)}`;
     if (files.length === 0 || columns.length === 0) {
       return `SELECT ${columns.map((col) => typed('NULL', col)).join(', ') || 'NULL AS _empty'} WHERE false`;
     }
@@ -114,10 +122,14 @@ export class FilesystemReader implements DatasetReader {
       const source = `read_parquet([${parquet.map(sqlLiteral).join(', ')}], union_by_name = true)`;
       const described = await c.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
       const present = new Set(described.getRowObjectsJS().map((r) => String(r.column_name)));
-      parts.push(`SELECT ${columns.map((col) => typed(present.has(col.name) ? sqlIdent(col.name) : 'NULL', col)).join(', ')} FROM ${source}`);
+      parts.push(
+        `SELECT ${columns.map((col) => typed(present.has(col.name) ? sqlIdent(col.name) : 'NULL', col)).join(', ')} FROM ${source}`,
+      );
     }
     if (jsonl.length > 0) {
-      const types = columns.map((col) => `${sqlLiteral(col.name)}: ${sqlLiteral(duckdbType(col.dataType))}`).join(', ');
+      const types = columns
+        .map((col) => `${sqlLiteral(col.name)}: ${sqlLiteral(duckdbType(col.dataType))}`)
+        .join(', ');
       parts.push(
         `SELECT ${columns.map((col) => sqlIdent(col.name)).join(', ')} FROM read_json([${jsonl.map(sqlLiteral).join(', ')}], format = 'newline_delimited', columns = {${types}}, maximum_object_size = 268435456)`,
       );

@@ -55,7 +55,11 @@ export type BucketLocation = { kind: 'local'; dir: string } | { kind: 's3'; buck
  * Other schemes are refused with a clear error (GCS and Azure are planned, not built).
  */
 export function parseBucketUrl(url: string): BucketLocation {
-  if (!url) throw new ConfigError('filesystem destination: bucket_url is empty; give a folder path, file:///abs/path or s3://bucket/prefix', { path: 'bucket_url' });
+  if (!url)
+    throw new ConfigError(
+      'filesystem destination: bucket_url is empty; give a folder path, file:///abs/path or s3://bucket/prefix',
+      { path: 'bucket_url' },
+    );
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === undefined) return { kind: 'local', dir: path.resolve(url) };
   if (scheme === 'file') return { kind: 'local', dir: fileURLToPath(url) };
@@ -64,14 +68,23 @@ export function parseBucketUrl(url: string): BucketLocation {
     const slash = rest.indexOf('/');
     const bucket = slash < 0 ? rest : rest.slice(0, slash);
     const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
-    if (!bucket) throw new ConfigError(`filesystem destination: bucket_url '${url}' names no bucket; use s3://bucket/prefix`, { path: 'bucket_url' });
+    if (!bucket)
+      throw new ConfigError(
+        `filesystem destination: bucket_url '${url}' names no bucket; use s3://bucket/prefix`,
+        { path: 'bucket_url' },
+      );
     return { kind: 's3', bucket, prefix };
   }
-  throw new ConfigError(`filesystem destination: bucket_url scheme '${scheme}://' is not supported; use a folder path, file:// or s3://`, { path: 'bucket_url' });
+  throw new ConfigError(
+    `filesystem destination: bucket_url scheme '${scheme}://' is not supported; use a folder path, file:// or s3://`,
+    { path: 'bucket_url' },
+  );
 }
 
 /** Open the store for a config (the S3 SDK is imported only for `s3://`). */
-export async function openStore(config: Pick<FilesystemConfig, 'bucketUrl' | 's3'>): Promise<FilesystemStore> {
+export async function openStore(
+  config: Pick<FilesystemConfig, 'bucketUrl' | 's3'>,
+): Promise<FilesystemStore> {
   const location = parseBucketUrl(config.bucketUrl);
   if (location.kind === 'local') {
     const { LocalStore } = await import('./local-store.ts');

@@ -1,4 +1,12 @@
-import { ConfigError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities, type FileFormat, type FileWriterFactory } from '@ferry/core';
+import {
+  ConfigError,
+  defineCapabilities,
+  type ConnectOptions,
+  type Destination,
+  type DestinationCapabilities,
+  type FileFormat,
+  type FileWriterFactory,
+} from '@ferry/core';
 import type { FilesystemConfig } from '../config.ts';
 import type { FilesystemClient } from './filesystem-client.ts';
 import { FilesystemLayout } from './filesystem-layout.ts';
@@ -17,7 +25,10 @@ export type { FilesystemClient } from './filesystem-client.ts';
 export const PARALLEL_UPLOADS = 4;
 
 /** Capabilities of a filesystem destination writing `format` files. */
-export function filesystemCapabilities(format: 'parquet' | 'jsonl', mergeFallback: 'refuse' | 'append' = 'refuse'): DestinationCapabilities {
+export function filesystemCapabilities(
+  format: 'parquet' | 'jsonl',
+  mergeFallback: 'refuse' | 'append' = 'refuse',
+): DestinationCapabilities {
   return defineCapabilities({
     preferredFileFormat: format,
     supportedFileFormats: ['parquet', 'jsonl'],
@@ -60,14 +71,29 @@ export const parquetWriter: FileWriterFactory = async (path, columns) => {
  */
 export function filesystem(config: Omit<FilesystemConfig, 'type'> & { type?: 'filesystem' }): Destination {
   const format = config.format ?? 'parquet';
-  if (format !== 'parquet' && format !== 'jsonl') throw new ConfigError(`filesystem destination: format '${String(format)}' is not supported; use parquet or jsonl`, { path: 'format' });
+  if (format !== 'parquet' && format !== 'jsonl')
+    throw new ConfigError(
+      `filesystem destination: format '${String(format)}' is not supported; use parquet or jsonl`,
+      { path: 'format' },
+    );
   const compression = config.compression ?? 'none';
-  if (compression !== 'none' && compression !== 'gzip') throw new ConfigError(`filesystem destination: compression '${String(compression)}' is not supported; use gzip or none`, { path: 'compression' });
-  if (compression === 'gzip' && format !== 'jsonl') throw new ConfigError('filesystem destination: compression gzip applies to jsonl only (Parquet is compressed inside, with snappy)', { path: 'compression' });
+  if (compression !== 'none' && compression !== 'gzip')
+    throw new ConfigError(
+      `filesystem destination: compression '${String(compression)}' is not supported; use gzip or none`,
+      { path: 'compression' },
+    );
+  if (compression === 'gzip' && format !== 'jsonl')
+    throw new ConfigError(
+      'filesystem destination: compression gzip applies to jsonl only (Parquet is compressed inside, with snappy)',
+      { path: 'compression' },
+    );
   const location = parseBucketUrl(config.bucketUrl);
   const layout = new FilesystemLayout(config.layout);
   const capabilities = filesystemCapabilities(format, config.mergeFallback ?? 'refuse');
-  const describe = () => (location.kind === 's3' ? `filesystem:s3://${location.bucket}/${location.prefix}` : `filesystem:${location.dir}`);
+  const describe = () =>
+    location.kind === 's3'
+      ? `filesystem:s3://${location.bucket}/${location.prefix}`
+      : `filesystem:${location.dir}`;
   return {
     type: 'filesystem',
     capabilities,
@@ -78,7 +104,13 @@ export function filesystem(config: Omit<FilesystemConfig, 'type'> & { type?: 'fi
     async connect(options: ConnectOptions): Promise<FilesystemClient> {
       const { FilesystemClient } = await import('./filesystem-client.ts');
       const store = await openStore(config);
-      return new FilesystemClient(store, { dataset: options.dataset, pipelineName: options.pipelineName, layout, gzip: compression === 'gzip', parallelUploads: PARALLEL_UPLOADS });
+      return new FilesystemClient(store, {
+        dataset: options.dataset,
+        pipelineName: options.pipelineName,
+        layout,
+        gzip: compression === 'gzip',
+        parallelUploads: PARALLEL_UPLOADS,
+      });
     },
   };
 }

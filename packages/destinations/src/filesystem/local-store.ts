@@ -25,7 +25,8 @@ export class LocalStore implements FilesystemStore {
 
   private abs(key: string): string {
     const p = path.resolve(this.dir, key);
-    if (p !== this.dir && !p.startsWith(this.dir + path.sep)) throw new Error(`key '${key}' escapes the bucket folder ${this.dir}`);
+    if (p !== this.dir && !p.startsWith(this.dir + path.sep))
+      throw new Error(`key '${key}' escapes the bucket folder ${this.dir}`);
     return p;
   }
 
@@ -49,7 +50,8 @@ export class LocalStore implements FilesystemStore {
     const target = this.abs(key);
     const tmp = await this.tempFor(target);
     try {
-      if (options.gzip) await pipeline(createReadStream(localPath), createGzip(), createWriteStream(tmp, { flush: true }));
+      if (options.gzip)
+        await pipeline(createReadStream(localPath), createGzip(), createWriteStream(tmp, { flush: true }));
       else await copyFile(localPath, tmp);
       await rename(tmp, target);
     } catch (error) {
@@ -80,7 +82,11 @@ export class LocalStore implements FilesystemStore {
     try {
       entries = await readdir(this.abs(base), { recursive: true, withFileTypes: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      if (
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (error as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return [];
       throw error;
     }
     const keys: string[] = [];

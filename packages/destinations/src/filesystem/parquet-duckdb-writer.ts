@@ -79,7 +79,11 @@ export const duckdbParquetWriter: FileWriterFactory = async (path, columns) => {
 };
 
 /** Encode a typed JSONL file as Parquet with DuckDB. */
-export async function copyToParquet(jsonl: string, parquet: string, columns: { name: string; dataType: DataType }[]): Promise<void> {
+export async function copyToParquet(
+  jsonl: string,
+  parquet: string,
+  columns: { name: string; dataType: DataType }[],
+): Promise<void> {
   const db = await encoder();
   const connection = await db.connect();
   try {
@@ -95,7 +99,9 @@ export async function copyToParquet(jsonl: string, parquet: string, columns: { n
       })
       .join(', ');
     const source = `read_json(${sqlLiteral(jsonl)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 268435456)`;
-    await connection.run(`COPY (SELECT ${select || '1 AS _empty'} FROM ${source}) TO ${sqlLiteral(parquet)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`);
+    await connection.run(
+      `COPY (SELECT ${select || '1 AS _empty'} FROM ${source}) TO ${sqlLiteral(parquet)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
+    );
   } finally {
     connection.closeSync();
   }

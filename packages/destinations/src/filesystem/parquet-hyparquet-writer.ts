@@ -1,7 +1,18 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { stringifyJson, type DataType, type FileWriter, type FileWriterFactory } from '@ferry/core';
-import type { ByteWriter as HyparquetByteWriter, ParquetWriter as HyparquetParquetWriter, Writer as HyparquetSink } from 'hyparquet-writer';
-import { DECIMAL_PRECISION, DECIMAL_SCALE, dateDays, decimalUnscaled, int64, timestampMicros } from './parquet-values.ts';
+import type {
+  ByteWriter as HyparquetByteWriter,
+  ParquetWriter as HyparquetParquetWriter,
+  Writer as HyparquetSink,
+} from 'hyparquet-writer';
+import {
+  DECIMAL_PRECISION,
+  DECIMAL_SCALE,
+  dateDays,
+  decimalUnscaled,
+  int64,
+  timestampMicros,
+} from './parquet-values.ts';
 
 type SchemaElement = ConstructorParameters<typeof HyparquetParquetWriter>[0]['schema'][number];
 
@@ -20,7 +31,12 @@ export function parquetElement(name: string, dataType: DataType): SchemaElement 
     case 'bool':
       return { ...base, type: 'BOOLEAN' };
     case 'timestamp':
-      return { ...base, type: 'INT64', converted_type: 'TIMESTAMP_MICROS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' } };
+      return {
+        ...base,
+        type: 'INT64',
+        converted_type: 'TIMESTAMP_MICROS',
+        logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
+      };
     case 'date':
       return { ...base, type: 'INT32', converted_type: 'DATE', logical_type: { type: 'DATE' } };
     case 'decimal':
@@ -65,7 +81,10 @@ function converter(dataType: DataType): (v: unknown) => unknown {
  * A hyparquet-writer byte sink that appends each finished row group to the file and resets its buffer,
  * so one row group at a time is held in memory.
  */
-function fileSink(ByteWriter: typeof HyparquetByteWriter, handle: FileHandle): HyparquetSink & { offset: number } {
+function fileSink(
+  ByteWriter: typeof HyparquetByteWriter,
+  handle: FileHandle,
+): HyparquetSink & { offset: number } {
   const sink = new ByteWriter(1 << 20);
   const flush = async () => {
     if (sink.index === 0) return;
@@ -87,7 +106,10 @@ export const hyparquetWriter: FileWriterFactory = async (path, columns) => {
   const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
   const handle = await open(path, 'w');
   const sink = fileSink(ByteWriter, handle);
-  const schema: SchemaElement[] = [{ name: 'root', num_children: columns.length }, ...columns.map((c) => parquetElement(c.name, c.dataType))];
+  const schema: SchemaElement[] = [
+    { name: 'root', num_children: columns.length },
+    ...columns.map((c) => parquetElement(c.name, c.dataType)),
+  ];
   const pw = new ParquetWriter({ writer: sink, schema, createdBy: 'ferry (hyparquet-writer)' });
   const convert = columns.map((c) => converter(c.dataType));
   let buffers: unknown[][] = columns.map(() => []);

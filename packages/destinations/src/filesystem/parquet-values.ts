@@ -30,7 +30,14 @@ export function timestampMicros(text: string): bigint {
   if (text.length !== 27 || text.charCodeAt(10) !== 84 || text.charCodeAt(26) !== 90) {
     throw new TypeError(`'${text}' is not a canonical UTC timestamp (YYYY-MM-DDTHH:MM:SS.ffffffZ)`);
   }
-  const ms = utcMillis(num(text, 0, 4), num(text, 5, 2), num(text, 8, 2), num(text, 11, 2), num(text, 14, 2), num(text, 17, 2));
+  const ms = utcMillis(
+    num(text, 0, 4),
+    num(text, 5, 2),
+    num(text, 8, 2),
+    num(text, 11, 2),
+    num(text, 14, 2),
+    num(text, 17, 2),
+  );
   const micros = num(text, 20, 6);
   const total = ms * 1000 + micros;
   return Number.isSafeInteger(total) ? BigInt(total) : BigInt(ms) * 1000n + BigInt(micros);
@@ -69,4 +76,13 @@ export function int64(value: unknown): bigint {
 }
 
 /** Ferry data types the Parquet writers accept. */
-export const PARQUET_TYPES: readonly DataType[] = ['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'decimal', 'json'];
+export const PARQUET_TYPES: readonly DataType[] = [
+  'text',
+  'bigint',
+  'double',
+  'bool',
+  'timestamp',
+  'date',
+  'decimal',
+  'json',
+];

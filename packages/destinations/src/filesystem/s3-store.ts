@@ -16,12 +16,36 @@ type S3Settings = NonNullable<FilesystemConfig['s3']>;
 /** Multipart part size: S3's minimum, so files over 5 MiB upload in parallel parts. */
 export const PART_SIZE = 5 * 1024 * 1024;
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout', 'SlowDown', 'Throttling', 'ThrottlingException', 'InternalError', 'ServiceUnavailable']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'TimeoutError',
+  'RequestTimeout',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'InternalError',
+  'ServiceUnavailable',
+]);
 
 function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const e = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
   const status = e?.$metadata?.httpStatusCode ?? 0;
-  return status >= 500 || status === 429 || Boolean(e?.$retryable) || TRANSIENT_CODES.has(e?.name ?? '') || TRANSIENT_CODES.has(e?.code ?? '');
+  return (
+    status >= 500 ||
+    status === 429 ||
+    Boolean(e?.$retryable) ||
+    TRANSIENT_CODES.has(e?.name ?? '') ||
+    TRANSIENT_CODES.has(e?.code ?? '')
+  );
 }
 
 function isNotFound(error: unknown): boolean {
@@ -56,7 +80,11 @@ export class S3Store implements FilesystemStore {
     const sdk = await import('@aws-sdk/client-s3');
     const credentials =
       settings.accessKeyId && settings.secretAccessKey
-        ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}) }
+        ? {
+            accessKeyId: settings.accessKeyId,
+            secretAccessKey: settings.secretAccessKey,
+            ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}),
+          }
         : undefined;
     const client = new sdk.S3Client({
       region: settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -64,7 +92,12 @@ export class S3Store implements FilesystemStore {
       forcePathStyle: settings.forcePathStyle ?? Boolean(settings.endpoint),
       ...(credentials ? { credentials } : {}),
       // S3-compatible stores often reject the SDK's default flexible checksums; send them only when required.
-      ...(settings.endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const, responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
+      ...(settings.endpoint
+        ? {
+            requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+            responseChecksumValidation: 'WHEN_REQUIRED' as const,
+          }
+        : {}),
       maxAttempts: 4,
     });
     return new S3Store(sdk, client, bucket, prefix);
@@ -77,25 +110,34 @@ export class S3Store implements FilesystemStore {
   private fail(op: string, key: string, error: unknown): DestinationError {
     const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const status = e?.$metadata?.httpStatusCode;
-    return new DestinationError(`S3 ${op} of s3://${this.bucket}/${this.k(key)} failed: ${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(error)}. Check the bucket, endpoint, region and credentials.`, {
-      transient: isTransient(error),
-      cause: error,
-      context: { bucket: this.bucket, key: this.k(key), op },
-    });
+    return new DestinationError(
+      `S3 ${op} of s3://${this.bucket}/${this.k(key)} failed: ${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(error)}. Check the bucket, endpoint, region and credentials.`,
+      {
+        transient: isTransient(error),
+        cause: error,
+        context: { bucket: this.bucket, key: this.k(key), op },
+      },
+    );
   }
 
   async init(): Promise<void> {
     try {
       await this.client.send(new this.sdk.HeadBucketCommand({ Bucket: this.bucket }));
     } catch (error) {
-      if (isNotFound(error)) throw new DestinationError(`S3 bucket '${this.bucket}' does not exist (or is not visible with these credentials); create it first, Ferry does not create buckets.`, { cause: error });
+      if (isNotFound(error))
+        throw new DestinationError(
+          `S3 bucket '${this.bucket}' does not exist (or is not visible with these credentials); create it first, Ferry does not create buckets.`,
+          { cause: error },
+        );
       throw this.fail('HeadBucket', '', error);
     }
   }
 
   async put(key: string, body: string | Uint8Array): Promise<void> {
     try {
-      await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: body }));
+      await this.client.send(
+        new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: body }),
+      );
     } catch (error) {
       throw this.fail('PutObject', key, error);
     }
@@ -108,7 +150,13 @@ export class S3Store implements FilesystemStore {
     let parts = 0;
     let bytes = 0;
     try {
-      const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key: this.k(key), Body: body }, partSize: PART_SIZE, queueSize: 4, leavePartsOnError: false });
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: this.k(key), Body: body },
+        partSize: PART_SIZE,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
       upload.on('httpUploadProgress', (p) => {
         parts = Math.max(parts, p.part ?? 1);
         bytes = Math.max(bytes, p.loaded ?? 0);
@@ -122,7 +170,9 @@ export class S3Store implements FilesystemStore {
 
   async get(key: string): Promise<Buffer | undefined> {
     try {
-      const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+      const out = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
+      );
       return Buffer.from(await out.Body!.transformToByteArray());
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -133,7 +183,9 @@ export class S3Store implements FilesystemStore {
   async getFile(key: string, localPath: string): Promise<void> {
     await mkdir(path.dirname(localPath), { recursive: true });
     try {
-      const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+      const out = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
+      );
       await pipeline(out.Body as Readable, createWriteStream(localPath));
     } catch (error) {
       throw this.fail('GetObject', key, error);
@@ -146,7 +198,12 @@ export class S3Store implements FilesystemStore {
     try {
       do {
         const page = await this.client.send(
-          new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), MaxKeys: this.listPageSize, ...(token ? { ContinuationToken: token } : {}) }),
+          new this.sdk.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.k(prefix),
+            MaxKeys: this.listPageSize,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
         );
         for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key.slice(this.prefix.length));
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -161,9 +218,18 @@ export class S3Store implements FilesystemStore {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       try {
-        const out = await this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.k(k) })), Quiet: true } }));
+        const out = await this.client.send(
+          new this.sdk.DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((k) => ({ Key: this.k(k) })), Quiet: true },
+          }),
+        );
         const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-        if (failed.length > 0) throw Object.assign(new Error(`${failed.length} objects not deleted, first: ${failed[0]!.Key} (${failed[0]!.Code})`), { name: 'DeleteObjectsError' });
+        if (failed.length > 0)
+          throw Object.assign(
+            new Error(`${failed.length} objects not deleted, first: ${failed[0]!.Key} (${failed[0]!.Code})`),
+            { name: 'DeleteObjectsError' },
+          );
       } catch (error) {
         throw this.fail('DeleteObjects', batch[0] ?? '', error);
       }

@@ -1,4 +1,9 @@
-import { defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import {
+  defineCapabilities,
+  type ConnectOptions,
+  type Destination,
+  type DestinationCapabilities,
+} from '@ferry/core';
 import type { PostgresConfig } from '../config.ts';
 import type { PostgresClient } from './postgres-client.ts';
 import { resolvePostgresSettings } from './postgres-credentials.ts';

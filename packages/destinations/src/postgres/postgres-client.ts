@@ -2,7 +2,13 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { DestinationError, parseJson, type DatasetReader, type LoadJobFile, type TableSchema } from '@ferry/core';
+import {
+  DestinationError,
+  parseJson,
+  type DatasetReader,
+  type LoadJobFile,
+  type TableSchema,
+} from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { PostgresSqlCompiler } from './postgres-sql.ts';
 import { redact, type PostgresSettings } from './postgres-credentials.ts';
@@ -36,8 +42,17 @@ const TYPES = {
 } as pg.CustomTypesConfig;
 
 /** Node and pg error texts of a connection that went away. */
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-const NETWORK_MESSAGE = /Connection terminated|connection error|not queryable|timeout expired|socket hang up/i;
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const NETWORK_MESSAGE =
+  /Connection terminated|connection error|not queryable|timeout expired|socket hang up/i;
 /**
  * SQLSTATEs worth a retry of the whole package: admin shutdown (pg_terminate_backend), crash shutdown,
  * cannot connect now (server starting), too many connections, serialization failure, deadlock.
@@ -50,7 +65,8 @@ export function isTransientPostgresError(error: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') {
       // Class 08: connection exception.
-      if (/^08[0-9A-Z]{3}$/.test(code) || TRANSIENT_SQLSTATES.has(code) || NETWORK_CODES.has(code)) return true;
+      if (/^08[0-9A-Z]{3}$/.test(code) || TRANSIENT_SQLSTATES.has(code) || NETWORK_CODES.has(code))
+        return true;
     }
     const message = (e as { message?: unknown }).message;
     if (typeof message === 'string' && NETWORK_MESSAGE.test(message)) return true;
@@ -78,7 +94,8 @@ export class PostgresClient extends SqlJobClient {
     if (this.stagingDataset.length > MAX_IDENTIFIER) {
       // `<dataset>_staging` past 63 characters would be truncated by the server, possibly onto another
       // dataset's staging schema; shorten it deterministically instead. (Assigned once, before any use.)
-      (this as { stagingDataset: string }).stagingDataset = `${dataset.slice(0, MAX_IDENTIFIER - 17)}_${fnv8(dataset)}_staging`;
+      (this as { stagingDataset: string }).stagingDataset =
+        `${dataset.slice(0, MAX_IDENTIFIER - 17)}_${fnv8(dataset)}_staging`;
     }
     this.client = client;
     this.settings = settings;
@@ -153,7 +170,10 @@ export class PostgresClient extends SqlJobClient {
       await this.execute(this.compiler.insertFromJsonDocs(target, job.columns, docs, 'doc'));
       return;
     }
-    throw new DestinationError(`postgres cannot load ${job.format} files (job ${job.jobId}); it loads csv and jsonl`, { transient: false });
+    throw new DestinationError(
+      `postgres cannot load ${job.format} files (job ${job.jobId}); it loads csv and jsonl`,
+      { transient: false },
+    );
   }
 
   private async copyIn(sql: string, file: string): Promise<void> {
@@ -172,7 +192,12 @@ export class PostgresClient extends SqlJobClient {
 
   private readers(): pg.Pool {
     if (!this.pool) {
-      const pool = new pg.Pool({ ...this.settings.clientConfig, types: TYPES, max: 4, idleTimeoutMillis: 10_000 });
+      const pool = new pg.Pool({
+        ...this.settings.clientConfig,
+        types: TYPES,
+        max: 4,
+        idleTimeoutMillis: 10_000,
+      });
       pool.on('error', () => undefined); // an idle pooled client lost; the pool replaces it
       this.pool = pool;
     }
@@ -195,7 +220,11 @@ export class PostgresClient extends SqlJobClient {
   }
 
   /** Stream through a server-side cursor: one batch in memory at a time, whatever the result size. */
-  private async *readStream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
+  private async *readStream(
+    sql: string,
+    params: unknown[] | undefined,
+    batchSize: number,
+  ): AsyncIterable<Row[]> {
     const conn = await this.readers().connect();
     let ok = false;
     try {
@@ -224,7 +253,10 @@ export class PostgresClient extends SqlJobClient {
     const pool = this.pool;
     this.pool = undefined;
     // end() can wait forever on a socket the server already dropped; do not let close() hang on it.
-    await Promise.all([withTimeout(this.client.end(), 2000), pool ? withTimeout(pool.end(), 2000) : undefined]).catch(() => undefined);
+    await Promise.all([
+      withTimeout(this.client.end(), 2000),
+      pool ? withTimeout(pool.end(), 2000) : undefined,
+    ]).catch(() => undefined);
   }
 }
 
@@ -237,7 +269,9 @@ function scrub(error: unknown, secrets: readonly string[]): void {
 
 function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 /** 8 hex digits of FNV-1a: a short, stable suffix for shortened names. */

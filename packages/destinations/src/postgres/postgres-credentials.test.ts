@@ -12,14 +12,25 @@ describe('resolvePostgresSettings', () => {
   });
 
   it('fields fill their gaps from PG* variables; the password is a secret', () => {
-    const s = resolvePostgresSettings({ credentials: { host: 'h', password: 'pw-123' } }, { PGUSER: 'u', PGPORT: '5433', PGDATABASE: 'd' });
+    const s = resolvePostgresSettings(
+      { credentials: { host: 'h', password: 'pw-123' } },
+      { PGUSER: 'u', PGPORT: '5433', PGDATABASE: 'd' },
+    );
     expect(s.display).toBe('postgres://u@h:5433/d');
-    expect(s.clientConfig).toMatchObject({ host: 'h', port: 5433, user: 'u', database: 'd', password: 'pw-123' });
+    expect(s.clientConfig).toMatchObject({
+      host: 'h',
+      port: 5433,
+      user: 'u',
+      database: 'd',
+      password: 'pw-123',
+    });
     expect(redact('pw-123!', s.secrets)).toBe('***!');
   });
 
   it('falls back to DATABASE_URL, then to the libpq variables', () => {
-    expect(resolvePostgresSettings({}, { DATABASE_URL: 'postgres://a:b@x:1/y' }).display).toBe('postgres://a@x:1/y');
+    expect(resolvePostgresSettings({}, { DATABASE_URL: 'postgres://a:b@x:1/y' }).display).toBe(
+      'postgres://a@x:1/y',
+    );
     const s = resolvePostgresSettings({}, { PGHOST: 'pghost', PGUSER: 'pguser', PGPASSWORD: 'envpw' });
     expect(s.display).toBe('postgres://pguser@pghost:5432/pguser');
     expect(s.secrets).toContain('envpw');

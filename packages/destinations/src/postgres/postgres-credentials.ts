@@ -17,7 +17,10 @@ export interface PostgresSettings {
  * `PG*`), else `DATABASE_URL`, else libpq's `PGHOST`/`PGPORT`/`PGUSER`/`PGPASSWORD`/`PGDATABASE` — the
  * same variables `psql` reads, so a shell that reaches the database with `psql` reaches it with Ferry.
  */
-export function resolvePostgresSettings(config: Omit<PostgresConfig, 'type'>, env: NodeJS.ProcessEnv = process.env): PostgresSettings {
+export function resolvePostgresSettings(
+  config: Omit<PostgresConfig, 'type'>,
+  env: NodeJS.ProcessEnv = process.env,
+): PostgresSettings {
   const base: ClientConfig = {
     connectionTimeoutMillis: config.connectTimeoutMs ?? 15_000,
     application_name: 'ferry',
@@ -40,14 +43,19 @@ export function resolvePostgresSettings(config: Omit<PostgresConfig, 'type'>, en
   const clientConfig: ClientConfig = { ...base, user, host, port, database };
   if (password !== undefined) clientConfig.password = password;
   if (fields.ssl !== undefined) clientConfig.ssl = fields.ssl;
-  return { clientConfig, display: `postgres://${user}@${host}:${port}/${database}`, secrets: passwordForms(password) };
+  return {
+    clientConfig,
+    display: `postgres://${user}@${host}:${port}/${database}`,
+    secrets: passwordForms(password),
+  };
 }
 
 /** Replace every secret in a text by `***`. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   // Longest first, so the connection string goes before the password inside it.
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s.length > 0) out = out.replaceAll(s, '***');
+  for (const s of [...secrets].sort((a, b) => b.length - a.length))
+    if (s.length > 0) out = out.replaceAll(s, '***');
   return out;
 }
 
@@ -78,6 +86,9 @@ function parseUrl(text: string, env: NodeJS.ProcessEnv): { display: string; pass
   } catch {
     // Not a URL (a libpq keyword string): show nothing of it rather than risk showing a password.
     const keyword = /password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(text)?.[1];
-    return { display: 'postgres://(connection string)', passwords: keyword ? [keyword, keyword.replace(/^'|'$/g, '')] : [] };
+    return {
+      display: 'postgres://(connection string)',
+      passwords: keyword ? [keyword, keyword.replace(/^'|'$/g, '')] : [],
+    };
   }
 }

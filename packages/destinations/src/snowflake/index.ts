@@ -1,6 +1,13 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { ConfigError, DestinationError, defineCapabilities, type ConnectOptions, type Destination, type DestinationCapabilities } from '@ferry/core';
+import {
+  ConfigError,
+  DestinationError,
+  defineCapabilities,
+  type ConnectOptions,
+  type Destination,
+  type DestinationCapabilities,
+} from '@ferry/core';
 import type { ConnectionOptions } from 'snowflake-sdk';
 import type { SnowflakeConfig } from '../config.ts';
 import type { SnowflakeClient } from './snowflake-client.ts';
@@ -30,7 +37,10 @@ async function readPrivateKey(value: string): Promise<string> {
   try {
     return await readFile(value, 'utf8');
   } catch (error) {
-    throw new ConfigError(`snowflake privateKey: cannot read the key file '${value}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); give a PEM text or a readable path`, { cause: error });
+    throw new ConfigError(
+      `snowflake privateKey: cannot read the key file '${value}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); give a PEM text or a readable path`,
+      { cause: error },
+    );
   }
 }
 
@@ -38,8 +48,10 @@ async function readPrivateKey(value: string): Promise<string> {
 async function connectionOptions(config: Omit<SnowflakeConfig, 'type'>): Promise<ConnectionOptions> {
   if (!config.account) throw new ConfigError('snowflake: account is required (e.g. myorg-myaccount)');
   if (!config.username) throw new ConfigError('snowflake: username is required');
-  if (!config.database) throw new ConfigError('snowflake: database is required (the dataset is a schema inside it)');
-  if (!config.password && !config.privateKey) throw new ConfigError('snowflake: give a password or a privateKey (PEM text or path) for key-pair auth');
+  if (!config.database)
+    throw new ConfigError('snowflake: database is required (the dataset is a schema inside it)');
+  if (!config.password && !config.privateKey)
+    throw new ConfigError('snowflake: give a password or a privateKey (PEM text or path) for key-pair auth');
   const options: ConnectionOptions = {
     account: config.account,
     username: config.username,
@@ -54,7 +66,9 @@ async function connectionOptions(config: Omit<SnowflakeConfig, 'type'>): Promise
     const pem = await readPrivateKey(config.privateKey);
     // An encrypted key is decrypted here (the SDK takes a passphrase only with a key path).
     options.privateKey = config.privateKeyPass
-      ? createPrivateKey({ key: pem, passphrase: config.privateKeyPass }).export({ format: 'pem', type: 'pkcs8' }).toString()
+      ? createPrivateKey({ key: pem, passphrase: config.privateKeyPass })
+          .export({ format: 'pem', type: 'pkcs8' })
+          .toString()
       : pem;
   } else {
     options.password = config.password!;
@@ -71,7 +85,8 @@ export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snow
   return {
     type: 'snowflake',
     capabilities: SNOWFLAKE_CAPABILITIES,
-    describe: () => `snowflake://${config.username}@${config.account}/${config.database}${config.warehouse ? `?warehouse=${config.warehouse}` : ''}`,
+    describe: () =>
+      `snowflake://${config.username}@${config.account}/${config.database}${config.warehouse ? `?warehouse=${config.warehouse}` : ''}`,
     async connect(options: ConnectOptions): Promise<SnowflakeClient> {
       const sdkOptions = await connectionOptions(config);
       // snowflake-sdk probes cloud metadata addresses (169.254.169.254, GCP, AWS STS) when it loads unless
@@ -84,15 +99,24 @@ export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snow
       const connection = sdk.createConnection(sdkOptions);
       try {
         // connectAsync() resolves even when the login fails (the error only reaches a callback): use connect().
-        await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          connection.connect((err) => (err ? reject(err) : resolve())),
+        );
       } catch (error) {
         const message = (error as Error).message ?? String(error);
-        throw new DestinationError(`snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`, {
-          transient: false,
-          cause: error,
-        });
+        throw new DestinationError(
+          `snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`,
+          {
+            transient: false,
+            cause: error,
+          },
+        );
       }
-      return new SnowflakeClient(connection, options.dataset, { account: config.account, database: config.database, username: config.username });
+      return new SnowflakeClient(connection, options.dataset, {
+        account: config.account,
+        database: config.database,
+        username: config.username,
+      });
     },
   };
 }

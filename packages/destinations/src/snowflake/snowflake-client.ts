@@ -78,7 +78,11 @@ export class SnowflakeClient extends SqlJobClient {
   }
 
   /** Run one statement; resolves with the finished statement and its rows (when not streamed). */
-  private run1(sql: string, params: unknown[] | undefined, stream = false): Promise<{ statement: RowStatement; rows: Record<string, unknown>[] | undefined }> {
+  private run1(
+    sql: string,
+    params: unknown[] | undefined,
+    stream = false,
+  ): Promise<{ statement: RowStatement; rows: Record<string, unknown>[] | undefined }> {
     return new Promise((resolve, reject) => {
       this.connection.execute({
         sqlText: sql,
@@ -134,15 +138,24 @@ export class SnowflakeClient extends SqlJobClient {
       const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
       const col = foldedName(String(r.column_name));
       const native = String(r.data_type);
-      const dataType = native.toUpperCase() === 'NUMBER' ? this.compiler.fromNumber(r.numeric_scale as number | null) : this.compiler.fromNativeType(native);
+      const dataType =
+        native.toUpperCase() === 'NUMBER'
+          ? this.compiler.fromNumber(r.numeric_scale as number | null)
+          : this.compiler.fromNativeType(native);
       t.columns[col] = { name: col, dataType, nullable: r.is_nullable === 'YES' };
     }
     return tables;
   }
 
   /** DDL before the transaction (it auto-commits): create tables, add columns, widen by copy, repair a crashed widening. */
-  protected override async migrate(plan: LoadPackagePlan, existing: Record<string, TableSchema>): Promise<void> {
-    const needed = new Set([...plan.tables.map((t) => t.table), ...plan.replaceChains.flatMap((c) => c.tables)]);
+  protected override async migrate(
+    plan: LoadPackagePlan,
+    existing: Record<string, TableSchema>,
+  ): Promise<void> {
+    const needed = new Set([
+      ...plan.tables.map((t) => t.table),
+      ...plan.replaceChains.flatMap((c) => c.tables),
+    ]);
     for (const name of needed) {
       const table = plan.schema.tables[name];
       if (!table) continue;
@@ -173,8 +186,15 @@ export class SnowflakeClient extends SqlJobClient {
   }
 
   /** PUT the file into the target's table stage under the load id, then COPY it by column name. */
-  protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema, loadId?: string, stage?: string): Promise<void> {
-    if (job.format !== 'jsonl') throw new DestinationError(`snowflake loads jsonl files only; job ${job.jobId} is ${job.format}`);
+  protected async loadFile(
+    job: LoadJobFile,
+    target: string,
+    _table: TableSchema,
+    loadId?: string,
+    stage?: string,
+  ): Promise<void> {
+    if (job.format !== 'jsonl')
+      throw new DestinationError(`snowflake loads jsonl files only; job ${job.jobId} is ${job.format}`);
     const folder = loadId ?? 'adhoc';
     const stageRef = stage ?? target;
     await this.run(this.compiler.put(path.resolve(job.path), stageRef, folder));
@@ -193,17 +213,31 @@ export class SnowflakeClient extends SqlJobClient {
       const table = plan.schema.tables[t.table]!;
       if (t.writeDisposition === 'merge') {
         const staging = this.compiler.qualified(this.stagingDataset, t.table);
-        await this.run(this.compiler.createTable(staging, Object.values(table.columns).map((c) => ({ ...c, nullable: true })), false));
-        targets.set(t.table, { target: staging, stage: this.compiler.tableStage(this.stagingDataset, t.table) });
+        await this.run(
+          this.compiler.createTable(
+            staging,
+            Object.values(table.columns).map((c) => ({ ...c, nullable: true })),
+            false,
+          ),
+        );
+        targets.set(t.table, {
+          target: staging,
+          stage: this.compiler.tableStage(this.stagingDataset, t.table),
+        });
       } else {
-        targets.set(t.table, { target: this.compiler.qualified(this.dataset, t.table), stage: this.compiler.tableStage(this.dataset, t.table) });
+        targets.set(t.table, {
+          target: this.compiler.qualified(this.dataset, t.table),
+          stage: this.compiler.tableStage(this.dataset, t.table),
+        });
       }
     }
     // 2. One transaction: data, replace/merge, schema version, state, marker.
     await this.run('BEGIN');
     try {
       for (const chain of plan.replaceChains) {
-        for (const t of chain.tables) if (existing[t] || plan.schema.tables[t]) await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
+        for (const t of chain.tables)
+          if (existing[t] || plan.schema.tables[t])
+            await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
       }
       for (const t of plan.tables) {
         const table = plan.schema.tables[t.table]!;
@@ -228,10 +262,16 @@ export class SnowflakeClient extends SqlJobClient {
         });
         const root = toMerge(t.table);
         const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
-        const pk = Object.values(root.table.columns).filter((c) => c.primaryKey).map((c) => c.name);
-        const mk = Object.values(root.table.columns).filter((c) => c.mergeKey).map((c) => c.name);
+        const pk = Object.values(root.table.columns)
+          .filter((c) => c.primaryKey)
+          .map((c) => c.name);
+        const mk = Object.values(root.table.columns)
+          .filter((c) => c.mergeKey)
+          .map((c) => c.name);
         const statements =
-          t.mergeStrategy === 'upsert' && pk.length > 0 ? this.compiler.mergeUpsert(root, children, pk) : this.compiler.mergeDeleteInsert(root, children, pk, mk);
+          t.mergeStrategy === 'upsert' && pk.length > 0
+            ? this.compiler.mergeUpsert(root, children, pk)
+            : this.compiler.mergeDeleteInsert(root, children, pk, mk);
         for (const sql of statements) await this.run(sql);
       }
       await this.writeSystemRows(plan);

@@ -1,4 +1,12 @@
-import { DestinationError, SYSTEM_COLUMNS, SYSTEM_TABLES, shortHash, type ColumnSchema, type DataType, type StoredSchema } from '@ferry/core';
+import {
+  DestinationError,
+  SYSTEM_COLUMNS,
+  SYSTEM_TABLES,
+  shortHash,
+  type ColumnSchema,
+  type DataType,
+  type StoredSchema,
+} from '@ferry/core';
 import { SqlCompiler, type MergeTable, type Statement } from '../sql/sql-compiler.ts';
 
 /** One loader file staged for `COPY INTO`: where it was PUT and under which name it landed. */
@@ -70,7 +78,10 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
    * first column). Quoted strings and identifiers are left alone.
    */
   rewriteParams(sql: string): string {
-    return sql.replace(/('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)/g, (match, quoted: string | undefined, n: string | undefined) => (quoted ? match : `:${n}`));
+    return sql.replace(
+      /('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)/g,
+      (match, quoted: string | undefined, n: string | undefined) => (quoted ? match : `:${n}`),
+    );
   }
 
   // Issue 6's type set: NUMBER, FLOAT, BOOLEAN, VARCHAR, VARIANT, DATE, TIMESTAMP_TZ.
@@ -114,7 +125,9 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
 
   /** Name of the temporary column a widening copies into; deterministic so a crashed widening is found again. */
   widenTempColumn(column: string): string {
-    return `_FERRY_WIDEN_${shortHash(column, 12).replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
+    return `_FERRY_WIDEN_${shortHash(column, 12)
+      .replace(/[^A-Za-z0-9]/g, '_')
+      .toUpperCase()}`;
   }
 
   /**
@@ -179,8 +192,16 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   }
 
   // Quoted system columns (SCHEMA is reserved).
-  override insertLoad(schema: string, loadId: string, schemaName: string, versionHash: string, insertedAt: string): Statement {
-    const cols = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash'].map((n) => this.quote(n)).join(', ');
+  override insertLoad(
+    schema: string,
+    loadId: string,
+    schemaName: string,
+    versionHash: string,
+    insertedAt: string,
+  ): Statement {
+    const cols = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash']
+      .map((n) => this.quote(n))
+      .join(', ');
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
       params: [loadId, schemaName, insertedAt, versionHash],
@@ -188,17 +209,58 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   }
 
   // Quoted system columns (SCHEMA is reserved).
-  override insertState(schema: string, row: { version: number; engineVersion: number; pipelineName: string; state: string; createdAt: string; versionHash: string; loadId: string }): Statement {
-    const cols = ['version', 'engine_version', 'pipeline_name', 'state', 'created_at', 'version_hash', SYSTEM_COLUMNS.loadId].map((n) => this.quote(n)).join(', ');
+  override insertState(
+    schema: string,
+    row: {
+      version: number;
+      engineVersion: number;
+      pipelineName: string;
+      state: string;
+      createdAt: string;
+      versionHash: string;
+      loadId: string;
+    },
+  ): Statement {
+    const cols = [
+      'version',
+      'engine_version',
+      'pipeline_name',
+      'state',
+      'created_at',
+      'version_hash',
+      SYSTEM_COLUMNS.loadId,
+    ]
+      .map((n) => this.quote(n))
+      .join(', ');
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
-      params: [row.version, row.engineVersion, row.pipelineName, row.state, row.createdAt, row.versionHash, row.loadId],
+      params: [
+        row.version,
+        row.engineVersion,
+        row.pipelineName,
+        row.state,
+        row.createdAt,
+        row.versionHash,
+        row.loadId,
+      ],
     };
   }
 
   // Quoted system columns (SCHEMA is reserved).
-  override insertVersion(schema: string, row: { version: number; engineVersion: number; insertedAt: string; schemaName: string; versionHash: string; schema: string }): Statement {
-    const cols = ['version', 'engine_version', 'inserted_at', 'schema_name', 'version_hash', 'schema'].map((n) => this.quote(n)).join(', ');
+  override insertVersion(
+    schema: string,
+    row: {
+      version: number;
+      engineVersion: number;
+      insertedAt: string;
+      schemaName: string;
+      versionHash: string;
+      schema: string;
+    },
+  ): Statement {
+    const cols = ['version', 'engine_version', 'inserted_at', 'schema_name', 'version_hash', 'schema']
+      .map((n) => this.quote(n))
+      .join(', ');
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
       params: [row.version, row.engineVersion, row.insertedAt, row.schemaName, row.versionHash, row.schema],

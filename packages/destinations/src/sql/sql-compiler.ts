@@ -1,4 +1,10 @@
-import { SYSTEM_COLUMNS, SYSTEM_TABLES, type ColumnSchema, type DataType, type TableSchema } from '@ferry/core';
+import {
+  SYSTEM_COLUMNS,
+  SYSTEM_TABLES,
+  type ColumnSchema,
+  type DataType,
+  type TableSchema,
+} from '@ferry/core';
 
 /** A statement with positional parameters. */
 export interface Statement {
@@ -47,8 +53,10 @@ export class SqlCompiler {
   fromNativeType(native: string): DataType {
     const t = native.toLowerCase();
     if (t.startsWith('timestamp')) return 'timestamp';
-    if (t === 'bigint' || t === 'int8' || t === 'integer' || t === 'int64' || t === 'hugeint') return 'bigint';
-    if (t === 'double' || t === 'double precision' || t === 'float8' || t === 'float64' || t === 'real') return 'double';
+    if (t === 'bigint' || t === 'int8' || t === 'integer' || t === 'int64' || t === 'hugeint')
+      return 'bigint';
+    if (t === 'double' || t === 'double precision' || t === 'float8' || t === 'float64' || t === 'real')
+      return 'double';
     if (t === 'boolean' || t === 'bool') return 'bool';
     if (t === 'date') return 'date';
     if (t.startsWith('decimal') || t.startsWith('numeric')) return 'decimal';
@@ -73,7 +81,9 @@ export class SqlCompiler {
 
   /** ADD COLUMN statements (nullable: existing rows have no value). One statement per column (portable). */
   addColumns(qualifiedName: string, columns: ColumnSchema[]): string[] {
-    return columns.map((c) => `ALTER TABLE ${qualifiedName} ADD COLUMN ${this.quote(c.name)} ${this.columnType(c)}`);
+    return columns.map(
+      (c) => `ALTER TABLE ${qualifiedName} ADD COLUMN ${this.quote(c.name)} ${this.columnType(c)}`,
+    );
   }
 
   /** Widen a column's type in place. */
@@ -110,7 +120,13 @@ export class SqlCompiler {
   }
 
   /** INSERT of the `_ferry_loads` commit marker. */
-  insertLoad(schema: string, loadId: string, schemaName: string, versionHash: string, insertedAt: string): Statement {
+  insertLoad(
+    schema: string,
+    loadId: string,
+    schemaName: string,
+    versionHash: string,
+    insertedAt: string,
+  ): Statement {
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
       params: [loadId, schemaName, insertedAt, versionHash],
@@ -118,15 +134,44 @@ export class SqlCompiler {
   }
 
   /** INSERT of a pipeline state row. */
-  insertState(schema: string, row: { version: number; engineVersion: number; pipelineName: string; state: string; createdAt: string; versionHash: string; loadId: string }): Statement {
+  insertState(
+    schema: string,
+    row: {
+      version: number;
+      engineVersion: number;
+      pipelineName: string;
+      state: string;
+      createdAt: string;
+      versionHash: string;
+      loadId: string;
+    },
+  ): Statement {
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (version, engine_version, pipeline_name, state, created_at, version_hash, ${SYSTEM_COLUMNS.loadId}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
-      params: [row.version, row.engineVersion, row.pipelineName, row.state, row.createdAt, row.versionHash, row.loadId],
+      params: [
+        row.version,
+        row.engineVersion,
+        row.pipelineName,
+        row.state,
+        row.createdAt,
+        row.versionHash,
+        row.loadId,
+      ],
     };
   }
 
   /** INSERT of a schema version row. */
-  insertVersion(schema: string, row: { version: number; engineVersion: number; insertedAt: string; schemaName: string; versionHash: string; schema: string }): Statement {
+  insertVersion(
+    schema: string,
+    row: {
+      version: number;
+      engineVersion: number;
+      insertedAt: string;
+      schemaName: string;
+      versionHash: string;
+      schema: string;
+    },
+  ): Statement {
     return {
       sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
       params: [row.version, row.engineVersion, row.insertedAt, row.schemaName, row.versionHash, row.schema],
@@ -165,7 +210,10 @@ export class SqlCompiler {
   protected replacedRows(root: MergeTable, primaryKey: string[], mergeKey: string[]): string {
     const parts: string[] = [];
     for (const key of [primaryKey, mergeKey]) {
-      if (key.length > 0) parts.push(`EXISTS (SELECT 1 FROM ${root.staging} s WHERE ${this.matchColumns('s', root.target, key)})`);
+      if (key.length > 0)
+        parts.push(
+          `EXISTS (SELECT 1 FROM ${root.staging} s WHERE ${this.matchColumns('s', root.target, key)})`,
+        );
     }
     return parts.join(' OR ');
   }
@@ -183,17 +231,25 @@ export class SqlCompiler {
     const id = this.quote(SYSTEM_COLUMNS.id);
     const rootId = this.quote(SYSTEM_COLUMNS.rootId);
     return children.map((child) => {
-      const cols = Object.keys(child.table.columns).map((c) => this.quote(c)).join(', ');
+      const cols = Object.keys(child.table.columns)
+        .map((c) => this.quote(c))
+        .join(', ');
       return `INSERT INTO ${child.target} (${cols}) SELECT ${cols} FROM ${child.staging} WHERE ${rootId} IN (SELECT ${id} FROM ${root.target})`;
     });
   }
 
   /** Delete the children of target roots that the staged rows replace. */
-  protected deleteChildren(root: MergeTable, children: MergeTable[], primaryKey: string[], mergeKey: string[]): string[] {
+  protected deleteChildren(
+    root: MergeTable,
+    children: MergeTable[],
+    primaryKey: string[],
+    mergeKey: string[],
+  ): string[] {
     const id = this.quote(SYSTEM_COLUMNS.id);
     const rootId = this.quote(SYSTEM_COLUMNS.rootId);
     return children.map(
-      (child) => `DELETE FROM ${child.target} WHERE ${rootId} IN (SELECT ${id} FROM ${root.target} WHERE ${this.replacedRows(root, primaryKey, mergeKey)})`,
+      (child) =>
+        `DELETE FROM ${child.target} WHERE ${rootId} IN (SELECT ${id} FROM ${root.target} WHERE ${this.replacedRows(root, primaryKey, mergeKey)})`,
     );
   }
 
@@ -201,7 +257,12 @@ export class SqlCompiler {
    * delete-insert: delete target rows (and their children) matching staged keys, insert staged rows
    * de-duplicated on the primary key, then their children.
    */
-  mergeDeleteInsert(root: MergeTable, children: MergeTable[], primaryKey: string[], mergeKey: string[]): string[] {
+  mergeDeleteInsert(
+    root: MergeTable,
+    children: MergeTable[],
+    primaryKey: string[],
+    mergeKey: string[],
+  ): string[] {
     const cols = Object.keys(root.table.columns);
     return [
       ...this.deleteChildren(root, children, primaryKey, mergeKey),

@@ -68,11 +68,14 @@ export abstract class SqlJobClient implements DestinationClient {
   protected wrap(error: unknown, sql?: string): DestinationError {
     if (error instanceof DestinationError) return error;
     const message = (error as Error)?.message ?? String(error);
-    return new DestinationError(`${this.describeTarget()}: ${message}${sql ? ` (in: ${sql.slice(0, 300)})` : ''}`, {
-      ...(sql === undefined ? {} : { sql }),
-      transient: this.isTransient(error),
-      cause: error,
-    });
+    return new DestinationError(
+      `${this.describeTarget()}: ${message}${sql ? ` (in: ${sql.slice(0, 300)})` : ''}`,
+      {
+        ...(sql === undefined ? {} : { sql }),
+        transient: this.isTransient(error),
+        cause: error,
+      },
+    );
   }
 
   /** Where data goes, for error messages (no secrets). */
@@ -134,7 +137,11 @@ export abstract class SqlJobClient implements DestinationClient {
       const name = String(r.table_name);
       const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
       const col = String(r.column_name);
-      t.columns[col] = { name: col, dataType: this.compiler.fromNativeType(String(r.data_type)), nullable: r.is_nullable === 'YES' };
+      t.columns[col] = {
+        name: col,
+        dataType: this.compiler.fromNativeType(String(r.data_type)),
+        nullable: r.is_nullable === 'YES',
+      };
     }
     return tables;
   }
@@ -146,7 +153,10 @@ export abstract class SqlJobClient implements DestinationClient {
 
   /** Bring the target tables of a package up to its schema: create tables, add columns, widen types. */
   protected async migrate(plan: LoadPackagePlan, existing: Record<string, TableSchema>): Promise<void> {
-    const needed = new Set([...plan.tables.map((t) => t.table), ...plan.replaceChains.flatMap((c) => c.tables)]);
+    const needed = new Set([
+      ...plan.tables.map((t) => t.table),
+      ...plan.replaceChains.flatMap((c) => c.tables),
+    ]);
     for (const name of needed) {
       const table = plan.schema.tables[name];
       if (!table) continue;
@@ -172,7 +182,13 @@ export abstract class SqlJobClient implements DestinationClient {
   protected async prepareStaging(table: TableSchema): Promise<string> {
     const staging = this.compiler.qualified(this.stagingDataset, table.name);
     await this.run(this.compiler.dropTable(staging));
-    await this.run(this.compiler.createTable(staging, Object.values(table.columns).map((c) => ({ ...c, nullable: true })), false));
+    await this.run(
+      this.compiler.createTable(
+        staging,
+        Object.values(table.columns).map((c) => ({ ...c, nullable: true })),
+        false,
+      ),
+    );
     return staging;
   }
 
@@ -188,7 +204,9 @@ export abstract class SqlJobClient implements DestinationClient {
       if (hasMerge) await this.run(this.compiler.createSchema(this.stagingDataset));
       await this.migrate(plan, existing);
       for (const chain of plan.replaceChains) {
-        for (const t of chain.tables) if (existing[t] || plan.schema.tables[t]) await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
+        for (const t of chain.tables)
+          if (existing[t] || plan.schema.tables[t])
+            await this.run(this.compiler.deleteAll(this.compiler.qualified(this.dataset, t)));
       }
       const staging = new Map<string, string>();
       for (const t of plan.tables) {
@@ -218,8 +236,12 @@ export abstract class SqlJobClient implements DestinationClient {
         });
         const root = toMerge(t.table);
         const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
-        const pk = Object.values(root.table.columns).filter((c) => c.primaryKey).map((c) => c.name);
-        const mk = Object.values(root.table.columns).filter((c) => c.mergeKey).map((c) => c.name);
+        const pk = Object.values(root.table.columns)
+          .filter((c) => c.primaryKey)
+          .map((c) => c.name);
+        const mk = Object.values(root.table.columns)
+          .filter((c) => c.mergeKey)
+          .map((c) => c.name);
         const statements =
           t.mergeStrategy === 'upsert' && pk.length > 0
             ? this.compiler.mergeUpsert(root, children, pk)
@@ -274,6 +296,9 @@ export abstract class SqlJobClient implements DestinationClient {
 
 /** Whether a type change is a safe in-place widening. */
 export function widens(from: ColumnSchema['dataType'], to: ColumnSchema['dataType']): boolean {
-  return (from === 'bigint' && to === 'double') || (from === 'date' && to === 'timestamp') || (from === 'bigint' && to === 'decimal');
+  return (
+    (from === 'bigint' && to === 'double') ||
+    (from === 'date' && to === 'timestamp') ||
+    (from === 'bigint' && to === 'decimal')
+  );
 }
-

@@ -11,9 +11,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pipeline, resource, source, type DataItem, type Destination, type DestinationClient, type LoadPackagePlan, type Pipeline } from '@ferry/core';
+import {
+  pipeline,
+  resource,
+  source,
+  type DataItem,
+  type Destination,
+  type DestinationClient,
+  type LoadPackagePlan,
+  type Pipeline,
+} from '@ferry/core';
 import { bigquery } from '@ferry/destinations/bigquery';
-import { startBigQueryServer, type LocalBigQueryServer, type RecordedRequest } from '../support/bigquery-server/bigquery-server.ts';
+import {
+  startBigQueryServer,
+  type LocalBigQueryServer,
+  type RecordedRequest,
+} from '../support/bigquery-server/bigquery-server.ts';
 
 let server: LocalBigQueryServer;
 const dirs: string[] = [];
@@ -39,7 +52,13 @@ function authClient(): OAuth2Client {
   return client;
 }
 
-const destinationFor = () => bigquery({ projectId: server.projectId, apiEndpoint: server.url, location: 'US', authClient: authClient() });
+const destinationFor = () =>
+  bigquery({
+    projectId: server.projectId,
+    apiEndpoint: server.url,
+    location: 'US',
+    authClient: authClient(),
+  });
 
 /** dbt-run-like records: 14-digit ids, microsecond timestamps, a nested list (child table). */
 const run = (i: number, extra: Partial<DataItem> = {}): DataItem => ({
@@ -53,7 +72,10 @@ const run = (i: number, extra: Partial<DataItem> = {}): DataItem => ({
   ...extra,
 });
 
-const runsSource = (items: DataItem[], options: Parameters<typeof resource>[0] extends infer O ? Partial<O & object> : never = {}) =>
+const runsSource = (
+  items: DataItem[],
+  options: Parameters<typeof resource>[0] extends infer O ? Partial<O & object> : never = {},
+) =>
   source({
     name: 'dbt',
     resources: [
@@ -63,7 +85,11 @@ const runsSource = (items: DataItem[], options: Parameters<typeof resource>[0] e
     ],
   });
 
-async function withClient<T>(destination: Destination, dataset: string, fn: (c: DestinationClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  destination: Destination,
+  dataset: string,
+  fn: (c: DestinationClient) => Promise<T>,
+): Promise<T> {
   const client = await destination.connect({ dataset, pipelineName: 'x' });
   try {
     return await fn(client);
@@ -73,8 +99,10 @@ async function withClient<T>(destination: Destination, dataset: string, fn: (c: 
 }
 
 const since = (n: number) => server.requests.slice(n);
-const uploadsOf = (reqs: RecordedRequest[]) => reqs.filter((r) => r.path.startsWith('/upload/') && r.method === 'POST');
-const scriptsOf = (reqs: RecordedRequest[]) => reqs.filter((r) => r.jobType === 'query' && r.method === 'POST' && /^BEGIN TRANSACTION;/.test(r.sql ?? ''));
+const uploadsOf = (reqs: RecordedRequest[]) =>
+  reqs.filter((r) => r.path.startsWith('/upload/') && r.method === 'POST');
+const scriptsOf = (reqs: RecordedRequest[]) =>
+  reqs.filter((r) => r.jobType === 'query' && r.method === 'POST' && /^BEGIN TRANSACTION;/.test(r.sql ?? ''));
 
 describe('bigquery through the real client against the local server', () => {
   it('append, merge with child tables, replace, and state through an empty dataDir', async () => {
@@ -100,12 +128,18 @@ describe('bigquery through the real client against the local server', () => {
     const staged = server.uploads.filter((u) => u.jobId.includes(loadId!));
     const runsFile = staged.find((u) => u.destination.startsWith('whole_run_staging.runs__1'))!;
     expect(runsFile.sourceFormat).toBe('NEWLINE_DELIMITED_JSON');
-    const lines = runsFile.bytes.toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = runsFile.bytes
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.id)).toEqual([70403104190001, 70403104190002, 70403104190003]);
     expect(lines[0]!.created_at).toMatch(/^2024-03-25[ T]13:47:01\.12969/);
 
     // DDL ran as its own script before the loads; one transaction script per package, after the loads.
-    const ddlIndex = reqs.findIndex((r) => /CREATE TABLE IF NOT EXISTS `ferry-test`.`whole_run_staging`/.test(r.sql ?? ''));
+    const ddlIndex = reqs.findIndex((r) =>
+      /CREATE TABLE IF NOT EXISTS `ferry-test`.`whole_run_staging`/.test(r.sql ?? ''),
+    );
     const scripts = scriptsOf(reqs);
     expect(scripts).toHaveLength(1);
     const script = scripts[0]!;
@@ -113,14 +147,18 @@ describe('bigquery through the real client against the local server', () => {
     expect(ddlIndex).toBeLessThan(reqs.indexOf(uploads[0]!));
     expect(reqs.indexOf(script)).toBeGreaterThan(Math.max(...uploads.map((u) => reqs.indexOf(u))));
     expect(script.jobId).toBe(`ferry_whole_run_${loadId}_commit`);
-    expect(script.sql).toMatch(/^BEGIN TRANSACTION;\nINSERT INTO `ferry-test`.`whole_run`.`runs` .* FROM `ferry-test`.`whole_run_staging`.`runs__\d+`;/);
+    expect(script.sql).toMatch(
+      /^BEGIN TRANSACTION;\nINSERT INTO `ferry-test`.`whole_run`.`runs` .* FROM `ferry-test`.`whole_run_staging`.`runs__\d+`;/,
+    );
     expect(script.sql).toContain('INSERT INTO `ferry-test`.`whole_run`.`_ferry_version`');
     expect(script.sql).toContain('INSERT INTO `ferry-test`.`whole_run`.`_ferry_loads`');
     expect(script.sql!.trim().endsWith('COMMIT TRANSACTION;')).toBe(true);
     expect(script.sql).not.toMatch(/CREATE|ALTER/);
     expect(script.params?.find((x) => x.name === 'p1')).toMatchObject({ parameterType: { type: 'INT64' } });
     // The staging tables are gone after the commit.
-    const left = await server.sql(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'whole_run_staging'`);
+    const left = await server.sql(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'whole_run_staging'`,
+    );
     expect(left).toEqual([]);
 
     // merge (upsert) with a child table; the last duplicate of a load wins.
@@ -129,14 +167,29 @@ describe('bigquery through the real client against the local server', () => {
     const opts = { writeDisposition: 'merge' as const, primaryKey: 'id', mergeStrategy: 'upsert' as const };
     await mp.run(runsSource([run(1), run(2)], opts));
     const beforeMerge = server.requests.length;
-    await mp.run(runsSource([run(2, { status: 20, steps: [{ index: 1, name: 'first' }] }), run(4), run(2, { status: 30, steps: [{ index: 1, name: 'last' }] })], opts));
+    await mp.run(
+      runsSource(
+        [
+          run(2, { status: 20, steps: [{ index: 1, name: 'first' }] }),
+          run(4),
+          run(2, { status: 30, steps: [{ index: 1, name: 'last' }] }),
+        ],
+        opts,
+      ),
+    );
     const mergeScript = scriptsOf(since(beforeMerge))[0]!;
-    expect(mergeScript.sql).toMatch(/MERGE INTO `ferry-test`.`whole_run`.`runs` AS t USING \(.*ROW_NUMBER\(\) OVER \(PARTITION BY `id`/);
-    expect(mergeScript.sql).toMatch(/DELETE FROM `ferry-test`.`whole_run`.`runs__steps` AS c WHERE c.`_ferry_root_id` IN/);
+    expect(mergeScript.sql).toMatch(
+      /MERGE INTO `ferry-test`.`whole_run`.`runs` AS t USING \(.*ROW_NUMBER\(\) OVER \(PARTITION BY `id`/,
+    );
+    expect(mergeScript.sql).toMatch(
+      /DELETE FROM `ferry-test`.`whole_run`.`runs__steps` AS c WHERE c.`_ferry_root_id` IN/,
+    );
     expect(mergeScript.sql).not.toMatch(/\) IN \(/); // no tuple IN
     await withClient(merged, dataset, async (c) => {
       const t = (name: string) => c.reader!.qualifiedTable(name);
-      const rows = await c.reader!.query(`SELECT id, status, COUNT(*) AS n FROM ${t('runs')} GROUP BY id, status ORDER BY id, status`);
+      const rows = await c.reader!.query(
+        `SELECT id, status, COUNT(*) AS n FROM ${t('runs')} GROUP BY id, status ORDER BY id, status`,
+      );
       // 3 appended + 2 merged + (2 updated, 4 new) on the shared table: ids 1 and 2 repeat from the append run.
       expect(rows.filter((r) => r.id === 70403104190002)).toEqual([{ id: 70403104190002, status: 30, n: 1 }]);
       const steps = await c.reader!.query(
@@ -149,18 +202,31 @@ describe('bigquery through the real client against the local server', () => {
     });
 
     // replace: the chain holds exactly the last run, also when it is empty.
-    const rp = pipeline({ name: 'whole_replace', dataset: 'whole_replace', destination, dataDir: await newDir() });
+    const rp = pipeline({
+      name: 'whole_replace',
+      dataset: 'whole_replace',
+      destination,
+      dataDir: await newDir(),
+    });
     await rp.run(runsSource([run(1), run(2), run(3)], { writeDisposition: 'replace' }));
     await rp.run(runsSource([run(9)], { writeDisposition: 'replace' }));
     await withClient(destination, 'whole_replace', async (c) => {
-      expect(await c.reader!.query(`SELECT id FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([{ id: 70403104190009 }]);
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs__steps')}`)).toEqual([{ n: 2 }]);
+      expect(await c.reader!.query(`SELECT id FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([
+        { id: 70403104190009 },
+      ]);
+      expect(
+        await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs__steps')}`),
+      ).toEqual([{ n: 2 }]);
     });
     const beforeEmpty = server.requests.length;
     await rp.run(runsSource([], { writeDisposition: 'replace' }));
-    expect(scriptsOf(since(beforeEmpty))[0]?.sql).toContain('DELETE FROM `ferry-test`.`whole_replace`.`runs__steps` WHERE TRUE');
+    expect(scriptsOf(since(beforeEmpty))[0]?.sql).toContain(
+      'DELETE FROM `ferry-test`.`whole_replace`.`runs__steps` WHERE TRUE',
+    );
     await withClient(destination, 'whole_replace', async (c) => {
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([{ n: 0 }]);
+      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([
+        { n: 0 },
+      ]);
     });
 
     // state round trip: a fresh dataDir resumes the cursor stored by the transaction script.
@@ -170,12 +236,25 @@ describe('bigquery through the real client against the local server', () => {
       source({
         name: 'dbt',
         resources: [
-          resource({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id', incremental: { cursorPath: 'updated_at', rowOrder: 'asc' } }, function* () {
-            yield all.slice(0, served);
-          }),
+          resource(
+            {
+              name: 'runs',
+              writeDisposition: 'merge',
+              primaryKey: 'id',
+              incremental: { cursorPath: 'updated_at', rowOrder: 'asc' },
+            },
+            function* () {
+              yield all.slice(0, served);
+            },
+          ),
         ],
       });
-    const sp = pipeline({ name: 'whole_state', dataset: 'whole_state', destination, dataDir: await newDir() });
+    const sp = pipeline({
+      name: 'whole_state',
+      dataset: 'whole_state',
+      destination,
+      dataDir: await newDir(),
+    });
     const beforeState = server.requests.length;
     expect((await sp.run(incremental())).rowCounts.runs).toBe(3);
     // The state row and the marker commit in the same script as the data.
@@ -190,13 +269,24 @@ describe('bigquery through the real client against the local server', () => {
       'COMMIT TRANSACTION;',
     ]);
     served = 5;
-    const fresh = pipeline({ name: 'whole_state', dataset: 'whole_state', destination: destinationFor(), dataDir: await newDir() });
+    const fresh = pipeline({
+      name: 'whole_state',
+      dataset: 'whole_state',
+      destination: destinationFor(),
+      dataDir: await newDir(),
+    });
     expect((await fresh.run(incremental())).rowCounts.runs).toBe(2);
-    expect((await fresh.state()).sources.dbt?.resources.runs?.incremental?.updated_at?.lastValue).toBe('2024-01-05T00:00:00.000001Z');
+    expect((await fresh.state()).sources.dbt?.resources.runs?.incremental?.updated_at?.lastValue).toBe(
+      '2024-01-05T00:00:00.000001Z',
+    );
     await withClient(destination, 'whole_state', async (c) => {
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([{ n: 5 }]);
+      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([
+        { n: 5 },
+      ]);
       const stored = await c.getStoredState('whole_state');
-      expect(stored?.state.sources.dbt?.resources.runs?.incremental?.updated_at?.lastValue).toBe('2024-01-05T00:00:00.000001Z');
+      expect(stored?.state.sources.dbt?.resources.runs?.incremental?.updated_at?.lastValue).toBe(
+        '2024-01-05T00:00:00.000001Z',
+      );
     });
     await Promise.all([p.close(), mp.close(), rp.close(), sp.close(), fresh.close()]);
   });
@@ -247,14 +337,21 @@ describe('bigquery through the real client against the local server', () => {
     expect(info.loadIds.length).toBeGreaterThanOrEqual(1);
     const resumed = uploadsOf(since(resumedAt));
     // The two loaded files answer 409 (the job exists: the client waits for it); the rest load once.
-    expect(resumed.filter((u) => u.status === 409).map((u) => u.jobId).sort()).toEqual(firstAttempt.map((u) => u.jobId).sort());
+    expect(
+      resumed
+        .filter((u) => u.status === 409)
+        .map((u) => u.jobId)
+        .sort(),
+    ).toEqual(firstAttempt.map((u) => u.jobId).sort());
     expect(resumed.filter((u) => u.status === 200)).toHaveLength(3 + 5 - firstAttempt.length);
     const allUploads = server.uploads.filter((u) => u.jobId.startsWith('ferry_crashy_'));
     expect(new Set(allUploads.map((u) => u.jobId)).size).toBe(allUploads.length);
     expect(scriptsOf(since(resumedAt))).toHaveLength(1);
     await withClient(base, 'crashy', async (c) => {
       const t = (name: string) => c.reader!.qualifiedTable(name);
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM ${t('runs')}`)).toEqual([{ n: 250, d: 250 }]);
+      expect(
+        await c.reader!.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM ${t('runs')}`),
+      ).toEqual([{ n: 250, d: 250 }]);
       expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${t('runs__steps')}`)).toEqual([{ n: 500 }]);
       expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${t('_ferry_loads')}`)).toEqual([{ n: 1 }]);
     });
@@ -265,7 +362,11 @@ describe('bigquery through the real client against the local server', () => {
     const destination = destinationFor();
     const p = pipeline({ name: 'lost', dataset: 'lost', destination, dataDir: await newDir() });
     let dropped = 0;
-    server.faults.dropResponse = (r) => r.method === 'POST' && /^ferry_lost_\d+_commit$/.test(r.jobId ?? '') && r.status === 200 && dropped++ === 0;
+    server.faults.dropResponse = (r) =>
+      r.method === 'POST' &&
+      /^ferry_lost_\d+_commit$/.test(r.jobId ?? '') &&
+      r.status === 200 &&
+      dropped++ === 0;
     const before = server.requests.length;
     try {
       await p.run(runsSource([run(1), run(2)]));
@@ -278,8 +379,12 @@ describe('bigquery through the real client against the local server', () => {
     expect(commits[0]!.status).toBe(200);
     expect(commits.slice(1).every((r) => r.status === 409)).toBe(true);
     await withClient(destination, 'lost', async (c) => {
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([{ n: 2 }]);
-      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('_ferry_loads')}`)).toEqual([{ n: 1 }]);
+      expect(await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('runs')}`)).toEqual([
+        { n: 2 },
+      ]);
+      expect(
+        await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable('_ferry_loads')}`),
+      ).toEqual([{ n: 1 }]);
     });
     await p.close();
   });
@@ -292,7 +397,12 @@ describe('bigquery through the real client against the local server', () => {
     await withClient(destination, 'paged', async (c) => {
       const before = server.requests.length;
       const sizes: number[] = [];
-      for await (const batch of c.reader!.stream(`SELECT id FROM ${c.reader!.qualifiedTable('runs')} ORDER BY id`, undefined, 10)) sizes.push(batch.length);
+      for await (const batch of c.reader!.stream(
+        `SELECT id FROM ${c.reader!.qualifiedTable('runs')} ORDER BY id`,
+        undefined,
+        10,
+      ))
+        sizes.push(batch.length);
       expect(sizes).toEqual([10, 10, 3]);
       const pages = since(before).filter((r) => r.method === 'GET' && r.path.includes('/queries/'));
       expect(pages.map((r) => [r.query.maxResults, r.query.pageToken ?? null])).toEqual([
@@ -300,7 +410,9 @@ describe('bigquery through the real client against the local server', () => {
         ['10', '10'],
         ['10', '20'],
       ]);
-      await expect(c.reader!.query(`SELECT no_such_column FROM ${c.reader!.qualifiedTable('runs')}`)).rejects.toThrow(/dataset 'paged'.*no_such_column.*\(in: SELECT no_such_column/);
+      await expect(
+        c.reader!.query(`SELECT no_such_column FROM ${c.reader!.qualifiedTable('runs')}`),
+      ).rejects.toThrow(/dataset 'paged'.*no_such_column.*\(in: SELECT no_such_column/);
     });
   });
 });

@@ -25,14 +25,18 @@ describe('compile-only destination: the SQL a load runs', () => {
     const begin = sql.indexOf('BEGIN');
     expect(begin).toBeGreaterThan(-1);
     const body = sql.slice(begin);
-    expect(body).toContain('CREATE TABLE IF NOT EXISTS "ds"."runs" ("id" BIGINT, "name" TEXT, "_ferry_load_id" TEXT NOT NULL, "_ferry_id" TEXT NOT NULL)');
+    expect(body).toContain(
+      'CREATE TABLE IF NOT EXISTS "ds"."runs" ("id" BIGINT, "name" TEXT, "_ferry_load_id" TEXT NOT NULL, "_ferry_id" TEXT NOT NULL)',
+    );
     expect(body.some((s) => s.startsWith('LOAD csv') || s.startsWith('LOAD jsonl'))).toBe(true);
     expect(body.findIndex((s) => s.startsWith('INSERT INTO "ds"."_ferry_loads"'))).toBe(body.length - 2);
     expect(body.at(-1)).toBe('COMMIT');
   });
 
   it('merge delete-insert: children deleted by root id, roots by key, de-duplicated insert, then children', async () => {
-    const sql = await plan({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, [{ id: 1, steps: [{ n: 1 }] }]);
+    const sql = await plan({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, [
+      { id: 1, steps: [{ n: 1 }] },
+    ]);
     const merge = sql.filter((s) => /^(DELETE|INSERT INTO "ds"\."runs)/.test(s));
     expect(merge).toEqual([
       'DELETE FROM "ds"."runs__steps" WHERE "_ferry_root_id" IN (SELECT "_ferry_id" FROM "ds"."runs" WHERE EXISTS (SELECT 1 FROM "ds_staging"."runs" s WHERE s."id" = "ds"."runs"."id"))',
@@ -47,7 +51,12 @@ describe('compile-only destination: the SQL a load runs', () => {
     dirs.push(dataDir);
     const dest = compileOnly({ capabilities: { mergeStrategies: [] } });
     const p = pipeline({ name: 'plan', dataset: 'ds', destination: dest, dataDir });
-    const src = source({ name: 'src', resources: [resource({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, () => [[{ id: 1 }]])] });
+    const src = source({
+      name: 'src',
+      resources: [
+        resource({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, () => [[{ id: 1 }]]),
+      ],
+    });
     await expect(p.run(src)).rejects.toThrow(/does not support.*Use write_disposition append or replace/);
     expect(dest.statements).toEqual([]);
     expect(await p.hasPending()).toBe(false);

@@ -39,7 +39,9 @@ for (const target of selectedTargets()) {
         await p.run(staticSource(runs(100, 250)));
         expect(await env.count('runs')).toBe(350);
         expect(await env.count('runs__run_steps')).toBe(700);
-        const [row] = await env.rows((t) => `SELECT id, trigger__cause, git_branch FROM ${t('runs')} WHERE id = 70403104190001`);
+        const [row] = await env.rows(
+          (t) => `SELECT id, trigger__cause, git_branch FROM ${t('runs')} WHERE id = 70403104190001`,
+        );
         expect(BigInt(row!.id as number)).toBe(70403104190001n);
         expect(row!.trigger__cause).toBe('cause 1');
       }));
@@ -48,7 +50,12 @@ for (const target of selectedTargets()) {
       withCase('replace', async (env) => {
         const p = await env.pipeline();
         await p.run(staticSource(runs(30), { writeDisposition: 'replace' }));
-        await p.run(staticSource(runs(5, 100).map((r) => ({ ...r, run_steps: [{ index: 1, name: 'only', status: 10 }] })), { writeDisposition: 'replace' }));
+        await p.run(
+          staticSource(
+            runs(5, 100).map((r) => ({ ...r, run_steps: [{ index: 1, name: 'only', status: 10 }] })),
+            { writeDisposition: 'replace' },
+          ),
+        );
         expect(await env.count('runs')).toBe(5);
         expect(await env.count('runs__run_steps')).toBe(5);
         await p.run(staticSource([], { writeDisposition: 'replace' }));
@@ -61,7 +68,15 @@ for (const target of selectedTargets()) {
         withCase(`merge_${strategy}`, async (env) => {
           if (!(await supportsMerge(env))) {
             const p = await env.pipeline();
-            await expect(p.run(staticSource(runs(3), { writeDisposition: 'merge', primaryKey: 'id', mergeStrategy: strategy }))).rejects.toThrow(/merge/);
+            await expect(
+              p.run(
+                staticSource(runs(3), {
+                  writeDisposition: 'merge',
+                  primaryKey: 'id',
+                  mergeStrategy: strategy,
+                }),
+              ),
+            ).rejects.toThrow(/merge/);
             return;
           }
           const opts = { writeDisposition: 'merge' as const, primaryKey: 'id', mergeStrategy: strategy };
@@ -84,11 +99,14 @@ for (const target of selectedTargets()) {
             [70403104190003n, 'feature/3'],
           ]);
           const steps = await env.rows(
-            (t) => `SELECT s.name AS name FROM ${t('runs__run_steps')} s JOIN ${t('runs')} r ON s._ferry_parent_id = r._ferry_id WHERE r.id = 70403104190001`,
+            (t) =>
+              `SELECT s.name AS name FROM ${t('runs__run_steps')} s JOIN ${t('runs')} r ON s._ferry_parent_id = r._ferry_id WHERE r.id = 70403104190001`,
           );
           expect(steps.map((s) => s.name)).toEqual(['replaced']);
           expect(await env.count('runs__run_steps')).toBe(2 + 2 + 2 + 1);
-          const dupes = await env.rows((t) => `SELECT id, COUNT(*) AS n FROM ${t('runs')} GROUP BY id HAVING COUNT(*) > 1`);
+          const dupes = await env.rows(
+            (t) => `SELECT id, COUNT(*) AS n FROM ${t('runs')} GROUP BY id HAVING COUNT(*) > 1`,
+          );
           expect(dupes).toEqual([]);
         }));
     }
@@ -110,16 +128,29 @@ for (const target of selectedTargets()) {
         await p.run(staticSource([{ id: 2, amount: 2.5 }]));
         await p.run(staticSource([{ id: 3, amount: 'not a number' }]));
         if (env.destination.capabilities.supportsAlterColumnType) {
-          const rows = await env.rows((t) => `SELECT id, amount, amount__v_text FROM ${t('runs')} ORDER BY id`);
-          expect(rows.map((r) => [Number(r.id), r.amount === null ? null : Number(r.amount), r.amount__v_text])).toEqual([
+          const rows = await env.rows(
+            (t) => `SELECT id, amount, amount__v_text FROM ${t('runs')} ORDER BY id`,
+          );
+          expect(
+            rows.map((r) => [Number(r.id), r.amount === null ? null : Number(r.amount), r.amount__v_text]),
+          ).toEqual([
             [1, 10, null],
             [2, 2.5, null],
             [3, null, 'not a number'],
           ]);
         } else {
           // No in-place ALTER: the double goes to a variant column instead of widening.
-          const rows = await env.rows((t) => `SELECT id, amount, amount__v_double, amount__v_text FROM ${t('runs')} ORDER BY id`);
-          expect(rows.map((r) => [Number(r.id), r.amount === null ? null : Number(r.amount), r.amount__v_double === null ? null : Number(r.amount__v_double), r.amount__v_text])).toEqual([
+          const rows = await env.rows(
+            (t) => `SELECT id, amount, amount__v_double, amount__v_text FROM ${t('runs')} ORDER BY id`,
+          );
+          expect(
+            rows.map((r) => [
+              Number(r.id),
+              r.amount === null ? null : Number(r.amount),
+              r.amount__v_double === null ? null : Number(r.amount__v_double),
+              r.amount__v_text,
+            ]),
+          ).toEqual([
             [1, 10, null, null],
             [2, null, 2.5, null],
             [3, null, null, 'not a number'],
@@ -139,7 +170,9 @@ for (const target of selectedTargets()) {
                 {
                   name: 'runs',
                   // Destinations without merge keep the same flow with append (the cursor makes it exact).
-                  ...(env.destination.capabilities.mergeStrategies.length > 0 ? { writeDisposition: 'merge' as const, primaryKey: 'id' } : {}),
+                  ...(env.destination.capabilities.mergeStrategies.length > 0
+                    ? { writeDisposition: 'merge' as const, primaryKey: 'id' }
+                    : {}),
                   incremental: { cursorPath: 'updated_at', rowOrder: 'asc', primaryKey: 'id' },
                 },
                 function* () {
@@ -167,11 +200,22 @@ for (const target of selectedTargets()) {
       withCase('bad_input', async (env) => {
         const p = await env.pipeline();
         await p.run(staticSource(runs(3)));
-        const bad = source({ name: 'conformance', resources: [resource({ name: 'runs' }, function* () { yield [runRecord(10), 42 as unknown as DataItem]; })] });
+        const bad = source({
+          name: 'conformance',
+          resources: [
+            resource({ name: 'runs' }, function* () {
+              yield [runRecord(10), 42 as unknown as DataItem];
+            }),
+          ],
+        });
         await expect(p.run(bad)).rejects.toThrow(/resource 'runs' yielded item 1 that is not a plain object/);
         const noCursor = source({
           name: 'conformance',
-          resources: [resource({ name: 'runs', incremental: { cursorPath: 'updated_at' } }, function* () { yield [runRecord(11)]; })],
+          resources: [
+            resource({ name: 'runs', incremental: { cursorPath: 'updated_at' } }, function* () {
+              yield [runRecord(11)];
+            }),
+          ],
         });
         const error = await p.run(noCursor).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(DataError);
@@ -185,7 +229,14 @@ for (const target of selectedTargets()) {
     it('hostile names: SQL in a column name, 300 characters and unicode become safe identifiers', () =>
       withCase('names', async (env) => {
         const long = 'x'.repeat(300);
-        const record = { id: 1, 'x"; drop table y; --': 'sql', [long]: 'long', 'café': 'accent', '名前': 'kanji', 'Ünïcödé Field': 'mixed' };
+        const record = {
+          id: 1,
+          'x"; drop table y; --': 'sql',
+          [long]: 'long',
+          café: 'accent',
+          名前: 'kanji',
+          'Ünïcödé Field': 'mixed',
+        };
         const p = await env.pipeline();
         const info = await p.run(staticSource([record]));
         const cols = Object.keys(info.schemaChanges.find((c) => c.table === 'runs')!.newColumns);
@@ -195,20 +246,31 @@ for (const target of selectedTargets()) {
         }
         expect(new Set(cols).size).toBe(cols.length);
         const rows = await env.rows((t) => `SELECT * FROM ${t('runs')}`);
-        expect(Object.values(rows[0]!)).toEqual(expect.arrayContaining(['sql', 'long', 'accent', 'kanji', 'mixed']));
+        expect(Object.values(rows[0]!)).toEqual(
+          expect.arrayContaining(['sql', 'long', 'accent', 'kanji', 'mixed']),
+        );
         expect(await env.count('runs')).toBe(1);
       }));
 
     it('dataset API: tables, typed rows, where/orderBy/limit, iterate, arrow, sql, row counts, loads, state', () =>
       withCase('dataset', async (env) => {
         const p = await env.pipeline();
-        const records = runs(25).map((r, i) => ({ ...r, cost: i + 0.5, payload: i === 0 ? { nested: [1, 2] } : null }));
+        const records = runs(25).map((r, i) => ({
+          ...r,
+          cost: i + 0.5,
+          payload: i === 0 ? { nested: [1, 2] } : null,
+        }));
         await p.run(
           source({
             name: 'conformance',
             resources: [
               resource(
-                { name: 'runs', maxTableNesting: 1, columns: { payload: { dataType: 'json' } }, incremental: { cursorPath: 'id' } },
+                {
+                  name: 'runs',
+                  maxTableNesting: 1,
+                  columns: { payload: { dataType: 'json' } },
+                  incremental: { cursorPath: 'id' },
+                },
                 function* () {
                   yield records;
                 },
@@ -220,7 +282,13 @@ for (const target of selectedTargets()) {
         try {
           expect(await ds.tables()).toEqual(['runs', 'runs__run_steps']);
           expect(await ds.rowCounts()).toEqual({ runs: 25, runs__run_steps: 50 });
-          const rows = await ds.table('runs').select('id', 'created_at', 'git_branch', 'cost', 'payload').where('id', '>=', 70403104190020).orderBy('id', 'desc').limit(2).toArray();
+          const rows = await ds
+            .table('runs')
+            .select('id', 'created_at', 'git_branch', 'cost', 'payload')
+            .where('id', '>=', 70403104190020)
+            .orderBy('id', 'desc')
+            .limit(2)
+            .toArray();
           expect(rows.map((r) => r.id)).toEqual([70403104190024n, 70403104190023n]);
           expect(rows[0]!.created_at).toEqual(new Date('2024-03-25T13:47:24.129Z'));
           expect(rows[0]!.cost).toBe(24.5);
@@ -236,9 +304,14 @@ for (const target of selectedTargets()) {
           const arrow = await ds.table('runs').select('id', 'status').orderBy('id').toArrow();
           expect(arrow.numRows).toBe(25);
           expect(arrow.getChild('id')!.get(0)).toBe(70403104190000n);
-          const agg = await ds.sql(`SELECT COUNT(*) AS n FROM ${(await ds.reader()).qualifiedTable('runs')} WHERE status = $1`, [20]);
+          const agg = await ds.sql(
+            `SELECT COUNT(*) AS n FROM ${(await ds.reader()).qualifiedTable('runs')} WHERE status = $1`,
+            [20],
+          );
           expect(Number(agg[0]!.n)).toBe(5);
-          await expect(ds.sql(`DROP TABLE ${(await ds.reader()).qualifiedTable('runs')}`)).rejects.toThrow(/read-only/);
+          await expect(ds.sql(`DROP TABLE ${(await ds.reader()).qualifiedTable('runs')}`)).rejects.toThrow(
+            /read-only/,
+          );
           await expect(ds.sql('SELECT 1; SELECT 2')).rejects.toThrow(/one statement/);
           const loads = await ds.loads();
           expect(loads).toHaveLength(1);
@@ -252,36 +325,44 @@ for (const target of selectedTargets()) {
       }));
 
     const CRASH_POINTS = ['extract', 'normalize', 'between-jobs', 'before-commit', 'after-commit'] as const;
-    it.each(CRASH_POINTS)('crash at %s (SIGKILL), then rerun: exact rows, no duplicates', (point) =>
-      withCase(`crash_${point.replace('-', '_')}`, async (env) => {
-        const dataDir = await env.newDataDir();
-        const childEnv = {
-          ...process.env,
-          DEST_CONFIG: JSON.stringify(env.config),
-          DATASET: env.dataset,
-          PIPELINE_NAME: env.name,
-          DATA_DIR: dataDir,
-          ROWS: '5000',
-        };
-        const runChild = (crash: string | undefined) =>
-          new Promise<{ code: number | null; signal: string | null; out: string; err: string }>((resolve) => {
-            const child = spawn(process.execPath, ['--conditions=@ferry/source', CHILD], { env: { ...childEnv, CRASH_AT: crash ?? '' } });
-            let out = '';
-            let err = '';
-            child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-            child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-            child.on('close', (code, signal) => resolve({ code, signal, out, err }));
-          });
-        const crashed = await runChild(point);
-        expect(crashed.signal, crashed.err).toBe('SIGKILL');
-        const rerun = await runChild(undefined);
-        expect(rerun.code, rerun.err).toBe(0);
-        expect(await env.count('runs')).toBe(5000);
-        expect(await env.count('runs__run_steps')).toBe(10000);
-        const distinct = await env.rows((t) => `SELECT COUNT(DISTINCT id) AS n FROM ${t('runs')}`);
-        expect(Number(distinct[0]!.n)).toBe(5000);
-        const loads = await env.rows((t) => `SELECT COUNT(*) AS n FROM ${t('_ferry_loads')}`);
-        expect(Number(loads[0]!.n)).toBe(1);
-      }), 120_000);
+    it.each(CRASH_POINTS)(
+      'crash at %s (SIGKILL), then rerun: exact rows, no duplicates',
+      (point) =>
+        withCase(`crash_${point.replace('-', '_')}`, async (env) => {
+          const dataDir = await env.newDataDir();
+          const childEnv = {
+            ...process.env,
+            DEST_CONFIG: JSON.stringify(env.config),
+            DATASET: env.dataset,
+            PIPELINE_NAME: env.name,
+            DATA_DIR: dataDir,
+            ROWS: '5000',
+          };
+          const runChild = (crash: string | undefined) =>
+            new Promise<{ code: number | null; signal: string | null; out: string; err: string }>(
+              (resolve) => {
+                const child = spawn(process.execPath, ['--conditions=@ferry/source', CHILD], {
+                  env: { ...childEnv, CRASH_AT: crash ?? '' },
+                });
+                let out = '';
+                let err = '';
+                child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+                child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+                child.on('close', (code, signal) => resolve({ code, signal, out, err }));
+              },
+            );
+          const crashed = await runChild(point);
+          expect(crashed.signal, crashed.err).toBe('SIGKILL');
+          const rerun = await runChild(undefined);
+          expect(rerun.code, rerun.err).toBe(0);
+          expect(await env.count('runs')).toBe(5000);
+          expect(await env.count('runs__run_steps')).toBe(10000);
+          const distinct = await env.rows((t) => `SELECT COUNT(DISTINCT id) AS n FROM ${t('runs')}`);
+          expect(Number(distinct[0]!.n)).toBe(5000);
+          const loads = await env.rows((t) => `SELECT COUNT(*) AS n FROM ${t('_ferry_loads')}`);
+          expect(Number(loads[0]!.n)).toBe(1);
+        }),
+      120_000,
+    );
   });
 }

@@ -42,9 +42,11 @@ const destination: Destination = {
 
 let extracted = 0;
 const records = runs(n);
-const src = staticSource(records.map((r) => {
-  return r;
-}));
+const src = staticSource(
+  records.map((r) => {
+    return r;
+  }),
+);
 const p = pipeline({
   name: process.env.PIPELINE_NAME!,
   dataset: process.env.DATASET!,
@@ -59,4 +61,6 @@ const p = pipeline({
   },
 });
 const info = await p.run(src);
-process.stdout.write(`${JSON.stringify({ loadIds: info.loadIds, rowCounts: info.rowCounts, extras: info.extras })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ loadIds: info.loadIds, rowCounts: info.rowCounts, extras: info.extras })}\n`,
+);

@@ -1,7 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline, type Destination, type DestinationClient, type Pipeline, type PipelineOptions } from '@ferry/core';
+import {
+  pipeline,
+  type Destination,
+  type DestinationClient,
+  type Pipeline,
+  type PipelineOptions,
+} from '@ferry/core';
 import { createDestination, type DestinationConfig } from '@ferry/destinations';
 
 /** A fresh pipeline environment for one conformance case. */
@@ -29,7 +35,10 @@ export interface CaseEnv {
 let counter = 0;
 
 /** Build a case environment; `dispose` removes temp folders. */
-export async function makeCase(config: DestinationConfig, label: string): Promise<{ env: CaseEnv; dispose(): Promise<void> }> {
+export async function makeCase(
+  config: DestinationConfig,
+  label: string,
+): Promise<{ env: CaseEnv; dispose(): Promise<void> }> {
   const destination = await createDestination(config);
   const suffix = `${process.pid}_${Date.now().toString(36)}_${counter++}`;
   const name = `conf_${label}_${suffix}`.slice(0, 50);

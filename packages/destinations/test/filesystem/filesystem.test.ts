@@ -29,7 +29,11 @@ const dirs = async () => {
   return { bucket: path.join(d, 'bucket'), data: path.join(d, 'data'), fresh: path.join(d, 'fresh') };
 };
 
-async function withClient<T>(config: FilesystemConfig, dataset: string, fn: (c: DestinationClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  config: FilesystemConfig,
+  dataset: string,
+  fn: (c: DestinationClient) => Promise<T>,
+): Promise<T> {
   const client = await filesystem(config).connect({ dataset, pipelineName: 'p' });
   try {
     return await fn(client);
@@ -39,11 +43,16 @@ async function withClient<T>(config: FilesystemConfig, dataset: string, fn: (c: 
 }
 
 const count = (config: FilesystemConfig, dataset: string, table: string) =>
-  withClient(config, dataset, async (c) => Number((await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable(table)}`))[0]!.n));
+  withClient(config, dataset, async (c) =>
+    Number((await c.reader!.query(`SELECT COUNT(*) AS n FROM ${c.reader!.qualifiedTable(table)}`))[0]!.n),
+  );
 
 async function listFiles(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+  return (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
 }
 
 describe('filesystem destination (local)', () => {
@@ -59,11 +68,18 @@ describe('filesystem destination (local)', () => {
     expect(files).toContain(`runs__run_steps/${loadId}.00000.parquet`);
     expect(files).toContain(`_ferry_loads/${loadId}.json`);
     expect(files.some((f) => /^_ferry_version\/conformance__\d{10}__.+\.json$/.test(f))).toBe(true);
-    const marker = JSON.parse(await readFile(path.join(d.bucket, 'ds', '_ferry_loads', `${loadId}.json`), 'utf8')) as LoadMarker;
-    expect(marker.files).toEqual({ runs: [`runs/${loadId}.00000.parquet`], runs__run_steps: [`runs__run_steps/${loadId}.00000.parquet`] });
+    const marker = JSON.parse(
+      await readFile(path.join(d.bucket, 'ds', '_ferry_loads', `${loadId}.json`), 'utf8'),
+    ) as LoadMarker;
+    expect(marker.files).toEqual({
+      runs: [`runs/${loadId}.00000.parquet`],
+      runs__run_steps: [`runs__run_steps/${loadId}.00000.parquet`],
+    });
     expect(marker.replaced_tables).toEqual([]);
     expect(await count(config, 'ds', 'runs')).toBe(10);
-    const loads = await withClient(config, 'ds', (c) => c.reader!.query(`SELECT load_id, status FROM ${c.reader!.qualifiedTable('_ferry_loads')}`));
+    const loads = await withClient(config, 'ds', (c) =>
+      c.reader!.query(`SELECT load_id, status FROM ${c.reader!.qualifiedTable('_ferry_loads')}`),
+    );
     expect(loads).toEqual([{ load_id: loadId, status: 0 }]);
     const tables = await withClient(config, 'ds', (c) => c.introspect());
     expect(tables.runs?.columns.id?.dataType).toBe('bigint');
@@ -72,20 +88,44 @@ describe('filesystem destination (local)', () => {
 
   it('uses a custom layout with date placeholders', async () => {
     const d = await dirs();
-    const config: FilesystemConfig = { type: 'filesystem', bucketUrl: `file://${d.bucket}`, layout: '{schema_name}/{table_name}/{YYYY}-{MM}-{DD}/{load_id}_{file_id}.{ext}' };
-    const info = await pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data }).run(staticSource(runs(3, 1)));
+    const config: FilesystemConfig = {
+      type: 'filesystem',
+      bucketUrl: `file://${d.bucket}`,
+      layout: '{schema_name}/{table_name}/{YYYY}-{MM}-{DD}/{load_id}_{file_id}.{ext}',
+    };
+    const info = await pipeline({
+      name: 'p',
+      dataset: 'ds',
+      destination: filesystem(config),
+      dataDir: d.data,
+    }).run(staticSource(runs(3, 1)));
     const loadId = info.loadIds[0]!;
     const day = new Date(Number(BigInt(loadId) / 1000n)).toISOString().slice(0, 10);
-    expect(await listFiles(path.join(d.bucket, 'ds', 'conformance', 'runs'))).toEqual([`${day}/${loadId}_00000.parquet`]);
+    expect(await listFiles(path.join(d.bucket, 'ds', 'conformance', 'runs'))).toEqual([
+      `${day}/${loadId}_00000.parquet`,
+    ]);
     expect(await count(config, 'ds', 'runs')).toBe(3);
   });
 
   it('gzip JSONL: keys end in .jsonl.gz and hold JSON lines', async () => {
     const d = await dirs();
-    const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket, format: 'jsonl', compression: 'gzip' };
-    const info = await pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data }).run(staticSource(runs(4, 1)));
+    const config: FilesystemConfig = {
+      type: 'filesystem',
+      bucketUrl: d.bucket,
+      format: 'jsonl',
+      compression: 'gzip',
+    };
+    const info = await pipeline({
+      name: 'p',
+      dataset: 'ds',
+      destination: filesystem(config),
+      dataDir: d.data,
+    }).run(staticSource(runs(4, 1)));
     const key = path.join(d.bucket, 'ds', 'runs', `${info.loadIds[0]}.00000.jsonl.gz`);
-    const lines = gunzipSync(await readFile(key)).toString('utf8').trim().split('\n');
+    const lines = gunzipSync(await readFile(key))
+      .toString('utf8')
+      .trim()
+      .split('\n');
     expect(lines).toHaveLength(4);
     expect(JSON.parse(lines[0]!).id).toBe(70403104190001);
     expect(await count(config, 'ds', 'runs')).toBe(4);
@@ -96,9 +136,13 @@ describe('filesystem destination (local)', () => {
     const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket };
     const ds = path.join(d.bucket, 'ds');
     const replaceRun = (n: number, from: number, onLoadEvent?: () => void) =>
-      pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data, onEvent: (e) => e.type === 'load' && onLoadEvent?.() }).run(
-        staticSource(runs(n, from), { writeDisposition: 'replace' }),
-      );
+      pipeline({
+        name: 'p',
+        dataset: 'ds',
+        destination: filesystem(config),
+        dataDir: d.data,
+        onEvent: (e) => e.type === 'load' && onLoadEvent?.(),
+      }).run(staticSource(runs(n, from), { writeDisposition: 'replace' }));
     await replaceRun(20, 1);
     const first = await listFiles(path.join(ds, 'runs'));
     expect(first).toHaveLength(1);
@@ -107,12 +151,16 @@ describe('filesystem destination (local)', () => {
 
     // While the second load writes its files, the first load's files are all still there.
     const seenWhileLoading: boolean[] = [];
-    const second = await replaceRun(5, 101, () => seenWhileLoading.push(existsSync(path.join(ds, 'runs', first[0]!))));
+    const second = await replaceRun(5, 101, () =>
+      seenWhileLoading.push(existsSync(path.join(ds, 'runs', first[0]!))),
+    );
     expect(seenWhileLoading.length).toBeGreaterThan(0);
     expect(seenWhileLoading.every(Boolean)).toBe(true);
     expect(await listFiles(path.join(ds, 'runs'))).toEqual([`${second.loadIds[0]}.00000.parquet`]);
     expect(await count(config, 'ds', 'runs')).toBe(5);
-    const marker = JSON.parse(await readFile(path.join(ds, '_ferry_loads', `${second.loadIds[0]}.json`), 'utf8')) as LoadMarker;
+    const marker = JSON.parse(
+      await readFile(path.join(ds, '_ferry_loads', `${second.loadIds[0]}.json`), 'utf8'),
+    ) as LoadMarker;
     expect(marker.replaced_tables.sort()).toEqual(['runs', 'runs__run_steps']);
 
     // A crash between the marker and the deletion leaves the old file; a crashed load leaves a file with no marker.
@@ -131,7 +179,14 @@ describe('filesystem destination (local)', () => {
     // A plain file where the table folder must go: every upload into runs/ fails (ENOTDIR).
     await mkdir(path.join(d.bucket, 'ds'), { recursive: true });
     await writeFile(path.join(d.bucket, 'ds', 'runs'), 'in the way');
-    const p = () => pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data, loadRetries: 0 });
+    const p = () =>
+      pipeline({
+        name: 'p',
+        dataset: 'ds',
+        destination: filesystem(config),
+        dataDir: d.data,
+        loadRetries: 0,
+      });
     await expect(p().run(staticSource(runs(30, 1)))).rejects.toThrow(/upload of runs\.00000 to runs\//);
     expect(await listFiles(path.join(d.bucket, 'ds', '_ferry_loads'))).toEqual([]);
     expect(await p().hasPending()).toBe(true);
@@ -147,7 +202,9 @@ describe('filesystem destination (local)', () => {
     const d = await dirs();
     const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket };
     const p = pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data });
-    await expect(p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' }))).rejects.toThrow(/merge .*filesystem does not support.*append or replace/);
+    await expect(
+      p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' })),
+    ).rejects.toThrow(/merge .*filesystem does not support.*append or replace/);
     expect(await listFiles(path.join(d.bucket, 'ds'))).toEqual([]);
     expect(filesystem(config).capabilities.mergeStrategies).toEqual([]);
   });
@@ -156,7 +213,13 @@ describe('filesystem destination (local)', () => {
     const d = await dirs();
     const config: FilesystemConfig = { type: 'filesystem', bucketUrl: d.bucket, mergeFallback: 'append' };
     const warnings: string[] = [];
-    const p = pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data, onEvent: (e) => e.type === 'warning' && warnings.push(e.message) });
+    const p = pipeline({
+      name: 'p',
+      dataset: 'ds',
+      destination: filesystem(config),
+      dataDir: d.data,
+      onEvent: (e) => e.type === 'warning' && warnings.push(e.message),
+    });
     await p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' }));
     await p.run(staticSource(runs(2), { writeDisposition: 'merge', primaryKey: 'id' }));
     expect(await count(config, 'ds', 'runs')).toBe(4);
@@ -164,9 +227,19 @@ describe('filesystem destination (local)', () => {
   });
 
   it('refuses bad configs clearly', () => {
-    expect(() => filesystem({ type: 'filesystem', bucketUrl: 'gs://bucket/x' })).toThrow(/scheme 'gs:\/\/' is not supported/);
-    expect(() => filesystem({ type: 'filesystem', bucketUrl: '/tmp/x', layout: '{table_name}/{day}/{load_id}.{file_id}.{ext}' })).toThrow(/unknown placeholder \{day\}/);
-    expect(() => filesystem({ type: 'filesystem', bucketUrl: '/tmp/x', compression: 'gzip' })).toThrow(/gzip applies to jsonl only/);
+    expect(() => filesystem({ type: 'filesystem', bucketUrl: 'gs://bucket/x' })).toThrow(
+      /scheme 'gs:\/\/' is not supported/,
+    );
+    expect(() =>
+      filesystem({
+        type: 'filesystem',
+        bucketUrl: '/tmp/x',
+        layout: '{table_name}/{day}/{load_id}.{file_id}.{ext}',
+      }),
+    ).toThrow(/unknown placeholder \{day\}/);
+    expect(() => filesystem({ type: 'filesystem', bucketUrl: '/tmp/x', compression: 'gzip' })).toThrow(
+      /gzip applies to jsonl only/,
+    );
   });
 });
 
@@ -186,9 +259,21 @@ describe.each(['local', 's3'] as const)('fresh container restores from the bucke
     const make = () =>
       source({
         name: 'conformance',
-        resources: [resource({ name: 'runs', incremental: { cursorPath: 'updated_at', rowOrder: 'asc' } }, function* () { yield all.slice(0, served); })],
+        resources: [
+          resource(
+            { name: 'runs', incremental: { cursorPath: 'updated_at', rowOrder: 'asc' } },
+            function* () {
+              yield all.slice(0, served);
+            },
+          ),
+        ],
       });
-    const first = await pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data }).run(make());
+    const first = await pipeline({
+      name: 'p',
+      dataset: 'ds',
+      destination: filesystem(config),
+      dataDir: d.data,
+    }).run(make());
     expect(first.rowCounts.runs).toBe(5);
 
     // A crashed later load: its state file exists, its marker does not.
@@ -197,10 +282,23 @@ describe.each(['local', 's3'] as const)('fresh container restores from the bucke
       expect(stored?.loadId).toBe(first.loadIds[0]);
       const store = await openStore(config);
       const bogus = { ...stored!, state: { ...stored!.state, sources: {} } };
-      await store.put('ds/_ferry_pipeline_state/p__9999999999999999.json', JSON.stringify({ version: 99, engine_version: 1, pipeline_name: 'p', state: bogus.state, created_at: '', version_hash: '', _ferry_load_id: '9999999999999999' }));
+      await store.put(
+        'ds/_ferry_pipeline_state/p__9999999999999999.json',
+        JSON.stringify({
+          version: 99,
+          engine_version: 1,
+          pipeline_name: 'p',
+          state: bogus.state,
+          created_at: '',
+          version_hash: '',
+          _ferry_load_id: '9999999999999999',
+        }),
+      );
       await store.close();
       expect((await c.getStoredState('p'))?.loadId).toBe(first.loadIds[0]);
-      expect((await c.getStoredSchema('conformance'))?.tables.runs?.columns.updated_at?.dataType).toBe('timestamp');
+      expect((await c.getStoredSchema('conformance'))?.tables.runs?.columns.updated_at?.dataType).toBe(
+        'timestamp',
+      );
     });
 
     served = 7;
@@ -210,7 +308,12 @@ describe.each(['local', 's3'] as const)('fresh container restores from the bucke
     expect(await count(config, 'ds', 'runs')).toBe(7);
     const cursor = (await fresh.state()).sources.conformance?.resources.runs?.incremental?.updated_at;
     expect(cursor?.lastValue).toBe('2024-01-07T00:00:00.000001Z');
-    const again = await pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: path.join(d.fresh, 'again') }).run(make());
+    const again = await pipeline({
+      name: 'p',
+      dataset: 'ds',
+      destination: filesystem(config),
+      dataDir: path.join(d.fresh, 'again'),
+    }).run(make());
     expect(again.empty).toBe(true);
   });
 });
@@ -250,8 +353,15 @@ describe('S3 store (real @aws-sdk/client-s3 against s3rver on 127.0.0.1)', () =>
 
   it('a missing bucket fails with a message that says to create it', async () => {
     const d = await dirs();
-    const config: FilesystemConfig = { type: 'filesystem', bucketUrl: 's3://no-such-bucket/x', s3: s3.settings };
-    await expect(pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data }).run(staticSource(runs(1)))).rejects.toThrow(/bucket 'no-such-bucket' does not exist.*create it/);
+    const config: FilesystemConfig = {
+      type: 'filesystem',
+      bucketUrl: 's3://no-such-bucket/x',
+      s3: s3.settings,
+    };
+    await expect(
+      pipeline({ name: 'p', dataset: 'ds', destination: filesystem(config), dataDir: d.data }).run(
+        staticSource(runs(1)),
+      ),
+    ).rejects.toThrow(/bucket 'no-such-bucket' does not exist.*create it/);
   });
 });
-

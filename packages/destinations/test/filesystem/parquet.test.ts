@@ -21,17 +21,57 @@ const COLUMNS: { name: string; dataType: DataType; nullable: boolean }[] = [
 
 const BIG = 9007199254740993n; // 2^53 + 1: not representable as a JS number
 const ROWS: unknown[][] = [
-  [1, 2.5, true, 'plain', '2024-03-25T13:47:00.129690Z', '2024-02-29', '12345.678900000', { a: [1, 2, { b: 'x' }] }],
-  [BIG, -0.125, false, 'café 名前 🚀 "quoted", comma\nnewline', '1969-12-31T23:59:59.999999Z', '1900-01-01', '-0.000000001', [1, 'two', null]],
-  [-9223372036854775808n, 1e300, null, '', '2262-04-11T23:47:16.854775Z', '9999-12-31', '99999999999999999999.999999999', 'a json string'],
+  [
+    1,
+    2.5,
+    true,
+    'plain',
+    '2024-03-25T13:47:00.129690Z',
+    '2024-02-29',
+    '12345.678900000',
+    { a: [1, 2, { b: 'x' }] },
+  ],
+  [
+    BIG,
+    -0.125,
+    false,
+    'café 名前 🚀 "quoted", comma\nnewline',
+    '1969-12-31T23:59:59.999999Z',
+    '1900-01-01',
+    '-0.000000001',
+    [1, 'two', null],
+  ],
+  [
+    -9223372036854775808n,
+    1e300,
+    null,
+    '',
+    '2262-04-11T23:47:16.854775Z',
+    '9999-12-31',
+    '99999999999999999999.999999999',
+    'a json string',
+  ],
   [70403104190001, null, null, null, null, null, null, null],
-  [9223372036854775807n, 0, true, 'x'.repeat(10_000), '2000-01-01T00:00:00.000001Z', '1970-01-01', '0', { big: 12345678901234567890n }],
+  [
+    9223372036854775807n,
+    0,
+    true,
+    'x'.repeat(10_000),
+    '2000-01-01T00:00:00.000001Z',
+    '1970-01-01',
+    '0',
+    { big: 12345678901234567890n },
+  ],
 ];
 
 /** The expected value of each cell as text (exact). */
 function expectedText(v: unknown, t: DataType): string | null {
   if (v === null) return null;
-  if (t === 'json') return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__${x}__` : x)).replace(/"__(\d+)__"/g, '$1');
+  if (t === 'json')
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `__${x}__` : x)).replace(
+      /"__(\d+)__"/g,
+      '$1',
+    );
   if (t === 'decimal') {
     const [i, f = ''] = String(v).replace(/^-?/, '').split('.');
     return `${String(v).startsWith('-') ? '-' : ''}${i}.${f.padEnd(9, '0')}`;
@@ -74,7 +114,9 @@ describe.each([
   it('writes every type; DuckDB reads back the same values and types', async () => {
     const file = path.join(dir, `${label}-types.parquet`);
     await write(factory, file, ROWS);
-    const types = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).getRowObjectsJS().map((r) => [r.column_name, r.column_type]);
+    const types = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`))
+      .getRowObjectsJS()
+      .map((r) => [r.column_name, r.column_type]);
     expect(types).toEqual([
       ['id', 'BIGINT'],
       ['amount', 'DOUBLE'],
@@ -85,8 +127,14 @@ describe.each([
       ['price', 'DECIMAL(38,9)'],
       ['doc', 'VARCHAR'],
     ]);
-    const schema = (await c.runAndReadAll(`SELECT name, logical_type FROM parquet_schema('${file}') WHERE name = 'created_at'`)).getRowObjectsJS();
-    expect(String(schema[0]!.logical_type)).toMatch(/TimestampType\(isAdjustedToUTC=1, unit=TimeUnit\(MILLIS=<null>, MICROS=MicroSeconds\(\), NANOS=<null>\)\)/);
+    const schema = (
+      await c.runAndReadAll(
+        `SELECT name, logical_type FROM parquet_schema('${file}') WHERE name = 'created_at'`,
+      )
+    ).getRowObjectsJS();
+    expect(String(schema[0]!.logical_type)).toMatch(
+      /TimestampType\(isAdjustedToUTC=1, unit=TimeUnit\(MILLIS=<null>, MICROS=MicroSeconds\(\), NANOS=<null>\)\)/,
+    );
     const rows = (
       await c.runAndReadAll(
         `SELECT CAST(id AS VARCHAR) AS id, CAST(amount AS VARCHAR) AS amount, CAST(ok AS VARCHAR) AS ok, name, strftime(created_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS created_at, epoch_us(created_at) AS at_us, CAST(day AS VARCHAR) AS day, CAST(price AS VARCHAR) AS price, doc FROM read_parquet('${file}')`,
@@ -137,7 +185,9 @@ describe.each([
       expect(got.ok ?? null).toBe(src[2]);
       expect(got.name ?? null).toBe(src[3]);
       expect(got.created_at ?? null).toBe(src[4] === null ? null : micros(src[4] as string));
-      expect(got.day ?? null).toBe(src[5] === null ? null : Date.parse(`${src[5] as string}T00:00:00Z`) / 86_400_000);
+      expect(got.day ?? null).toBe(
+        src[5] === null ? null : Date.parse(`${src[5] as string}T00:00:00Z`) / 86_400_000,
+      );
       // hyparquet decodes decimals to JS numbers (float): compare at float precision
       if (src[6] === null) expect(got.price ?? null).toBeNull();
       else expect(got.price as number).toBeCloseTo(Number(src[6]), 6);
@@ -148,7 +198,9 @@ describe.each([
   it('an empty file is valid Parquet with the typed columns', async () => {
     const file = path.join(dir, `${label}-empty.parquet`);
     await write(factory, file, []);
-    const n = (await c.runAndReadAll(`SELECT COUNT(*) AS n FROM read_parquet('${file}')`)).getRowObjectsJS()[0]!.n;
+    const n = (
+      await c.runAndReadAll(`SELECT COUNT(*) AS n FROM read_parquet('${file}')`)
+    ).getRowObjectsJS()[0]!.n;
     expect(Number(n)).toBe(0);
     const meta = await parquetMetadataAsync(await asyncBufferFromFile(file));
     expect(meta.schema.slice(1).map((s) => s.name)).toEqual(COLUMNS.map((col) => col.name));
@@ -158,14 +210,29 @@ describe.each([
     const file = path.join(dir, `${label}-many.parquet`);
     const w = await factory(file, COLUMNS);
     for (let i = 0; i < 120_000; i++) {
-      await w.write([BigInt(i) + BIG, i / 4, i % 2 === 0, `row ${i}`, `2024-01-01T00:00:${String(i % 60).padStart(2, '0')}.${String(i % 1_000_000).padStart(6, '0')}Z`, '2024-01-02', `${i}.5`, { i }]);
+      await w.write([
+        BigInt(i) + BIG,
+        i / 4,
+        i % 2 === 0,
+        `row ${i}`,
+        `2024-01-01T00:00:${String(i % 60).padStart(2, '0')}.${String(i % 1_000_000).padStart(6, '0')}Z`,
+        '2024-01-02',
+        `${i}.5`,
+        { i },
+      ]);
     }
     expect(w.bytes).toBeGreaterThan(0);
     await w.close();
-    const agg = (await c.runAndReadAll(`SELECT COUNT(*) AS n, CAST(SUM(id - ${BIG}) AS VARCHAR) AS s, CAST(SUM(epoch_us(created_at) % 1000000) AS VARCHAR) AS us FROM read_parquet('${file}')`)).getRowObjectsJS()[0]!;
+    const agg = (
+      await c.runAndReadAll(
+        `SELECT COUNT(*) AS n, CAST(SUM(id - ${BIG}) AS VARCHAR) AS s, CAST(SUM(epoch_us(created_at) % 1000000) AS VARCHAR) AS us FROM read_parquet('${file}')`,
+      )
+    ).getRowObjectsJS()[0]!;
     expect(Number(agg.n)).toBe(120_000);
     expect(agg.s).toBe(String((119_999 * 120_000) / 2));
-    const rows = (await parquetReadObjects({ file: await asyncBufferFromFile(file), columns: ['id'] })) as { id: bigint }[];
+    const rows = (await parquetReadObjects({ file: await asyncBufferFromFile(file), columns: ['id'] })) as {
+      id: bigint;
+    }[];
     expect(rows).toHaveLength(120_000);
     expect(rows[119_999]!.id).toBe(BIG + 119_999n);
   });

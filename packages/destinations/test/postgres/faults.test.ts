@@ -26,15 +26,24 @@ afterAll(async () => {
 });
 
 /** A fresh database and data folder for one test; both removed after the file. */
-async function fresh(label: string): Promise<{ url: string; db: string; dataDir: string; destination: Destination }> {
+async function fresh(
+  label: string,
+): Promise<{ url: string; db: string; dataDir: string; destination: Destination }> {
   const db = await createTestDatabase(server.url, label);
   const dataDir = await mkdtemp(path.join(tmpdir(), `ferry-pg-${label}-`));
-  cleanups.push(() => db.drop(), () => rm(dataDir, { recursive: true, force: true }));
+  cleanups.push(
+    () => db.drop(),
+    () => rm(dataDir, { recursive: true, force: true }),
+  );
   return { url: db.url, db: db.name, dataDir, destination: postgres({ credentials: db.url }) };
 }
 
 /** Poll `pg_stat_activity` until `match` finds a backend of `db`, then run `act` on it once. */
-function watchBackend(db: string, match: string, act: (pid: number) => Promise<void>): { stop(): Promise<boolean> } {
+function watchBackend(
+  db: string,
+  match: string,
+  act: (pid: number) => Promise<void>,
+): { stop(): Promise<boolean> } {
   let running = true;
   let hit = false;
   const done = admin(server.url, async (c) => {
@@ -65,7 +74,13 @@ describe('postgres faults', () => {
   it('pg_terminate_backend during COPY: the package retries and lands exactly once', async () => {
     const { url, db, dataDir, destination } = await fresh('terminate');
     const events: PipelineEvent[] = [];
-    const p = pipeline({ name: 'faults', dataset: 'faults', destination, dataDir, onEvent: (e) => events.push(e) });
+    const p = pipeline({
+      name: 'faults',
+      dataset: 'faults',
+      destination,
+      dataDir,
+      onEvent: (e) => events.push(e),
+    });
     let terminatedPid = 0;
     const watcher = watchBackend(db, 'COPY %', async (pid) => {
       await admin(server.url, (c) => c.query('SELECT pg_terminate_backend($1)', [pid]));
@@ -78,10 +93,16 @@ describe('postgres faults', () => {
     expect(retries).toHaveLength(1);
     expect(retries[0]!.type === 'retry' && retries[0]!.error).toMatch(/terminat/i);
     expect(info.rowCounts).toEqual({ runs: 200_000, runs__run_steps: 400_000 });
-    const counts = await admin(url, async (c) => (await c.query(
-      `SELECT (SELECT COUNT(*) FROM faults.runs)::int AS runs, (SELECT COUNT(DISTINCT id) FROM faults.runs)::int AS ids,
+    const counts = await admin(
+      url,
+      async (c) =>
+        (
+          await c.query(
+            `SELECT (SELECT COUNT(*) FROM faults.runs)::int AS runs, (SELECT COUNT(DISTINCT id) FROM faults.runs)::int AS ids,
               (SELECT COUNT(*) FROM faults.runs__run_steps)::int AS steps, (SELECT COUNT(*) FROM faults._ferry_loads)::int AS loads`,
-    )).rows[0]);
+          )
+        ).rows[0],
+    );
     expect(counts).toEqual({ runs: 200_000, ids: 200_000, steps: 400_000, loads: 1 });
   }, 120_000);
 
@@ -115,20 +136,51 @@ describe('postgres faults', () => {
     const crashed = await first.exited;
     expect(await watcher.stop(), crashed.err).toBe(true);
     expect(crashed.signal).toBe('SIGKILL');
-    const before = await admin(url, async (c) => (await c.query(`SELECT to_regclass('killed._ferry_loads') IS NOT NULL AS has, (SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ferry')::int AS sessions`, [db])).rows[0]);
-    if (before.has) expect((await admin(url, (c) => c.query('SELECT COUNT(*)::int AS n FROM killed._ferry_loads'))).rows[0].n).toBe(0);
+    const before = await admin(
+      url,
+      async (c) =>
+        (
+          await c.query(
+            `SELECT to_regclass('killed._ferry_loads') IS NOT NULL AS has, (SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ferry')::int AS sessions`,
+            [db],
+          )
+        ).rows[0],
+    );
+    if (before.has)
+      expect(
+        (await admin(url, (c) => c.query('SELECT COUNT(*)::int AS n FROM killed._ferry_loads'))).rows[0].n,
+      ).toBe(0);
     const rerun = await run().exited;
     expect(rerun.code, rerun.err).toBe(0);
-    const counts = await admin(url, async (c) => (await c.query(
-      `SELECT (SELECT COUNT(*) FROM killed.runs)::int AS runs, (SELECT COUNT(DISTINCT id) FROM killed.runs)::int AS ids,
+    const counts = await admin(
+      url,
+      async (c) =>
+        (
+          await c.query(
+            `SELECT (SELECT COUNT(*) FROM killed.runs)::int AS runs, (SELECT COUNT(DISTINCT id) FROM killed.runs)::int AS ids,
               (SELECT COUNT(*) FROM killed.runs__run_steps)::int AS steps, (SELECT COUNT(*) FROM killed._ferry_loads)::int AS loads`,
-    )).rows[0]);
+          )
+        ).rows[0],
+    );
     expect(counts).toEqual({ runs: 30_000, ids: 30_000, steps: 60_000, loads: 1 });
   }, 120_000);
 });
 
 /** Values that break naive loaders: NULL vs '', quotes, commas, newlines, backslashes, unicode, COPY's `\.`. */
-const TEXTS = ['', 'plain', 'a,b', 'say "hi"', 'line1\nline2\r\nline3', 'back\\slash \\N \\.', '\\.', 'café 名前 🚀', ' lead and trail ', 'NULL', '"', ','];
+const TEXTS = [
+  '',
+  'plain',
+  'a,b',
+  'say "hi"',
+  'line1\nline2\r\nline3',
+  'back\\slash \\N \\.',
+  '\\.',
+  'café 名前 🚀',
+  ' lead and trail ',
+  'NULL',
+  '"',
+  ',',
+];
 
 /** dbt Cloud's timestamp forms (dbt-cloud-api.md §5) and the canonical UTC microsecond text each must become. */
 const TIMESTAMPS: [string, string][] = [
@@ -159,13 +211,23 @@ for (const format of ['csv', 'jsonl'] as const) {
   describe(`postgres type round trip (${format} loader files)`, () => {
     it('bigint past 2^53, microsecond timestamps in every dbt Cloud form, jsonb, numeric, unicode, quotes, newlines, NULL vs empty', async () => {
       const { dataDir, destination: base } = await fresh(`types_${format}`);
-      const destination: Destination = { ...base, capabilities: { ...base.capabilities, preferredFileFormat: format } };
+      const destination: Destination = {
+        ...base,
+        capabilities: { ...base.capabilities, preferredFileFormat: format },
+      };
       const records = typedRecords();
       const src = source({
         name: 'types',
         resources: [
           resource(
-            { name: 'typed', columns: { payload: { dataType: 'json' }, amount: { dataType: 'decimal', precision: 38, scale: 9 }, maybe: { dataType: 'text' } } },
+            {
+              name: 'typed',
+              columns: {
+                payload: { dataType: 'json' },
+                amount: { dataType: 'decimal', precision: 38, scale: 9 },
+                maybe: { dataType: 'text' },
+              },
+            },
             function* () {
               yield records;
             },
@@ -177,8 +239,22 @@ for (const format of ['csv', 'jsonl'] as const) {
       const client = await destination.connect({ dataset: 'types', pipelineName: `types_${format}` });
       try {
         const columns = await client.introspect();
-        const types = Object.fromEntries(Object.values(columns.typed!.columns).map((c) => [c.name, c.dataType]));
-        expect(types).toMatchObject({ id: 'bigint', big: 'bigint', small: 'bigint', ratio: 'double', flag: 'bool', label: 'text', maybe: 'text', ts: 'timestamp', day: 'date', amount: 'decimal', payload: 'json' });
+        const types = Object.fromEntries(
+          Object.values(columns.typed!.columns).map((c) => [c.name, c.dataType]),
+        );
+        expect(types).toMatchObject({
+          id: 'bigint',
+          big: 'bigint',
+          small: 'bigint',
+          ratio: 'double',
+          flag: 'bool',
+          label: 'text',
+          maybe: 'text',
+          ts: 'timestamp',
+          day: 'date',
+          amount: 'decimal',
+          payload: 'json',
+        });
         const native = await client.reader!.query(
           `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'types' AND table_name = 'typed' AND column_name IN ('payload', 'ts', 'ratio', 'amount') ORDER BY column_name`,
         );
@@ -206,14 +282,18 @@ for (const format of ['csv', 'jsonl'] as const) {
           expect(row.maybe).toBe(rec.maybe);
           expect(row.ts_text).toBe(TIMESTAMPS[i % TIMESTAMPS.length]![1]);
           expect(row.ts).toBeInstanceOf(Date);
-          expect((row.ts as Date).toISOString().slice(0, 23)).toBe(TIMESTAMPS[i % TIMESTAMPS.length]![1].slice(0, 23));
+          expect((row.ts as Date).toISOString().slice(0, 23)).toBe(
+            TIMESTAMPS[i % TIMESTAMPS.length]![1].slice(0, 23),
+          );
           expect(row.day).toBe(rec.day);
           expect(row.amount).toBe(rec.amount);
           expect(row.payload).toEqual(rec.payload);
           expect(row.payload_text).toBe(rec.label);
         });
         // NULL and '' stay apart.
-        const nulls = await client.reader!.query(`SELECT COUNT(*) FILTER (WHERE maybe IS NULL) AS nulls, COUNT(*) FILTER (WHERE label = '') AS empties FROM ${client.reader!.qualifiedTable('typed')}`);
+        const nulls = await client.reader!.query(
+          `SELECT COUNT(*) FILTER (WHERE maybe IS NULL) AS nulls, COUNT(*) FILTER (WHERE label = '') AS empties FROM ${client.reader!.qualifiedTable('typed')}`,
+        );
         expect(nulls[0]).toEqual({ nulls: Math.ceil(records.length / 2), empties: 1 });
       } finally {
         await client.close();
@@ -225,12 +305,20 @@ for (const format of ['csv', 'jsonl'] as const) {
 describe('postgres reader', () => {
   it('streams through a server-side cursor in batches, read-only, with parameters', async () => {
     const { url, destination } = await fresh('reader');
-    await admin(url, (c) => c.query(`CREATE SCHEMA r; CREATE TABLE r.t AS SELECT g AS n, (g * 1000000000000)::bigint AS big FROM generate_series(1, 25000) g`));
+    await admin(url, (c) =>
+      c.query(
+        `CREATE SCHEMA r; CREATE TABLE r.t AS SELECT g AS n, (g * 1000000000000)::bigint AS big FROM generate_series(1, 25000) g`,
+      ),
+    );
     const client = await destination.connect({ dataset: 'r', pipelineName: 'reader' });
     try {
       const sizes: number[] = [];
       let sum = 0n;
-      for await (const batch of client.reader!.stream(`SELECT n, big FROM r.t WHERE n > $1 ORDER BY n`, [5000], 4096)) {
+      for await (const batch of client.reader!.stream(
+        `SELECT n, big FROM r.t WHERE n > $1 ORDER BY n`,
+        [5000],
+        4096,
+      )) {
         sizes.push(batch.length);
         for (const row of batch) sum += BigInt(row.big as number | bigint);
       }
@@ -258,7 +346,11 @@ describe('postgres credentials', () => {
   const assertClean = (error: unknown, url?: string) => {
     const texts: string[] = [];
     for (let e = error, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
-      texts.push(String((e as Error).message), String((e as Error).stack), JSON.stringify((e as { context?: unknown }).context ?? {}));
+      texts.push(
+        String((e as Error).message),
+        String((e as Error).stack),
+        JSON.stringify((e as { context?: unknown }).context ?? {}),
+      );
     }
     const all = texts.join('\n');
     expect(all).not.toContain(PASSWORD);
@@ -272,17 +364,31 @@ describe('postgres credentials', () => {
     expect(destination.describe()).toBe('postgres://ferry_user@127.0.0.1:1/nowhere');
     const error = await destination.connect({ dataset: 'd', pipelineName: 'p' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toMatch(/could not connect to postgres:\/\/ferry_user@127\.0\.0\.1:1\/nowhere/);
+    expect((error as Error).message).toMatch(
+      /could not connect to postgres:\/\/ferry_user@127\.0\.0\.1:1\/nowhere/,
+    );
     expect((error as { transient?: boolean }).transient).toBe(true);
     assertClean(error, url);
   });
 
   it('a failed pipeline run (fields form, missing database) keeps the password out of every error', async () => {
     // A role that really has this password, so the server gets as far as the missing database (with or without trust auth).
-    await admin(server.url, (c) => c.query(`DROP ROLE IF EXISTS ferry_cred; CREATE ROLE ferry_cred LOGIN PASSWORD '${PASSWORD.replaceAll("'", "''")}'`));
+    await admin(server.url, (c) =>
+      c.query(
+        `DROP ROLE IF EXISTS ferry_cred; CREATE ROLE ferry_cred LOGIN PASSWORD '${PASSWORD.replaceAll("'", "''")}'`,
+      ),
+    );
     cleanups.push(() => admin(server.url, (c) => c.query('DROP ROLE IF EXISTS ferry_cred')));
     const u = new URL(server.url);
-    const destination = postgres({ credentials: { host: u.hostname, port: Number(u.port), user: 'ferry_cred', password: PASSWORD, database: 'no_such_database' } });
+    const destination = postgres({
+      credentials: {
+        host: u.hostname,
+        port: Number(u.port),
+        user: 'ferry_cred',
+        password: PASSWORD,
+        database: 'no_such_database',
+      },
+    });
     expect(destination.describe()).not.toContain(PASSWORD);
     const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-pg-cred-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));

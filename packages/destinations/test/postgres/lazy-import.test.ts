@@ -11,7 +11,16 @@ describe('postgres destination module', () => {
       const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => /node_modules\\/(pg|pg-copy-streams|kysely)\\//.test(k));
       console.log(JSON.stringify({ describe: d.describe(), type: d.type, format: d.capabilities.preferredFileFormat, loaded }));
     `;
-    const out = execFileSync(process.execPath, ['--conditions=@ferry/source', '--input-type=module', '-e', script], { cwd: import.meta.dirname, encoding: 'utf8' });
-    expect(JSON.parse(out)).toEqual({ describe: 'postgres://u@127.0.0.1:1/db', type: 'postgres', format: 'csv', loaded: [] });
+    const out = execFileSync(
+      process.execPath,
+      ['--conditions=@ferry/source', '--input-type=module', '-e', script],
+      { cwd: import.meta.dirname, encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toEqual({
+      describe: 'postgres://u@127.0.0.1:1/db',
+      type: 'postgres',
+      format: 'csv',
+      loaded: [],
+    });
   });
 });

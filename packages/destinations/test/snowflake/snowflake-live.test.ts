@@ -17,28 +17,46 @@ import { liveConfig } from '../conformance/targets/snowflake.target.ts';
 const live = liveConfig();
 
 describe('snowflake (live account)', () => {
-  it.skipIf(!live)('a pipeline run appends, merges and reads back through the real service', async () => {
-    const destination = await createDestination(live!);
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-sf-live-'));
-    const name = `ferry_live_${process.pid}_${Date.now().toString(36)}`;
-    const make = (rows: Record<string, unknown>[]) =>
-      source({ name: 'live', resources: [resource({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, function* () { yield rows; })] });
-    const p = pipeline({ name, destination, dataDir });
-    const client = await destination.connect({ dataset: p.destinationDataset, pipelineName: name });
-    try {
-      await p.run(make([{ id: 1, v: 'a', steps: [{ n: 1 }] }, { id: 2, v: 'b', steps: [] }]));
-      await p.run(make([{ id: 2, v: 'c', steps: [{ n: 2 }] }]));
-      const rows = await client.reader!.query(`SELECT id, v FROM ${client.reader!.qualifiedTable('runs')} ORDER BY id`);
-      expect(rows).toEqual([
-        { id: 1, v: 'a' },
-        { id: 2, v: 'c' },
-      ]);
-      expect(await client.isLoadCommitted((await p.lastRun())!.loadIds[0]!)).toBe(true);
-    } finally {
-      await client.dropDataset().catch(() => undefined);
-      await client.close();
-      await p.close();
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  }, 300_000);
+  it.skipIf(!live)(
+    'a pipeline run appends, merges and reads back through the real service',
+    async () => {
+      const destination = await createDestination(live!);
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-sf-live-'));
+      const name = `ferry_live_${process.pid}_${Date.now().toString(36)}`;
+      const make = (rows: Record<string, unknown>[]) =>
+        source({
+          name: 'live',
+          resources: [
+            resource({ name: 'runs', writeDisposition: 'merge', primaryKey: 'id' }, function* () {
+              yield rows;
+            }),
+          ],
+        });
+      const p = pipeline({ name, destination, dataDir });
+      const client = await destination.connect({ dataset: p.destinationDataset, pipelineName: name });
+      try {
+        await p.run(
+          make([
+            { id: 1, v: 'a', steps: [{ n: 1 }] },
+            { id: 2, v: 'b', steps: [] },
+          ]),
+        );
+        await p.run(make([{ id: 2, v: 'c', steps: [{ n: 2 }] }]));
+        const rows = await client.reader!.query(
+          `SELECT id, v FROM ${client.reader!.qualifiedTable('runs')} ORDER BY id`,
+        );
+        expect(rows).toEqual([
+          { id: 1, v: 'a' },
+          { id: 2, v: 'c' },
+        ]);
+        expect(await client.isLoadCommitted((await p.lastRun())!.loadIds[0]!)).toBe(true);
+      } finally {
+        await client.dropDataset().catch(() => undefined);
+        await client.close();
+        await p.close();
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
 });

@@ -39,11 +39,15 @@ export function dockerReachable(): boolean {
  */
 export async function startPostgres(): Promise<TestPostgres> {
   const forced = process.env.FERRY_PG_MODE;
-  if (forced && forced !== 'container' && forced !== 'url') throw new Error(`FERRY_PG_MODE must be 'container' or 'url', not '${forced}'`);
+  if (forced && forced !== 'container' && forced !== 'url')
+    throw new Error(`FERRY_PG_MODE must be 'container' or 'url', not '${forced}'`);
   const useContainer = forced === 'container' || (forced === undefined && dockerReachable());
   if (useContainer) return startContainer();
   const url = process.env.DATABASE_URL;
-  if (!url) throw new Error(`${forced === 'url' ? 'FERRY_PG_MODE=url but DATABASE_URL is not set. ' : ''}${HOW_TO}${process.env.CI === 'true' ? '\n(CI=true: a missing database is a failure.)' : ''}`);
+  if (!url)
+    throw new Error(
+      `${forced === 'url' ? 'FERRY_PG_MODE=url but DATABASE_URL is not set. ' : ''}${HOW_TO}${process.env.CI === 'true' ? '\n(CI=true: a missing database is a failure.)' : ''}`,
+    );
   return { url, mode: 'url', stop: async () => undefined };
 }
 
@@ -64,7 +68,17 @@ async function startContainer(): Promise<TestPostgres> {
     // A throwaway server: initdb without fsync (start-up is mostly initdb).
     .withEnvironment({ POSTGRES_INITDB_ARGS: '--no-sync' })
     // Durability does not matter for a throwaway server; this keeps COPY-heavy tests fast.
-    .withCommand(['postgres', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'])
+    .withCommand([
+      'postgres',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+    ])
     .start();
   const id = container.getId();
   // Backstop: if the worker exits without afterAll (a crash), remove the container anyway.
@@ -102,13 +116,23 @@ let seq = 0;
  * Create a fresh database on the server (unique name from `label`), return its URL and a drop function
  * that terminates leftover sessions (a crashed child's) and drops it.
  */
-export async function createTestDatabase(serverUrl: string, label: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
-  const name = `ferry_${label.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_${process.pid}_${Date.now().toString(36)}_${seq++}`.slice(0, 63);
+export async function createTestDatabase(
+  serverUrl: string,
+  label: string,
+): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name =
+    `ferry_${label.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_${process.pid}_${Date.now().toString(36)}_${seq++}`.slice(
+      0,
+      63,
+    );
   await admin(serverUrl, (c) => c.query(`CREATE DATABASE "${name}"`));
   return {
     name,
     url: withDatabase(serverUrl, name),
-    drop: () => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(
+        () => undefined,
+      ),
   };
 }
 

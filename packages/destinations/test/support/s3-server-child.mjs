@@ -3,7 +3,13 @@
 import process from 'node:process';
 import S3rver from 's3rver';
 
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2], resetOnClose: true });
+const server = new S3rver({
+  address: '127.0.0.1',
+  port: 0,
+  silent: true,
+  directory: process.argv[2],
+  resetOnClose: true,
+});
 const { port } = await server.run();
 process.stdout.write(`${JSON.stringify({ port })}\n`);
 const stop = () => server.close(() => process.exit(0));

@@ -10,7 +10,13 @@ export interface S3TestServer {
   /** `http://127.0.0.1:PORT`. */
   endpoint: string;
   /** Settings for `FilesystemConfig.s3` (path style, dummy credentials, a region). */
-  settings: { endpoint: string; region: string; forcePathStyle: boolean; accessKeyId: string; secretAccessKey: string };
+  settings: {
+    endpoint: string;
+    region: string;
+    forcePathStyle: boolean;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   /** A client for assertions. */
   client: S3Client;
   /** Create a bucket. */
@@ -38,8 +44,19 @@ export async function startS3Server(): Promise<S3TestServer> {
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code} before listening: ${stderr}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  const settings = { endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  const client = new S3Client({ ...settings, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const settings = {
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+  };
+  const client = new S3Client({
+    ...settings,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   return {
     endpoint,
     settings,

@@ -53,10 +53,26 @@ export interface ParsedManifest {
 }
 
 const KNOWN = new Set([
-  'unique_id', 'name', 'package_name', 'language', 'database', 'schema', 'alias', 'relation_name',
-  'original_file_path', 'description', 'tags', 'depends_on', 'config', 'columns', 'resource_type',
+  'unique_id',
+  'name',
+  'package_name',
+  'language',
+  'database',
+  'schema',
+  'alias',
+  'relation_name',
+  'original_file_path',
+  'description',
+  'tags',
+  'depends_on',
+  'config',
+  'columns',
+  'resource_type',
   // large text bodies: kept out of `extra` on purpose (the code is in the repository and in the artifact)
-  'raw_code', 'raw_sql', 'compiled_code', 'compiled_sql',
+  'raw_code',
+  'raw_sql',
+  'compiled_code',
+  'compiled_sql',
 ]);
 
 function str(v: unknown): string | null {
@@ -66,8 +82,13 @@ function str(v: unknown): string | null {
 /** Parse a `manifest.json` (v7–v12 seen) into model rows plus node counts. Unknown keys go to `extra`. */
 export function parseManifest(doc: unknown): ParsedManifest {
   const root = (doc && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
-  const metadata = (root['metadata'] && typeof root['metadata'] === 'object' ? root['metadata'] : {}) as Record<string, unknown>;
-  const nodes = (root['nodes'] && typeof root['nodes'] === 'object' ? root['nodes'] : {}) as Record<string, unknown>;
+  const metadata = (
+    root['metadata'] && typeof root['metadata'] === 'object' ? root['metadata'] : {}
+  ) as Record<string, unknown>;
+  const nodes = (root['nodes'] && typeof root['nodes'] === 'object' ? root['nodes'] : {}) as Record<
+    string,
+    unknown
+  >;
   const sources = root['sources'] && typeof root['sources'] === 'object' ? Object.keys(root['sources']) : [];
   const nodeCounts: Record<string, number> = {};
   const models: ModelRow[] = [];
@@ -77,8 +98,13 @@ export function parseManifest(doc: unknown): ParsedManifest {
     const type = str(node['resource_type']) ?? key.split('.')[0] ?? 'unknown';
     nodeCounts[type] = (nodeCounts[type] ?? 0) + 1;
     if (type !== 'model') continue;
-    const config = (node['config'] && typeof node['config'] === 'object' ? node['config'] : {}) as Record<string, unknown>;
-    const dependsOn = (node['depends_on'] && typeof node['depends_on'] === 'object' ? node['depends_on'] : {}) as Record<string, unknown>;
+    const config = (node['config'] && typeof node['config'] === 'object' ? node['config'] : {}) as Record<
+      string,
+      unknown
+    >;
+    const dependsOn = (
+      node['depends_on'] && typeof node['depends_on'] === 'object' ? node['depends_on'] : {}
+    ) as Record<string, unknown>;
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) if (!KNOWN.has(k)) extra[k] = v;
     models.push({

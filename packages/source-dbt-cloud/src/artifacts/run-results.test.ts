@@ -25,13 +25,21 @@ function expectedFigures(): Expected[] {
   const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
   const rows = readme.split('\n').filter((l) => l.startsWith('| `dbt-'));
   return rows.map((line) => {
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     const [folder, , , , results, byStatus, sum, longest, models, tests, sources] = cells;
     const lm = /^`(.+)` \((\w+), ([\d.]+) s\)$/.exec(longest!);
     return {
       folder: folder!.replace(/`/g, ''),
       results: Number(results),
-      byStatus: Object.fromEntries(byStatus!.split(',').map((p) => { const [k, v] = p.trim().split(' '); return [k!, Number(v)]; })),
+      byStatus: Object.fromEntries(
+        byStatus!.split(',').map((p) => {
+          const [k, v] = p.trim().split(' ');
+          return [k!, Number(v)];
+        }),
+      ),
       sumExecutionTime: Number(sum),
       longestId: lm![1]!,
       longestStatus: lm![2]!,
@@ -47,12 +55,18 @@ describe('artifact parsers on real dbt artifacts', () => {
   const expected = expectedFigures();
 
   it('reads both peer-case folders from the README', () => {
-    expect(expected.map((e) => e.folder).sort()).toEqual(readdirSync(DIR).filter((d) => d.startsWith('dbt-')).sort());
+    expect(expected.map((e) => e.folder).sort()).toEqual(
+      readdirSync(DIR)
+        .filter((d) => d.startsWith('dbt-'))
+        .sort(),
+    );
   });
 
   for (const e of expected) {
     it(`run_results.json of ${e.folder} matches the README figures`, () => {
-      const parsed = parseRunResults(JSON.parse(readFileSync(join(DIR, e.folder, 'run_results.json'), 'utf8')));
+      const parsed = parseRunResults(
+        JSON.parse(readFileSync(join(DIR, e.folder, 'run_results.json'), 'utf8')),
+      );
       const s = summarizeRunResults(parsed.rows);
       expect(s.results).toBe(e.results);
       expect(s.byStatus).toEqual(e.byStatus);
@@ -83,11 +97,18 @@ describe('artifact parsers on real dbt artifacts', () => {
   it('keeps unknown keys and never fails on odd input', () => {
     const parsed = parseRunResults({
       metadata: { invocation_id: 'x', brand_new: 1 },
-      results: [{ unique_id: 'model.p.a', status: 'success', execution_time: 1.5, overload_results: [1], timing: [] }, 'junk', null],
+      results: [
+        { unique_id: 'model.p.a', status: 'success', execution_time: 1.5, overload_results: [1], timing: [] },
+        'junk',
+        null,
+      ],
     });
     expect(parsed.rows).toHaveLength(1);
     expect(parsed.rows[0]!.extra).toEqual({ overload_results: [1] });
     expect(parseRunResults(null).rows).toEqual([]);
-    expect(parseManifest({ nodes: { 'model.p.a': { resource_type: 'model', future_key: { a: 1 } } } }).models[0]!.extra).toEqual({ future_key: { a: 1 } });
+    expect(
+      parseManifest({ nodes: { 'model.p.a': { resource_type: 'model', future_key: { a: 1 } } } }).models[0]!
+        .extra,
+    ).toEqual({ future_key: { a: 1 } });
   });
 });

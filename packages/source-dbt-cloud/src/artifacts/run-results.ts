@@ -48,7 +48,16 @@ export interface ParsedRunResults {
   rows: RunResultRow[];
 }
 
-const KNOWN = new Set(['unique_id', 'status', 'execution_time', 'thread_id', 'message', 'failures', 'timing', 'adapter_response']);
+const KNOWN = new Set([
+  'unique_id',
+  'status',
+  'execution_time',
+  'thread_id',
+  'message',
+  'failures',
+  'timing',
+  'adapter_response',
+]);
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : v === null || v === undefined ? null : String(v);
@@ -60,7 +69,9 @@ function num(v: unknown): number | null {
 
 function phase(timing: unknown, name: string, key: 'started_at' | 'completed_at'): string | null {
   if (!Array.isArray(timing)) return null;
-  const t = timing.find((x) => x && typeof x === 'object' && (x as Record<string, unknown>)['name'] === name) as Record<string, unknown> | undefined;
+  const t = timing.find(
+    (x) => x && typeof x === 'object' && (x as Record<string, unknown>)['name'] === name,
+  ) as Record<string, unknown> | undefined;
   const v = t?.[key];
   return typeof v === 'string' ? normalizeDbtDatetime(v) : null;
 }
@@ -71,8 +82,13 @@ function phase(timing: unknown, name: string, key: 'started_at' | 'completed_at'
  */
 export function parseRunResults(doc: unknown): ParsedRunResults {
   const root = (doc && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
-  const metadata = (root['metadata'] && typeof root['metadata'] === 'object' ? root['metadata'] : {}) as Record<string, unknown>;
-  const args = (root['args'] && typeof root['args'] === 'object' ? root['args'] : {}) as Record<string, unknown>;
+  const metadata = (
+    root['metadata'] && typeof root['metadata'] === 'object' ? root['metadata'] : {}
+  ) as Record<string, unknown>;
+  const args = (root['args'] && typeof root['args'] === 'object' ? root['args'] : {}) as Record<
+    string,
+    unknown
+  >;
   const results = Array.isArray(root['results']) ? root['results'] : [];
   const generatedAt = str(metadata['generated_at']);
   const rows: RunResultRow[] = [];

@@ -39,7 +39,12 @@ export interface BackoffOptions {
  * `maxDelayMs`), else exponential backoff `base·2^(attempt−1)` capped at `maxDelayMs`, with "equal jitter"
  * (between half and all of it) so that concurrent workers do not retry in lockstep.
  */
-export function retryDelayMs(attempt: number, hintMs: number | undefined, options: BackoffOptions, random = Math.random): number {
+export function retryDelayMs(
+  attempt: number,
+  hintMs: number | undefined,
+  options: BackoffOptions,
+  random = Math.random,
+): number {
   if (hintMs !== undefined && hintMs > 0) return Math.min(hintMs, options.maxDelayMs);
   const exp = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + (exp / 2) * random());

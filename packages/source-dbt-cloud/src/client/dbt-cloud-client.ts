@@ -11,7 +11,8 @@ export type DbtCloudId = number | bigint | string;
 export type DbtCloudApiVersion = 'v2' | 'v3';
 
 /** A query parameter value. Arrays are sent as a JSON array string (`[1,2]`), the form every client uses. */
-export type DbtCloudQueryValue = string | number | bigint | boolean | null | undefined | readonly (string | number | bigint)[];
+export type DbtCloudQueryValue =
+  string | number | bigint | boolean | null | undefined | readonly (string | number | bigint)[];
 
 /** One HTTP attempt, reported to {@link DbtCloudClientOptions.onRequest} (never carries the token). */
 export interface DbtCloudRequestEvent {
@@ -70,11 +71,20 @@ export interface DbtCloudClientOptions {
 /** The dbt Cloud response envelope (API reference §3). */
 export interface DbtCloudEnvelope<T = unknown> {
   /** Status block; `user_message` is the human text. */
-  status?: { code?: number; is_success?: boolean; user_message?: string | null; developer_message?: string | null };
+  status?: {
+    code?: number;
+    is_success?: boolean;
+    user_message?: string | null;
+    developer_message?: string | null;
+  };
   /** Payload: an object, a list or null. */
   data: T;
   /** List endpoints: filters echoed, ordering and pagination. */
-  extra?: { filters?: Record<string, unknown>; order_by?: string | null; pagination?: { count?: number; total_count?: number } };
+  extra?: {
+    filters?: Record<string, unknown>;
+    order_by?: string | null;
+    pagination?: { count?: number; total_count?: number };
+  };
 }
 
 /** Options of {@link DbtCloudClient.request}. */
@@ -121,10 +131,13 @@ export function resolveRootUrl(options: { host?: string | undefined; baseUrl?: s
     try {
       url = new URL(baseUrl);
     } catch (cause) {
-      throw new ConfigError(`dbt Cloud baseUrl '${baseUrl}' is not a URL; give scheme and host, e.g. https://ab123.us1.dbt.com`, {
-        path: 'baseUrl',
-        cause,
-      });
+      throw new ConfigError(
+        `dbt Cloud baseUrl '${baseUrl}' is not a URL; give scheme and host, e.g. https://ab123.us1.dbt.com`,
+        {
+          path: 'baseUrl',
+          cause,
+        },
+      );
     }
     const path = url.pathname.replace(/\/+$/, '').replace(/\/api(\/v[23])?$/, '');
     return `${url.origin}${path}`;
@@ -193,11 +206,19 @@ export class DbtCloudClient {
 
   constructor(options: DbtCloudClientOptions) {
     this.rootUrl = resolveRootUrl(options);
-    if (options.accountId === undefined || options.accountId === null || String(options.accountId).trim() === '') {
-      throw new ConfigError('dbt Cloud accountId is missing; set it or DBT_CLOUD__ACCOUNT_ID.', { path: 'accountId' });
+    if (
+      options.accountId === undefined ||
+      options.accountId === null ||
+      String(options.accountId).trim() === ''
+    ) {
+      throw new ConfigError('dbt Cloud accountId is missing; set it or DBT_CLOUD__ACCOUNT_ID.', {
+        path: 'accountId',
+      });
     }
     if (!options.apiToken) {
-      throw new ConfigError('dbt Cloud apiToken is missing; set it or DBT_CLOUD__API_TOKEN.', { path: 'apiToken' });
+      throw new ConfigError('dbt Cloud apiToken is missing; set it or DBT_CLOUD__API_TOKEN.', {
+        path: 'apiToken',
+      });
     }
     this.accountId = options.accountId;
     this.#token = options.apiToken;
@@ -209,9 +230,12 @@ export class DbtCloudClient {
     this.#pageConcurrency = Math.max(1, options.pageConcurrency ?? 4);
     const pageSize = options.pageSize ?? MAX_PAGE_SIZE;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
-      throw new ConfigError(`dbt Cloud pageSize must be 1–${MAX_PAGE_SIZE} (the API caps list pages at 100); got ${pageSize}.`, {
-        path: 'pageSize',
-      });
+      throw new ConfigError(
+        `dbt Cloud pageSize must be 1–${MAX_PAGE_SIZE} (the API caps list pages at 100); got ${pageSize}.`,
+        {
+          path: 'pageSize',
+        },
+      );
     }
     this.#pageSize = pageSize;
     this.#onRequest = options.onRequest;
@@ -247,7 +271,12 @@ export class DbtCloudClient {
    * Send one request with retries. Returns the parsed body: the envelope for API calls, the raw file for
    * `raw` (artifact) calls. Throws {@link DbtCloudApiError} on a 4xx or when retries run out.
    */
-  async request(method: 'GET' | 'POST', version: DbtCloudApiVersion, path: string, options: DbtCloudRequestOptions = {}): Promise<unknown> {
+  async request(
+    method: 'GET' | 'POST',
+    version: DbtCloudApiVersion,
+    path: string,
+    options: DbtCloudRequestOptions = {},
+  ): Promise<unknown> {
     const url = this.url(version, path, options.query);
     const headers: Record<string, string> = { Authorization: `Token ${this.#token}` };
     // Artifact downloads send Accept: */* like dbt Labs' own client (API reference §2).
@@ -270,13 +299,34 @@ export class DbtCloudClient {
       } catch (error) {
         if (!(error instanceof TransientFailure)) {
           if (error instanceof DbtCloudApiError) {
-            this.#onRequest?.({ method, url, status: error.status, attempt, ms: Date.now() - started, error: error.message });
+            this.#onRequest?.({
+              method,
+              url,
+              status: error.status,
+              attempt,
+              ms: Date.now() - started,
+              error: error.message,
+            });
           }
           throw error;
         }
         last = error;
-        const retryInMs = attempt < attempts ? retryDelayMs(attempt, error.hintMs, { baseDelayMs: this.#baseDelayMs, maxDelayMs: this.#maxDelayMs }) : undefined;
-        this.#onRequest?.({ method, url, status: error.status, attempt, ms: Date.now() - started, error: error.message, ...(retryInMs === undefined ? {} : { retryInMs }) });
+        const retryInMs =
+          attempt < attempts
+            ? retryDelayMs(attempt, error.hintMs, {
+                baseDelayMs: this.#baseDelayMs,
+                maxDelayMs: this.#maxDelayMs,
+              })
+            : undefined;
+        this.#onRequest?.({
+          method,
+          url,
+          status: error.status,
+          attempt,
+          ms: Date.now() - started,
+          error: error.message,
+          ...(retryInMs === undefined ? {} : { retryInMs }),
+        });
         if (retryInMs === undefined) break;
         if (error.status === 429) {
           // Pause every request of this client, not only this one: the limit is per account.
@@ -318,7 +368,12 @@ export class DbtCloudClient {
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       const reason = timeout.aborted ? `timed out after ${this.#timeoutMs} ms` : describeNetworkError(error);
-      throw new TransientFailure(status === undefined ? reason : `${status} then ${reason} while reading the body`, status, undefined, error);
+      throw new TransientFailure(
+        status === undefined ? reason : `${status} then ${reason} while reading the body`,
+        status,
+        undefined,
+        error,
+      );
     }
     const hintMs = parseRetryAfter(response.headers.get('retry-after'));
     let parsed: unknown;
@@ -336,7 +391,12 @@ export class DbtCloudClient {
     if (response.ok) {
       if (parseError !== undefined || (!options.raw && (parsed === null || typeof parsed !== 'object'))) {
         // dbt-core#2836: dbt Cloud has answered 200 with an HTML page. Treat it as transient.
-        throw new TransientFailure(`${status} with a body that is not JSON (${describeBody(text)})`, status, hintMs, parseError);
+        throw new TransientFailure(
+          `${status} with a body that is not JSON (${describeBody(text)})`,
+          status,
+          hintMs,
+          parseError,
+        );
       }
       return { status: response.status, body: parsed };
     }
@@ -351,7 +411,13 @@ export class DbtCloudClient {
     throw this.#clientError(method, url, response.status, userMessage, attempt);
   }
 
-  #clientError(method: string, url: string, status: number, userMessage: string | undefined, attempt: number): DbtCloudApiError {
+  #clientError(
+    method: string,
+    url: string,
+    status: number,
+    userMessage: string | undefined,
+    attempt: number,
+  ): DbtCloudApiError {
     const said = userMessage ? ` ("${userMessage}")` : '';
     const where = `${method} ${url}`;
     let message: string;
@@ -367,25 +433,45 @@ export class DbtCloudClient {
       code = 'DBT_CLOUD_FORBIDDEN';
       message =
         `dbt Cloud answered 403${said} for ${where}: the token is not scoped to account ${String(this.accountId)}, ` +
-        'or lacks the permission set for this call. Check accountId (DBT_CLOUD__ACCOUNT_ID) and the token\'s permissions.';
+        "or lacks the permission set for this call. Check accountId (DBT_CLOUD__ACCOUNT_ID) and the token's permissions.";
     } else if (status === 404) {
       code = 'DBT_CLOUD_NOT_FOUND';
       message =
         `dbt Cloud answered 404${said} for ${where}: the object does not exist, or the token has no permission to see it. ` +
-        'Check the id, and that the token\'s permission sets cover its project.';
+        "Check the id, and that the token's permission sets cover its project.";
     } else {
       message = `dbt Cloud answered ${status}${said} for ${where}. Fix the request parameters named in the message.`;
     }
-    return new DbtCloudApiError(redactSecret(message, this.#token), { status, url, method, userMessage, attempts: attempt, code });
+    return new DbtCloudApiError(redactSecret(message, this.#token), {
+      status,
+      url,
+      method,
+      userMessage,
+      attempts: attempt,
+      code,
+    });
   }
 
   /** GET an enveloped endpoint and return the envelope. */
-  async getEnvelope<T = unknown>(version: DbtCloudApiVersion, path: string, query?: Record<string, DbtCloudQueryValue>, signal?: AbortSignal): Promise<DbtCloudEnvelope<T>> {
-    return (await this.request('GET', version, path, { query, ...(signal ? { signal } : {}) })) as DbtCloudEnvelope<T>;
+  async getEnvelope<T = unknown>(
+    version: DbtCloudApiVersion,
+    path: string,
+    query?: Record<string, DbtCloudQueryValue>,
+    signal?: AbortSignal,
+  ): Promise<DbtCloudEnvelope<T>> {
+    return (await this.request('GET', version, path, {
+      query,
+      ...(signal ? { signal } : {}),
+    })) as DbtCloudEnvelope<T>;
   }
 
   /** GET an enveloped endpoint and return `data`. */
-  async get<T = unknown>(version: DbtCloudApiVersion, path: string, query?: Record<string, DbtCloudQueryValue>, signal?: AbortSignal): Promise<T> {
+  async get<T = unknown>(
+    version: DbtCloudApiVersion,
+    path: string,
+    query?: Record<string, DbtCloudQueryValue>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     return (await this.getEnvelope<T>(version, path, query, signal)).data;
   }
 
@@ -407,7 +493,9 @@ export class DbtCloudClient {
     const dedupeKey = options.dedupeKey === undefined ? 'id' : options.dedupeKey;
     const seen = new Set<string>();
     const st: DbtCloudPageStats = stats ?? { pages: 0, rows: 0, duplicates: 0, minConcurrency: 0 };
-    const fetchPage = async (offset: number): Promise<{ rows: T[]; count: number; total: number | undefined }> => {
+    const fetchPage = async (
+      offset: number,
+    ): Promise<{ rows: T[]; count: number; total: number | undefined }> => {
       const env = await this.getEnvelope<T[]>(version, path, { ...query, limit, offset }, options.signal);
       const rows = Array.isArray(env.data) ? env.data : [];
       st.pages++;
@@ -436,7 +524,9 @@ export class DbtCloudClient {
       return out;
     };
     const isLast = (offset: number, page: { rows: T[]; count: number; total: number | undefined }): boolean =>
-      page.rows.length === 0 || page.rows.length < limit || (page.total !== undefined && offset + page.count >= page.total);
+      page.rows.length === 0 ||
+      page.rows.length < limit ||
+      (page.total !== undefined && offset + page.count >= page.total);
 
     const first = await fetchPage(0);
     yield dedupe(first.rows);
@@ -523,11 +613,18 @@ export class DbtCloudClient {
 
   /** `GET /api/v2/accounts/{a}/jobs/{id}/`. */
   getJob(jobId: DbtCloudId, includeRelated?: string[]): Promise<Record<string, unknown>> {
-    return this.get('v2', `${this.accountPath}/jobs/${String(jobId)}/`, includeRelated?.length ? { include_related: includeRelated.join(',') } : undefined);
+    return this.get(
+      'v2',
+      `${this.accountPath}/jobs/${String(jobId)}/`,
+      includeRelated?.length ? { include_related: includeRelated.join(',') } : undefined,
+    );
   }
 
   /** `GET /api/v2/accounts/{a}/runs/{id}/` with optional `include_related` (e.g. `['run_steps']`). */
-  getRun(runId: DbtCloudId, options: { includeRelated?: string[]; signal?: AbortSignal } = {}): Promise<Record<string, unknown>> {
+  getRun(
+    runId: DbtCloudId,
+    options: { includeRelated?: string[]; signal?: AbortSignal } = {},
+  ): Promise<Record<string, unknown>> {
     return this.get(
       'v2',
       `${this.accountPath}/runs/${String(runId)}/`,
@@ -537,7 +634,10 @@ export class DbtCloudClient {
   }
 
   /** `POST /api/v2/accounts/{a}/jobs/{id}/run/`: trigger a run. `cause` is required by the API. */
-  async triggerJobRun(jobId: DbtCloudId, options: DbtCloudTriggerOptions = {}): Promise<Record<string, unknown>> {
+  async triggerJobRun(
+    jobId: DbtCloudId,
+    options: DbtCloudTriggerOptions = {},
+  ): Promise<Record<string, unknown>> {
     const { cause, gitSha, gitBranch, schemaOverride, extra, ...rest } = options;
     const body: Record<string, unknown> = { cause: (cause ?? 'Triggered via API by Ferry').slice(0, 255) };
     if (gitSha) body['git_sha'] = gitSha;
@@ -559,17 +659,32 @@ export class DbtCloudClient {
       if (v !== undefined) body[names[k as keyof typeof rest] ?? k] = v;
     }
     Object.assign(body, extra ?? {});
-    return (await this.request('POST', 'v2', `${this.accountPath}/jobs/${String(jobId)}/run/`, { body }) as DbtCloudEnvelope<Record<string, unknown>>).data;
+    return (
+      (await this.request('POST', 'v2', `${this.accountPath}/jobs/${String(jobId)}/run/`, {
+        body,
+      })) as DbtCloudEnvelope<Record<string, unknown>>
+    ).data;
   }
 
   /** `POST /api/v2/accounts/{a}/runs/{id}/cancel/`: returns the run (already cancelled or finished). */
   async cancelRun(runId: DbtCloudId): Promise<Record<string, unknown>> {
-    return (await this.request('POST', 'v2', `${this.accountPath}/runs/${String(runId)}/cancel/`) as DbtCloudEnvelope<Record<string, unknown>>).data;
+    return (
+      (await this.request(
+        'POST',
+        'v2',
+        `${this.accountPath}/runs/${String(runId)}/cancel/`,
+      )) as DbtCloudEnvelope<Record<string, unknown>>
+    ).data;
   }
 
   /** `GET /api/v2/accounts/{a}/runs/{id}/artifacts/`: artifact paths of the run's last step. */
   async listRunArtifacts(runId: DbtCloudId, signal?: AbortSignal): Promise<string[]> {
-    const data = await this.get<unknown>('v2', `${this.accountPath}/runs/${String(runId)}/artifacts/`, undefined, signal);
+    const data = await this.get<unknown>(
+      'v2',
+      `${this.accountPath}/runs/${String(runId)}/artifacts/`,
+      undefined,
+      signal,
+    );
     return Array.isArray(data) ? data.map(String) : [];
   }
 
@@ -577,14 +692,23 @@ export class DbtCloudClient {
    * `GET /api/v2/accounts/{a}/runs/{id}/artifacts/{path}`: a raw artifact (JSON files parsed). Returns
    * undefined on 404 (artifacts upload asynchronously and some runs never write some files).
    */
-  async getRunArtifact(runId: DbtCloudId, path: string, options: { step?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+  async getRunArtifact(
+    runId: DbtCloudId,
+    path: string,
+    options: { step?: number; signal?: AbortSignal } = {},
+  ): Promise<unknown> {
     const encoded = path.split('/').map(encodeURIComponent).join('/');
     try {
-      return await this.request('GET', 'v2', `${this.accountPath}/runs/${String(runId)}/artifacts/${encoded}`, {
-        raw: true,
-        ...(options.step === undefined ? {} : { query: { step: options.step } }),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      return await this.request(
+        'GET',
+        'v2',
+        `${this.accountPath}/runs/${String(runId)}/artifacts/${encoded}`,
+        {
+          raw: true,
+          ...(options.step === undefined ? {} : { query: { step: options.step } }),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+      );
     } catch (error) {
       if (error instanceof DbtCloudApiError && error.status === 404) return undefined;
       throw error;

@@ -83,9 +83,16 @@ export class DbtCloudRunFailedError extends FerryError {
   /** The run as last read (for callers who want more than the summary). */
   readonly run: Record<string, unknown>;
 
-  constructor(runId: number | bigint, run: Record<string, unknown>, failedSteps: DbtCloudFailedStep[], href?: string) {
+  constructor(
+    runId: number | bigint,
+    run: Record<string, unknown>,
+    failedSteps: DbtCloudFailedStep[],
+    href?: string,
+  ) {
     const stepsText = failedSteps.length
-      ? failedSteps.map((s) => `\n--- step ${s.index} "${s.name}" failed; last log lines:\n${s.logTail || '(no log)'}`).join('')
+      ? failedSteps
+          .map((s) => `\n--- step ${s.index} "${s.name}" failed; last log lines:\n${s.logTail || '(no log)'}`)
+          .join('')
       : ' No step reported an error; open the run in dbt Cloud for details.';
     super(
       'DBT_CLOUD_RUN_FAILED',

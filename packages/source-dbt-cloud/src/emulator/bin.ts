@@ -51,7 +51,9 @@ const emulator = await startEmulator({
   seed: int('seed', values.seed),
   token: values.token,
 });
-process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, accountId: emulator.accountId })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ url: emulator.url, token: emulator.token, accountId: emulator.accountId })}\n`,
+);
 const stop = (): void => {
   void emulator.close().then(() => process.exit(0));
 };

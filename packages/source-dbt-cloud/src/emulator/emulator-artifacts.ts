@@ -23,7 +23,10 @@ function iso(us: number): string {
 }
 
 /** Test nodes of a project: `not_null` and `unique` on every model's id (two per model). */
-function testsOf(project: { name: string; models: string[] }, seed: number): { uid: string; model: string }[] {
+function testsOf(
+  project: { name: string; models: string[] },
+  seed: number,
+): { uid: string; model: string }[] {
   const r = keyedRandom(seed, project.models.length * 7919 + project.name.length);
   return project.models.flatMap((m) => [
     { uid: `test.${project.name}.not_null_${m}_id.${hash10(r)}`, model: m },
@@ -60,8 +63,20 @@ export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<strin
       timing: skipped ? [] : timing(ms),
       thread_id: `Thread-${(i % 8) + 1}`,
       execution_time: ms / 1000,
-      adapter_response: skipped ? {} : { _message: status === 'error' ? 'ERROR' : 'SUCCESS 1', code: 'SUCCESS', rows_affected: Math.floor(r() * 10_000), query_id: `01b2${hash10(r)}` },
-      message: status === 'error' ? `Database Error in model ${m} (models/${m}.sql)\n  relation "raw.${m}_source" does not exist` : skipped ? 'SKIP' : 'SUCCESS 1',
+      adapter_response: skipped
+        ? {}
+        : {
+            _message: status === 'error' ? 'ERROR' : 'SUCCESS 1',
+            code: 'SUCCESS',
+            rows_affected: Math.floor(r() * 10_000),
+            query_id: `01b2${hash10(r)}`,
+          },
+      message:
+        status === 'error'
+          ? `Database Error in model ${m} (models/${m}.sql)\n  relation "raw.${m}_source" does not exist`
+          : skipped
+            ? 'SKIP'
+            : 'SUCCESS 1',
       failures: null,
       unique_id: `model.${project.name}.${m}`,
       compiled: !skipped,
@@ -82,7 +97,10 @@ export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<strin
       thread_id: `Thread-${(results.length % 8) + 1}`,
       execution_time: ms / 1000,
       adapter_response: {},
-      message: status === 'fail' || status === 'warn' ? `Got ${1 + Math.floor(r() * 50)} results, configured to ${status} if != 0` : null,
+      message:
+        status === 'fail' || status === 'warn'
+          ? `Got ${1 + Math.floor(r() * 50)} results, configured to ${status} if != 0`
+          : null,
       failures: skipped ? null : status === 'pass' ? 0 : 1 + Math.floor(r() * 50),
       unique_id: t.uid,
       compiled: !skipped,
@@ -114,50 +132,117 @@ export function buildManifest(store: EmulatorStore, run: EmuRun): Record<string,
   for (const src of project.sources) {
     const [schema, table] = src.split('.');
     sources[`source.${name}.${schema}.${table}`] = {
-      resource_type: 'source', name: table, source_name: schema, unique_id: `source.${name}.${schema}.${table}`,
-      package_name: name, database: 'RAW', schema, identifier: table, loaded_at_field: '_loaded_at', fqn: [name, schema!, table!],
+      resource_type: 'source',
+      name: table,
+      source_name: schema,
+      unique_id: `source.${name}.${schema}.${table}`,
+      package_name: name,
+      database: 'RAW',
+      schema,
+      identifier: table,
+      loaded_at_field: '_loaded_at',
+      fqn: [name, schema!, table!],
     };
   }
   project.models.forEach((m, i) => {
     const upstream = i === 0 ? Object.keys(sources).slice(0, 1) : [`model.${name}.${project.models[i - 1]}`];
     nodes[`model.${name}.${m}`] = {
-      resource_type: 'model', name: m, unique_id: `model.${name}.${m}`, package_name: name,
-      path: `${m}.sql`, original_file_path: `models/${m}.sql`, fqn: [name, m], database: 'ANALYTICS', schema: 'PROD', alias: m,
-      language: 'sql', checksum: { name: 'sha256', checksum: `${m.length}`.padStart(64, 'a') },
-      config: { enabled: true, materialized: i % 3 === 2 ? 'incremental' : i < 3 ? 'view' : 'table', tags: [], unique_key: i % 3 === 2 ? 'id' : null },
-      tags: i < 3 ? ['staging'] : ['marts'], description: `The ${m} model.`,
+      resource_type: 'model',
+      name: m,
+      unique_id: `model.${name}.${m}`,
+      package_name: name,
+      path: `${m}.sql`,
+      original_file_path: `models/${m}.sql`,
+      fqn: [name, m],
+      database: 'ANALYTICS',
+      schema: 'PROD',
+      alias: m,
+      language: 'sql',
+      checksum: { name: 'sha256', checksum: `${m.length}`.padStart(64, 'a') },
+      config: {
+        enabled: true,
+        materialized: i % 3 === 2 ? 'incremental' : i < 3 ? 'view' : 'table',
+        tags: [],
+        unique_key: i % 3 === 2 ? 'id' : null,
+      },
+      tags: i < 3 ? ['staging'] : ['marts'],
+      description: `The ${m} model.`,
       columns: { id: { name: 'id', description: 'Primary key', data_type: null, meta: {}, tags: [] } },
-      meta: {}, depends_on: { macros: [], nodes: upstream }, refs: i === 0 ? [] : [{ name: project.models[i - 1], package: null, version: null }],
-      sources: i === 0 ? [project.sources[0]!.split('.')] : [], relation_name: `ANALYTICS.PROD.${m.toUpperCase()}`,
-      raw_code: `select * from {{ ref('${project.models[i - 1] ?? 'source'}') }}`, access: 'protected', contract: { enforced: false }, version: null,
-      latest_version: null, created_at: 1_756_000_000 + i,
+      meta: {},
+      depends_on: { macros: [], nodes: upstream },
+      refs: i === 0 ? [] : [{ name: project.models[i - 1], package: null, version: null }],
+      sources: i === 0 ? [project.sources[0]!.split('.')] : [],
+      relation_name: `ANALYTICS.PROD.${m.toUpperCase()}`,
+      raw_code: `select * from {{ ref('${project.models[i - 1] ?? 'source'}') }}`,
+      access: 'protected',
+      contract: { enforced: false },
+      version: null,
+      latest_version: null,
+      created_at: 1_756_000_000 + i,
     };
   });
   for (const t of testsOf(project, store.options.seed)) {
     nodes[t.uid] = {
-      resource_type: 'test', name: t.uid.split('.')[2], unique_id: t.uid, package_name: name,
-      depends_on: { macros: ['macro.dbt.test_not_null'], nodes: [`model.${name}.${t.model}`] }, attached_node: `model.${name}.${t.model}`,
-      config: { severity: 'ERROR' }, fqn: [name, t.uid.split('.')[2]!],
+      resource_type: 'test',
+      name: t.uid.split('.')[2],
+      unique_id: t.uid,
+      package_name: name,
+      depends_on: { macros: ['macro.dbt.test_not_null'], nodes: [`model.${name}.${t.model}`] },
+      attached_node: `model.${name}.${t.model}`,
+      config: { severity: 'ERROR' },
+      fqn: [name, t.uid.split('.')[2]!],
     };
   }
   return {
     metadata: {
-      dbt_schema_version: 'https://schemas.getdbt.com/dbt/manifest/v12.json', dbt_version: '1.9.0',
-      generated_at: iso(run.startedUs ?? run.createdUs), invocation_id: `inv-${run.id}`, env: {},
-      project_name: name, project_id: `p${project.id}`, adapter_type: 'snowflake',
+      dbt_schema_version: 'https://schemas.getdbt.com/dbt/manifest/v12.json',
+      dbt_version: '1.9.0',
+      generated_at: iso(run.startedUs ?? run.createdUs),
+      invocation_id: `inv-${run.id}`,
+      env: {},
+      project_name: name,
+      project_id: `p${project.id}`,
+      adapter_type: 'snowflake',
     },
-    nodes, sources, macros: {}, docs: {}, exposures: {}, metrics: {}, groups: {}, selectors: {}, disabled: {},
-    parent_map: {}, child_map: {}, group_map: {}, saved_queries: {}, semantic_models: {}, unit_tests: {}, functions: {},
+    nodes,
+    sources,
+    macros: {},
+    docs: {},
+    exposures: {},
+    metrics: {},
+    groups: {},
+    selectors: {},
+    disabled: {},
+    parent_map: {},
+    child_map: {},
+    group_map: {},
+    saved_queries: {},
+    semantic_models: {},
+    unit_tests: {},
+    functions: {},
   };
 }
 
 /** A compiled SQL file (non-JSON artifact). */
 export function buildCompiledSql(path: string): string {
-  const model = path.split('/').pop()?.replace(/\.sql$/, '') ?? 'model';
+  const model =
+    path
+      .split('/')
+      .pop()
+      ?.replace(/\.sql$/, '') ?? 'model';
   return `-- compiled by the dbt Cloud emulator\nselect * from raw.${model}_source\n`;
 }
 
 /** `catalog.json` stub. */
 export function buildCatalog(store: EmulatorStore, run: EmuRun): Record<string, unknown> {
-  return { metadata: { dbt_schema_version: 'https://schemas.getdbt.com/dbt/catalog/v1.json', invocation_id: `inv-${run.id}` }, nodes: {}, sources: {}, errors: null, account: store.account.id };
+  return {
+    metadata: {
+      dbt_schema_version: 'https://schemas.getdbt.com/dbt/catalog/v1.json',
+      invocation_id: `inv-${run.id}`,
+    },
+    nodes: {},
+    sources: {},
+    errors: null,
+    account: store.account.id,
+  };
 }

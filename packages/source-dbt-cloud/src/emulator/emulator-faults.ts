@@ -60,7 +60,11 @@ export class EmulatorFaults {
    * new finished runs, as happens when runs finish while a client pages.
    */
   insertRunsMidPagination(options: { afterRequests: number; count: number; path?: RegExp }): this {
-    this.#midPagination.push({ path: options.path ?? /\/runs\/?$/, afterRequests: options.afterRequests, count: options.count });
+    this.#midPagination.push({
+      path: options.path ?? /\/runs\/?$/,
+      afterRequests: options.afterRequests,
+      count: options.count,
+    });
     return this;
   }
 
@@ -75,7 +79,9 @@ export class EmulatorFaults {
 
   /** @internal The scripted fault for this request, if any (consumes it). */
   take(method: string, path: string): EmulatorFault | undefined {
-    const i = this.#script.findIndex((s) => (!s.path || s.path.test(path)) && (!s.method || s.method === method));
+    const i = this.#script.findIndex(
+      (s) => (!s.path || s.path.test(path)) && (!s.method || s.method === method),
+    );
     if (i < 0) return undefined;
     const s = this.#script[i]!;
     s.remaining--;

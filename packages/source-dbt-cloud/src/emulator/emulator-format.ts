@@ -47,7 +47,10 @@ export function humanizeDuration(us: number | null): string | null {
  * offset, `T` or space, optional fraction. Returns epoch microseconds, or undefined.
  */
 export function parseFilterDatetime(text: string): number | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(
+      text.trim(),
+    );
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   const f = (frac ?? '').padEnd(6, '0').slice(0, 6);

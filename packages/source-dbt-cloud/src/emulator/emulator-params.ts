@@ -18,7 +18,12 @@ export function splitList(raw: string): string[] {
   const inner = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
   return inner
     .split(',')
-    .map((part) => part.trim().replace(/^["']|["']$/g, '').trim())
+    .map((part) =>
+      part
+        .trim()
+        .replace(/^["']|["']$/g, '')
+        .trim(),
+    )
     .filter((part) => part !== '');
 }
 

@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildCatalog, buildCompiledSql, buildManifest, buildRunResults, artifactPaths } from './emulator-artifacts.ts';
+import {
+  buildCatalog,
+  buildCompiledSql,
+  buildManifest,
+  buildRunResults,
+  artifactPaths,
+} from './emulator-artifacts.ts';
 import { EmulatorFaults, type EmulatorFault } from './emulator-faults.ts';
 import { parseFilterDatetime } from './emulator-format.ts';
 import { listParam, oneParam } from './emulator-params.ts';
@@ -102,9 +108,19 @@ const ORDERABLE_RUN_FIELDS = new Set(['id', 'created_at', 'finished_at']);
 const HTML_ERROR = (status: number, text: string): string =>
   `<html>\r\n<head><title>${status} ${text}</title></head>\r\n<body>\r\n<center><h1>${status} ${text}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 
-function envelope(status: number, userMessage: string, data: unknown, extra?: unknown): Record<string, unknown> {
+function envelope(
+  status: number,
+  userMessage: string,
+  data: unknown,
+  extra?: unknown,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {
-    status: { code: status, is_success: status < 400, user_message: userMessage, developer_message: status < 400 ? '' : null },
+    status: {
+      code: status,
+      is_success: status < 400,
+      user_message: userMessage,
+      developer_message: status < 400 ? '' : null,
+    },
     data,
   };
   if (extra !== undefined) out['extra'] = extra;
@@ -119,12 +135,17 @@ function fail(status: number, userMessage: string, data: unknown = null): Reply 
   return { status, body: envelope(status, userMessage, data) };
 }
 
-const NOT_FOUND = (): Reply => fail(404, 'The requested resource was not found. Please check that you have the proper permissions.');
+const NOT_FOUND = (): Reply =>
+  fail(404, 'The requested resource was not found. Please check that you have the proper permissions.');
 
 /** Start the dbt Cloud API emulator on loopback. Deterministic for a given seed and size. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtCloudEmulator> {
   const store = new EmulatorStore(options);
-  if (options.lifecycleMs) Object.assign(store.lifecycleMs, Object.fromEntries(Object.entries(options.lifecycleMs).filter(([, v]) => v !== undefined)));
+  if (options.lifecycleMs)
+    Object.assign(
+      store.lifecycleMs,
+      Object.fromEntries(Object.entries(options.lifecycleMs).filter(([, v]) => v !== undefined)),
+    );
   const token = options.token ?? 'dbtc_emulator_token';
   const faults = new EmulatorFaults();
   faults.latencyMs = options.latencyMs ?? 0;
@@ -142,7 +163,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     if (cached && cached.version === store.version) return cached.runs;
     const desc = orderBy.startsWith('-');
     const field = desc ? orderBy.slice(1) : orderBy;
-    const key = (r: EmuRun): number | null => (field === 'id' ? r.id : field === 'created_at' ? r.createdUs : r.finishedUs);
+    const key = (r: EmuRun): number | null =>
+      field === 'id' ? r.id : field === 'created_at' ? r.createdUs : r.finishedUs;
     const runs = [...store.runs].sort((a, b) => {
       const ka = key(a);
       const kb = key(b);
@@ -157,14 +179,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     return runs;
   };
 
-  const page = <T>(items: T[], params: URLSearchParams, filters: Record<string, unknown>, orderBy: string | null, render: (item: T) => unknown): Reply => {
+  const page = <T>(
+    items: T[],
+    params: URLSearchParams,
+    filters: Record<string, unknown>,
+    orderBy: string | null,
+    render: (item: T) => unknown,
+  ): Reply => {
     const limitText = oneParam(params, 'limit');
     const offsetText = oneParam(params, 'offset');
     const limit = limitText === undefined ? 100 : Number(limitText);
     const offset = offsetText === undefined ? 0 : Number(offsetText);
-    if (!Number.isInteger(limit) || limit < 1) return fail(400, 'The request was invalid. Please double check the provided data and try again.', { limit: 'Ensure this value is greater than or equal to 1.' });
-    if (limit > 100) return fail(400, 'The limit parameter must not exceed 100.', { limit: 'Ensure this value is less than or equal to 100.' });
-    if (!Number.isInteger(offset) || offset < 0) return fail(400, 'The request was invalid. Please double check the provided data and try again.', { offset: 'Ensure this value is greater than or equal to 0.' });
+    if (!Number.isInteger(limit) || limit < 1)
+      return fail(400, 'The request was invalid. Please double check the provided data and try again.', {
+        limit: 'Ensure this value is greater than or equal to 1.',
+      });
+    if (limit > 100)
+      return fail(400, 'The limit parameter must not exceed 100.', {
+        limit: 'Ensure this value is less than or equal to 100.',
+      });
+    if (!Number.isInteger(offset) || offset < 0)
+      return fail(400, 'The request was invalid. Please double check the provided data and try again.', {
+        offset: 'Ensure this value is greater than or equal to 0.',
+      });
     const slice = items.slice(offset, offset + limit).map(render);
     return ok(slice, {
       filters: { account_id: store.account.id, limit, offset, ...filters },
@@ -177,7 +214,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   // large fixtures page without re-rendering. Cleared past 300k entries.
   const runJson = new Map<string, string>();
   const renderRunText = (r: EmuRun, include: ReadonlySet<string>): string => {
-    const cacheable = r.finishedUs !== null && (include.size === 0 || (include.size === 1 && include.has('trigger')));
+    const cacheable =
+      r.finishedUs !== null && (include.size === 0 || (include.size === 1 && include.has('trigger')));
     if (!cacheable) return JSON.stringify(store.renderRun(r, include, hrefHost));
     const key = `${r.id}${include.size ? 't' : ''}`;
     let text = runJson.get(key);
@@ -189,7 +227,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     return text;
   };
 
-  const entityList = <T extends { id: number; createdUs?: number }>(items: T[], params: URLSearchParams, render: (item: T) => unknown, extraFilters: Record<string, unknown> = {}): Reply => {
+  const entityList = <T extends { id: number; createdUs?: number }>(
+    items: T[],
+    params: URLSearchParams,
+    render: (item: T) => unknown,
+    extraFilters: Record<string, unknown> = {},
+  ): Reply => {
     let list = items;
     const filters: Record<string, unknown> = { ...extraFilters };
     const pk = oneParam(params, 'pk');
@@ -208,8 +251,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     const desc = orderBy.startsWith('-');
     const field = desc ? orderBy.slice(1) : orderBy;
     list = [...list].sort((a, b) => {
-      const ka = field === 'created_at' ? (a.createdUs ?? 0) : field === 'name' || field === 'email' ? String((a as Record<string, unknown>)[field === 'email' ? 'email' : 'name']) : a.id;
-      const kb = field === 'created_at' ? (b.createdUs ?? 0) : field === 'name' || field === 'email' ? String((b as Record<string, unknown>)[field === 'email' ? 'email' : 'name']) : b.id;
+      const ka =
+        field === 'created_at'
+          ? (a.createdUs ?? 0)
+          : field === 'name' || field === 'email'
+            ? String((a as Record<string, unknown>)[field === 'email' ? 'email' : 'name'])
+            : a.id;
+      const kb =
+        field === 'created_at'
+          ? (b.createdUs ?? 0)
+          : field === 'name' || field === 'email'
+            ? String((b as Record<string, unknown>)[field === 'email' ? 'email' : 'name'])
+            : b.id;
       const c = ka < kb ? -1 : ka > kb ? 1 : a.id - b.id;
       return desc ? -c : c;
     });
@@ -220,7 +273,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     store.advanceAll();
     const orderBy = oneParam(params, 'order_by') ?? 'id';
     if (!ORDERABLE_RUN_FIELDS.has(orderBy.replace(/^-/, ''))) {
-      return fail(400, `Ordering by '${orderBy}' is not supported. Use id, created_at or finished_at, optionally prefixed with '-'.`, { order_by: 'Invalid ordering field.' });
+      return fail(
+        400,
+        `Ordering by '${orderBy}' is not supported. Use id, created_at or finished_at, optionally prefixed with '-'.`,
+        { order_by: 'Invalid ordering field.' },
+      );
     }
     const include = new Set(listParam(params, 'include_related'));
     const filters: Record<string, unknown> = {};
@@ -260,7 +317,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
       const lo = parseFilterDatetime(range[0]!);
       const hi = range[1] === undefined ? undefined : parseFilterDatetime(range[1]);
       if (lo === undefined || (range[1] !== undefined && hi === undefined)) {
-        return fail(400, 'The request was invalid. Please double check the provided data and try again.', { [key]: 'Enter a valid date/time.' });
+        return fail(400, 'The request was invalid. Please double check the provided data and try again.', {
+          [key]: 'Enter a valid date/time.',
+        });
       }
       filters[key] = range;
       preds.push((r) => {
@@ -270,7 +329,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     }
     const state = oneParam(params, 'state');
     if (state === 'deleted' || state === '2') preds.push(() => false);
-    const cacheKey = [...params.entries()].filter(([k]) => k !== 'limit' && k !== 'offset' && k !== 'include_related').map(([k, v]) => `${k}=${v}`).sort().join('&');
+    const cacheKey = [...params.entries()]
+      .filter(([k]) => k !== 'limit' && k !== 'offset' && k !== 'include_related')
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join('&');
     let list: EmuRun[];
     const cached = filteredCache.get(cacheKey);
     if (cached && cached.version === store.version) list = cached.runs;
@@ -294,7 +357,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   const runArtifact = (run: EmuRun, path: string): Reply => {
     store.advance(run);
     const paths = artifactPaths(store, run);
-    if (!paths.includes(path) || (run.finishedUs !== null && store.nowUs() - run.finishedUs < artifactDelayUs)) return NOT_FOUND();
+    if (
+      !paths.includes(path) ||
+      (run.finishedUs !== null && store.nowUs() - run.finishedUs < artifactDelayUs)
+    )
+      return NOT_FOUND();
     if (path === 'run_results.json') return { status: 200, body: buildRunResults(store, run) };
     if (path === 'manifest.json') return { status: 200, body: buildManifest(store, run) };
     if (path === 'catalog.json') return { status: 200, body: buildCatalog(store, run) };
@@ -309,12 +376,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     return JSON.parse(text);
   };
 
-  const route = async (req: IncomingMessage, method: string, segs: string[], params: URLSearchParams): Promise<Reply> => {
+  const route = async (
+    req: IncomingMessage,
+    method: string,
+    segs: string[],
+    params: URLSearchParams,
+  ): Promise<Reply> => {
     // segs: after /api/vN/, e.g. ['accounts', '70403104191314', 'runs']
     if (segs[0] !== 'accounts') return NOT_FOUND();
     if (segs.length === 1) {
       if (method !== 'GET') return fail(405, 'Method not allowed.');
-      return ok([store.renderAccount()], { filters: { pk__in: [store.account.id] }, order_by: null, pagination: { count: 1, total_count: 1 } });
+      return ok([store.renderAccount()], {
+        filters: { pk__in: [store.account.id] },
+        order_by: null,
+        pagination: { count: 1, total_count: 1 },
+      });
     }
     const a = segs[1]!;
     if (!/^\d+$/.test(a)) return NOT_FOUND();
@@ -322,7 +398,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     const [, , kind, id, sub, ...rest] = segs;
     const num = id === undefined ? undefined : Number(id);
     if (id !== undefined && !/^\d+$/.test(id)) return NOT_FOUND();
-    if (kind === undefined) return method === 'GET' ? ok(store.renderAccount()) : fail(405, 'Method not allowed.');
+    if (kind === undefined)
+      return method === 'GET' ? ok(store.renderAccount()) : fail(405, 'Method not allowed.');
     switch (kind) {
       case 'projects': {
         if (id === undefined) {
@@ -336,27 +413,45 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         if (sub === undefined) return ok(store.renderProject(project));
         if (sub === 'environments') {
           const envs = store.environments.filter((e) => e.projectId === project.id);
-          if (rest[0] === undefined) return entityList(envs, params, (e) => store.renderEnvironment(e, 'space'), { project_id: project.id });
+          if (rest[0] === undefined)
+            return entityList(envs, params, (e) => store.renderEnvironment(e, 'space'), {
+              project_id: project.id,
+            });
           const env = envs.find((e) => String(e.id) === rest[0]);
           return env ? ok(store.renderEnvironment(env, 'iso')) : NOT_FOUND();
         }
         if (sub === 'repositories') {
           const repos = store.repositories.filter((r) => r.projectId === project.id);
-          if (rest[0] === undefined) return entityList(repos, params, (r) => store.renderRepository(r), { project_id: project.id });
+          if (rest[0] === undefined)
+            return entityList(repos, params, (r) => store.renderRepository(r), { project_id: project.id });
           const repo = repos.find((r) => String(r.id) === rest[0]);
           return repo ? ok(store.renderRepository(repo)) : NOT_FOUND();
         }
         if (sub === 'connections') {
           const conns = store.connections.filter((c) => c.id === project.connectionId);
-          return entityList(conns, params, (c) => ({ ...store.renderConnection(c), project_id: project.id, type: 'adapter' }), { project_id: project.id });
+          return entityList(
+            conns,
+            params,
+            (c) => ({ ...store.renderConnection(c), project_id: project.id, type: 'adapter' }),
+            { project_id: project.id },
+          );
         }
         return NOT_FOUND();
       }
       case 'environments': {
         if (id === undefined) {
-          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(Number);
-          const list = pids.length ? store.environments.filter((e) => pids.includes(e.projectId)) : store.environments;
-          return entityList(list, params, (e) => store.renderEnvironment(e, 'space'), pids.length ? { project_id__in: pids } : {});
+          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(
+            Number,
+          );
+          const list = pids.length
+            ? store.environments.filter((e) => pids.includes(e.projectId))
+            : store.environments;
+          return entityList(
+            list,
+            params,
+            (e) => store.renderEnvironment(e, 'space'),
+            pids.length ? { project_id__in: pids } : {},
+          );
         }
         const env = store.environments.find((e) => e.id === num);
         return env ? ok(store.renderEnvironment(env, 'iso')) : NOT_FOUND();
@@ -365,7 +460,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         if (id === undefined) {
           let list = store.jobs;
           const filters: Record<string, unknown> = {};
-          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(Number);
+          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(
+            Number,
+          );
           if (pids.length) {
             list = list.filter((j) => pids.includes(j.projectId));
             filters['project_id__in'] = pids;
@@ -379,11 +476,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         }
         const job = store.job(num!);
         if (!job) return NOT_FOUND();
-        if (sub === undefined) return method === 'GET' ? ok(store.renderJob(job)) : fail(405, 'Method not allowed.');
+        if (sub === undefined)
+          return method === 'GET' ? ok(store.renderJob(job)) : fail(405, 'Method not allowed.');
         if ((sub === 'run' || sub === 'rerun') && method === 'POST') {
-          const body = sub === 'rerun' ? { cause: 'rerun' } : ((await readBody(req)) as Record<string, unknown>);
+          const body =
+            sub === 'rerun' ? { cause: 'rerun' } : ((await readBody(req)) as Record<string, unknown>);
           if (typeof body['cause'] !== 'string' || body['cause'].trim() === '') {
-            return fail(400, 'The request was invalid. Please double check the provided data and try again.', { cause: 'This field is required.' });
+            return fail(
+              400,
+              'The request was invalid. Please double check the provided data and try again.',
+              { cause: 'This field is required.' },
+            );
           }
           const run = store.trigger(job, body, sub === 'rerun' ? 'rerun' : 'api');
           return ok(store.renderRun(run, new Set(['trigger', 'job']), hrefHost));
@@ -398,10 +501,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         if (id === undefined) return method === 'GET' ? listRuns(params) : fail(405, 'Method not allowed.');
         const run = store.run(num!);
         if (!run) return NOT_FOUND();
-        if (sub === undefined) return ok(store.renderRun(run, new Set(listParam(params, 'include_related')), hrefHost));
-        if (sub === 'cancel' && method === 'POST') return ok(store.renderRun(store.cancel(run), new Set(['trigger', 'job']), hrefHost));
+        if (sub === undefined)
+          return ok(store.renderRun(run, new Set(listParam(params, 'include_related')), hrefHost));
+        if (sub === 'cancel' && method === 'POST')
+          return ok(store.renderRun(store.cancel(run), new Set(['trigger', 'job']), hrefHost));
         if (sub === 'artifacts') {
-          if (rest.length === 0) return { status: 200, body: envelope(200, 'Success!', artifactPaths(store, run)) };
+          if (rest.length === 0)
+            return { status: 200, body: envelope(200, 'Success!', artifactPaths(store, run)) };
           return runArtifact(run, rest.map(decodeURIComponent).join('/'));
         }
         return NOT_FOUND();
@@ -414,8 +520,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
       }
       case 'repositories': {
         if (id === undefined) {
-          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(Number);
-          const list = pids.length ? store.repositories.filter((r) => pids.includes(r.projectId)) : store.repositories;
+          const pids = [...listParam(params, 'project_id'), ...listParam(params, 'project_id__in')].map(
+            Number,
+          );
+          const list = pids.length
+            ? store.repositories.filter((r) => pids.includes(r.projectId))
+            : store.repositories;
           return entityList(list, params, (r) => store.renderRepository(r));
         }
         const repo = store.repositories.find((r) => r.id === num);
@@ -452,12 +562,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   };
 
   const faultReply = (fault: EmulatorFault): Reply | undefined => {
-    if (fault.kind === 'html200') return { status: 200, text: '<!DOCTYPE html><html><body><h1>dbt Cloud</h1><p>Loading…</p></body></html>' };
+    if (fault.kind === 'html200')
+      return {
+        status: 200,
+        text: '<!DOCTYPE html><html><body><h1>dbt Cloud</h1><p>Loading…</p></body></html>',
+      };
     if (fault.kind === 'status') {
       const headers: Record<string, string> = {};
-      if (fault.retryAfter !== undefined && fault.retryAfter !== null) headers['retry-after'] = fault.retryAfter;
+      if (fault.retryAfter !== undefined && fault.retryAfter !== null)
+        headers['retry-after'] = fault.retryAfter;
       if (fault.status === 429) return { ...fail(429, 'Too many requests.'), headers };
-      if (fault.html ?? true) return { status: fault.status, text: HTML_ERROR(fault.status, fault.status === 502 ? 'Bad Gateway' : fault.status === 503 ? 'Service Temporarily Unavailable' : 'Error'), headers };
+      if (fault.html ?? true)
+        return {
+          status: fault.status,
+          text: HTML_ERROR(
+            fault.status,
+            fault.status === 502
+              ? 'Bad Gateway'
+              : fault.status === 503
+                ? 'Service Temporarily Unavailable'
+                : 'Error',
+          ),
+          headers,
+        };
       return { ...fail(fault.status, 'There was a server error.'), headers };
     }
     return undefined;
@@ -466,7 +593,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://emulator');
     const method = req.method ?? 'GET';
-    const entry: EmulatorRequest = { method, path: url.pathname, query: url.searchParams, status: 0, at: Date.now(), accept: req.headers['accept'] };
+    const entry: EmulatorRequest = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      status: 0,
+      at: Date.now(),
+      accept: req.headers['accept'],
+    };
     requests.all.push(entry);
     let latency = faults.latencyMs;
     const fault = faults.take(method, url.pathname);
@@ -483,14 +617,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     if (!m) reply = NOT_FOUND();
     else if (!am || am[2] !== token) reply = fail(401, 'Invalid token.');
     else if (faults.overLimit(Date.now())) {
-      reply = { ...fail(429, 'Too many requests.'), headers: faults.rateLimitRetryAfter === null ? {} : { 'retry-after': faults.rateLimitRetryAfter } };
+      reply = {
+        ...fail(429, 'Too many requests.'),
+        headers: faults.rateLimitRetryAfter === null ? {} : { 'retry-after': faults.rateLimitRetryAfter },
+      };
     } else if (fault && faultReply(fault)) reply = faultReply(fault)!;
     else {
       const segs = m[2]!.split('/').filter((s) => s !== '');
       try {
         reply = await route(req, method, segs, url.searchParams);
       } catch (error) {
-        reply = fail(400, 'The request was invalid. Please double check the provided data and try again.', { detail: String((error as Error).message) });
+        reply = fail(400, 'The request was invalid. Please double check the provided data and try again.', {
+          detail: String((error as Error).message),
+        });
       }
       const due = reply.status === 200 ? faults.insertionsDue(url.pathname) : 0;
       if (due > 0) store.addRuns(due);
@@ -521,7 +660,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     faults,
     addRuns: (n) => store.addRuns(n).map((r) => r.id),
     finishInFlight: (status = 10) => store.finishInFlight(status).map((r) => r.id),
-    setJobOutcome: (jobId, outcome) => store.jobOutcomes.set(jobId, outcome === 'success' ? 10 : outcome === 'error' ? 20 : 30),
+    setJobOutcome: (jobId, outcome) =>
+      store.jobOutcomes.set(jobId, outcome === 'success' ? 10 : outcome === 'error' ? 20 : 30),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -8,10 +8,26 @@ describe('emulator fixtures', () => {
     const a = new EmulatorStore({ seed: 4, runs: 50 });
     const b = new EmulatorStore({ seed: 4, runs: 50 });
     const c = new EmulatorStore({ seed: 5, runs: 50 });
-    const dump = (s: EmulatorStore) => JSON.stringify(s.runs.map((r) => s.renderRun(r, new Set(['trigger', 'run_steps', 'job']), 'h')).map((r) => ({ ...r, duration: null, queued_duration: null, run_duration: null, duration_humanized: null, queued_duration_humanized: null, run_duration_humanized: null, run_steps: (r['run_steps'] as unknown[]).length })));
+    const dump = (s: EmulatorStore) =>
+      JSON.stringify(
+        s.runs
+          .map((r) => s.renderRun(r, new Set(['trigger', 'run_steps', 'job']), 'h'))
+          .map((r) => ({
+            ...r,
+            duration: null,
+            queued_duration: null,
+            run_duration: null,
+            duration_humanized: null,
+            queued_duration_humanized: null,
+            run_duration_humanized: null,
+            run_steps: (r['run_steps'] as unknown[]).length,
+          })),
+      );
     expect(dump(a)).toBe(dump(b));
     expect(dump(a)).not.toBe(dump(c));
-    expect(JSON.stringify(buildRunResults(a, a.runs[0]!))).toBe(JSON.stringify(buildRunResults(b, b.runs[0]!)));
+    expect(JSON.stringify(buildRunResults(a, a.runs[0]!))).toBe(
+      JSON.stringify(buildRunResults(b, b.runs[0]!)),
+    );
     expect(a.runs.every((r) => String(r.id).length === 14)).toBe(true);
   });
 

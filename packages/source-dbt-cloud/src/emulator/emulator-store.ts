@@ -116,9 +116,29 @@ export interface EmuRun {
 
 const BASE_US = Date.UTC(2026, 7, 31, 6, 0, 0) * 1000; // fixtures end here
 const RUN_SPACING_US = 5 * 60 * 1_000_000;
-const MODEL_NAMES = ['stg_customers', 'stg_orders', 'stg_payments', 'customers', 'orders', 'order_items', 'revenue_daily', 'churn_features'];
+const MODEL_NAMES = [
+  'stg_customers',
+  'stg_orders',
+  'stg_payments',
+  'customers',
+  'orders',
+  'order_items',
+  'revenue_daily',
+  'churn_features',
+];
 const FIRST = ['Ada', 'Grace', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Edsger', 'Frances', 'Donald', 'Radia'];
-const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Dijkstra', 'Allen', 'Knuth', 'Perlman'];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Torvalds',
+  'Hamilton',
+  'Thompson',
+  'Liskov',
+  'Dijkstra',
+  'Allen',
+  'Knuth',
+  'Perlman',
+];
 const ADAPTERS = ['snowflake_v0', 'bigquery_v1', 'databricks_v0', 'postgres_v0', 'redshift_v0'];
 
 /**
@@ -166,7 +186,12 @@ export class EmulatorStore {
     const random = createRandom(o.seed);
     const start = BASE_US - (o.runs + 10) * RUN_SPACING_US;
     const t = (offsetUs: number): number => start - offsetUs + randomInt(random, 0, 999_999);
-    this.account = { id: o.accountId, name: 'Acme Analytics', createdUs: t(400 * 86_400e6), updatedUs: t(1e9) };
+    this.account = {
+      id: o.accountId,
+      name: 'Acme Analytics',
+      createdUs: t(400 * 86_400e6),
+      updatedUs: t(1e9),
+    };
     for (let i = 0; i < o.connections; i++) {
       this.connections.push({
         id: 187001 + i,
@@ -190,17 +215,41 @@ export class EmulatorStore {
         sources: ['raw.customers', 'raw.orders'].slice(0, 1 + (p % 2)),
       };
       this.projects.push(project);
-      this.repositories.push({ id: project.repositoryId, projectId: project.id, fullName: `acme/${project.name}`, createdUs: t(200 * 86_400e6) });
-      this.environments.push({ id: envId++, projectId: project.id, name: 'Development', type: 'development', deploymentType: null, createdUs: t(190 * 86_400e6), updatedUs: t(9e9) });
-      const prod: EmuEnvironment = { id: envId++, projectId: project.id, name: 'Production', type: 'deployment', deploymentType: 'production', createdUs: t(190 * 86_400e6), updatedUs: t(8e9) };
+      this.repositories.push({
+        id: project.repositoryId,
+        projectId: project.id,
+        fullName: `acme/${project.name}`,
+        createdUs: t(200 * 86_400e6),
+      });
+      this.environments.push({
+        id: envId++,
+        projectId: project.id,
+        name: 'Development',
+        type: 'development',
+        deploymentType: null,
+        createdUs: t(190 * 86_400e6),
+        updatedUs: t(9e9),
+      });
+      const prod: EmuEnvironment = {
+        id: envId++,
+        projectId: project.id,
+        name: 'Production',
+        type: 'deployment',
+        deploymentType: 'production',
+        createdUs: t(190 * 86_400e6),
+        updatedUs: t(8e9),
+      };
       this.environments.push(prod);
       for (let j = 0; j < o.jobsPerProject; j++) {
         this.jobs.push({
           id: jobId++,
           projectId: project.id,
           environmentId: prod.id,
-          name: ['Daily build', 'Hourly incremental', 'Nightly full refresh', 'Source freshness'][j % 4]! + (j >= 4 ? ` ${j}` : ''),
-          executeSteps: j % 4 === 3 ? ['dbt source freshness'] : j % 2 === 0 ? ['dbt build'] : ['dbt run', 'dbt test'],
+          name:
+            ['Daily build', 'Hourly incremental', 'Nightly full refresh', 'Source freshness'][j % 4]! +
+            (j >= 4 ? ` ${j}` : ''),
+          executeSteps:
+            j % 4 === 3 ? ['dbt source freshness'] : j % 2 === 0 ? ['dbt build'] : ['dbt run', 'dbt test'],
           createdUs: t(180 * 86_400e6),
           updatedUs: t(30 * 86_400e6),
           generateDocs: j % 2 === 0,
@@ -232,7 +281,13 @@ export class EmulatorStore {
       const inFlight = i >= o.runs - o.inFlightRuns;
       const roll = random();
       const status: RunStatus = inFlight ? (i % 2 === 0 ? 3 : 1) : roll < 0.08 ? 20 : roll < 0.11 ? 30 : 10;
-      const run = this.#newRun(job, created, i % 3 === 0 ? 'scheduled' : `Kicked off from UI by ${this.users[i % Math.max(1, this.users.length)]?.email ?? 'admin@acme.example'}`);
+      const run = this.#newRun(
+        job,
+        created,
+        i % 3 === 0
+          ? 'scheduled'
+          : `Kicked off from UI by ${this.users[i % Math.max(1, this.users.length)]?.email ?? 'admin@acme.example'}`,
+      );
       run.causeCategory = i % 3 === 0 ? 'scheduled' : 'ui';
       if (status === 1) {
         run.held = true;
@@ -288,7 +343,12 @@ export class EmulatorStore {
     run.status = status;
     run.finishedUs = atUs;
     run.updatedUs = atUs;
-    run.statusMessage = status === 30 ? (message ?? 'Cancelled by user.') : status === 20 ? 'This run failed at step ' + (this.stepNames(run).length) + '.' : null;
+    run.statusMessage =
+      status === 30
+        ? (message ?? 'Cancelled by user.')
+        : status === 20
+          ? 'This run failed at step ' + this.stepNames(run).length + '.'
+          : null;
     run.held = false;
     delete run.plan;
     this.#inFlight.delete(run);
@@ -446,27 +506,70 @@ export class EmulatorStore {
   renderAccount(): Record<string, unknown> {
     const a = this.account;
     return {
-      id: a.id, name: a.name, state: 1, plan: 'enterprise', run_slots: 15, developer_seats: 25, it_seats: 2,
-      explorer_seats: 0, analyst_seats: 0, read_only_seats: 40, locked: false, lock_reason: null, lock_cause: null,
-      unlocked_at: null, pending_cancel: false, billing_email_address: null, pod_memory_request_mebibytes: 600,
-      develop_pod_memory_request_mebibytes: 0, run_duration_limit_seconds: 86400, queue_limit: 50,
-      enterprise_login_slug: 'acme', business_critical: false, starter_repo_url: null, git_auth_level: 'team',
-      identifier: 'act_2ZQb7mKpX0aYc3', trial_end_date: null, static_subdomain: 'ab123', vanity_subdomain: null,
-      run_locked_until: null, docs_job_id: null, freshness_job_id: null, copilot_locked_until: null,
-      agent_credit_locked: false, account_migration_events: [], groups: [],
-      created_at: formatDatetime(a.createdUs, 'iso'), updated_at: formatDatetime(a.updatedUs, 'iso'),
+      id: a.id,
+      name: a.name,
+      state: 1,
+      plan: 'enterprise',
+      run_slots: 15,
+      developer_seats: 25,
+      it_seats: 2,
+      explorer_seats: 0,
+      analyst_seats: 0,
+      read_only_seats: 40,
+      locked: false,
+      lock_reason: null,
+      lock_cause: null,
+      unlocked_at: null,
+      pending_cancel: false,
+      billing_email_address: null,
+      pod_memory_request_mebibytes: 600,
+      develop_pod_memory_request_mebibytes: 0,
+      run_duration_limit_seconds: 86400,
+      queue_limit: 50,
+      enterprise_login_slug: 'acme',
+      business_critical: false,
+      starter_repo_url: null,
+      git_auth_level: 'team',
+      identifier: 'act_2ZQb7mKpX0aYc3',
+      trial_end_date: null,
+      static_subdomain: 'ab123',
+      vanity_subdomain: null,
+      run_locked_until: null,
+      docs_job_id: null,
+      freshness_job_id: null,
+      copilot_locked_until: null,
+      agent_credit_locked: false,
+      account_migration_events: [],
+      groups: [],
+      created_at: formatDatetime(a.createdUs, 'iso'),
+      updated_at: formatDatetime(a.updatedUs, 'iso'),
     };
   }
 
   /** Project JSON (space datetimes). */
   renderProject(p: EmuProject): Record<string, unknown> {
     return {
-      id: p.id, name: p.name, account_id: this.account.id, description: `${p.name} marts`, connection_id: p.connectionId,
-      repository_id: p.repositoryId, semantic_layer_config_id: null, state: 1, dbt_project_subdirectory: null,
-      docs_job_id: null, freshness_job_id: null, type: 0,
-      created_at: formatDatetime(p.createdUs, 'space'), updated_at: formatDatetime(p.updatedUs, 'space'),
-      connection: null, environments: null, repository: null, group_permissions: null, docs_job: null,
-      freshness_job: null, fusion_readiness: null,
+      id: p.id,
+      name: p.name,
+      account_id: this.account.id,
+      description: `${p.name} marts`,
+      connection_id: p.connectionId,
+      repository_id: p.repositoryId,
+      semantic_layer_config_id: null,
+      state: 1,
+      dbt_project_subdirectory: null,
+      docs_job_id: null,
+      freshness_job_id: null,
+      type: 0,
+      created_at: formatDatetime(p.createdUs, 'space'),
+      updated_at: formatDatetime(p.updatedUs, 'space'),
+      connection: null,
+      environments: null,
+      repository: null,
+      group_permissions: null,
+      docs_job: null,
+      freshness_job: null,
+      fusion_readiness: null,
     };
   }
 
@@ -474,14 +577,34 @@ export class EmulatorStore {
   renderEnvironment(e: EmuEnvironment, style: 'space' | 'iso'): Record<string, unknown> {
     const project = this.project(e.projectId);
     return {
-      id: e.id, account_id: this.account.id, project_id: e.projectId, name: e.name,
-      connection_id: project?.connectionId ?? null, credentials_id: e.type === 'deployment' ? 301220 + e.id % 100 : null,
-      repository_id: project?.repositoryId ?? null, extended_attributes_id: null, custom_branch: null,
-      use_custom_branch: false, dbt_project_subdirectory: null, dbt_version: 'latest', raw_dbt_version: 'latest',
-      supports_docs: e.type === 'deployment', deployment_type: e.deploymentType, type: e.type, created_by_id: 18599,
-      state: 1, is_deferrable: e.type === 'deployment', enable_model_query_history: false, enable_dbt_state: false,
-      primary_profile_id: null, created_at: formatDatetime(e.createdUs, style), updated_at: formatDatetime(e.updatedUs, style),
-      repository: null, connection: null, jobs: null, custom_environment_variables: null,
+      id: e.id,
+      account_id: this.account.id,
+      project_id: e.projectId,
+      name: e.name,
+      connection_id: project?.connectionId ?? null,
+      credentials_id: e.type === 'deployment' ? 301220 + (e.id % 100) : null,
+      repository_id: project?.repositoryId ?? null,
+      extended_attributes_id: null,
+      custom_branch: null,
+      use_custom_branch: false,
+      dbt_project_subdirectory: null,
+      dbt_version: 'latest',
+      raw_dbt_version: 'latest',
+      supports_docs: e.type === 'deployment',
+      deployment_type: e.deploymentType,
+      type: e.type,
+      created_by_id: 18599,
+      state: 1,
+      is_deferrable: e.type === 'deployment',
+      enable_model_query_history: false,
+      enable_dbt_state: false,
+      primary_profile_id: null,
+      created_at: formatDatetime(e.createdUs, style),
+      updated_at: formatDatetime(e.updatedUs, style),
+      repository: null,
+      connection: null,
+      jobs: null,
+      custom_environment_variables: null,
     };
   }
 
@@ -489,33 +612,72 @@ export class EmulatorStore {
   renderJob(j: EmuJob, nested = false): Record<string, unknown> {
     const style = nested ? 'isoZ' : 'iso';
     return {
-      id: j.id, account_id: this.account.id, project_id: j.projectId, environment_id: j.environmentId, name: j.name,
-      description: '', dbt_version: null, raw_dbt_version: null, execute_steps: j.executeSteps,
-      execution: { timeout_seconds: 3600 }, generate_docs: j.generateDocs, run_generate_sources: false,
-      generate_sources: false, settings: { threads: 8, target_name: 'prod' }, job_type: 'scheduled',
+      id: j.id,
+      account_id: this.account.id,
+      project_id: j.projectId,
+      environment_id: j.environmentId,
+      name: j.name,
+      description: '',
+      dbt_version: null,
+      raw_dbt_version: null,
+      execute_steps: j.executeSteps,
+      execution: { timeout_seconds: 3600 },
+      generate_docs: j.generateDocs,
+      run_generate_sources: false,
+      generate_sources: false,
+      settings: { threads: 8, target_name: 'prod' },
+      job_type: 'scheduled',
       triggers: { github_webhook: false, schedule: true, git_provider_webhook: false, on_merge: false },
       schedule: nested
         ? { cron: '0 6 * * 1-5', date: 'days_of_week', time: 'at_exact_hours' }
-        : { cron: '0 6 * * 1-5', date: { type: 'days_of_week', days: [1, 2, 3, 4, 5] }, time: { type: 'at_exact_hours', hours: [6] } },
-      deferring_job_definition_id: null, deferring_environment_id: null, is_deferrable: true,
-      triggers_on_draft_pr: false, run_compare_changes: false, compare_changes_flags: '--select state:modified',
-      run_lint: false, errors_on_lint_failure: true, cost_optimization_features: [], lifecycle_webhooks: false,
-      lifecycle_webhooks_url: null, run_failure_count: 0, job_completion_trigger_condition: null, state: 1,
-      deactivated: false, cron_humanized: 'At 06:00 AM, Monday through Friday',
-      next_run: formatDatetime(BASE_US + 86_400e6, 'iso'), next_run_humanized: 'in 9 hours',
-      created_at: formatDatetime(j.createdUs, style), updated_at: formatDatetime(j.updatedUs, style),
+        : {
+            cron: '0 6 * * 1-5',
+            date: { type: 'days_of_week', days: [1, 2, 3, 4, 5] },
+            time: { type: 'at_exact_hours', hours: [6] },
+          },
+      deferring_job_definition_id: null,
+      deferring_environment_id: null,
+      is_deferrable: true,
+      triggers_on_draft_pr: false,
+      run_compare_changes: false,
+      compare_changes_flags: '--select state:modified',
+      run_lint: false,
+      errors_on_lint_failure: true,
+      cost_optimization_features: [],
+      lifecycle_webhooks: false,
+      lifecycle_webhooks_url: null,
+      run_failure_count: 0,
+      job_completion_trigger_condition: null,
+      state: 1,
+      deactivated: false,
+      cron_humanized: 'At 06:00 AM, Monday through Friday',
+      next_run: formatDatetime(BASE_US + 86_400e6, 'iso'),
+      next_run_humanized: 'in 9 hours',
+      created_at: formatDatetime(j.createdUs, style),
+      updated_at: formatDatetime(j.updatedUs, style),
     };
   }
 
   /** Repository JSON. */
   renderRepository(r: EmuRepository): Record<string, unknown> {
     return {
-      id: r.id, account_id: this.account.id, project_id: r.projectId, full_name: r.fullName,
-      remote_url: `git://github.com/${r.fullName}.git`, remote_backend: 'github', git_clone_strategy: 'github_app',
-      deploy_key_id: null, repository_credentials_id: null, github_installation_id: 31_337_000 + r.id % 1000,
-      github_webhook_id: null, git_provider_id: null, private_link_endpoint_id: null, state: 1,
+      id: r.id,
+      account_id: this.account.id,
+      project_id: r.projectId,
+      full_name: r.fullName,
+      remote_url: `git://github.com/${r.fullName}.git`,
+      remote_backend: 'github',
+      git_clone_strategy: 'github_app',
+      deploy_key_id: null,
+      repository_credentials_id: null,
+      github_installation_id: 31_337_000 + (r.id % 1000),
+      github_webhook_id: null,
+      git_provider_id: null,
+      private_link_endpoint_id: null,
+      state: 1,
       pull_request_url_template: `https://github.com/${r.fullName}/compare/{{destination}}...{{source}}`,
-      created_at: formatDatetime(r.createdUs, 'space'), updated_at: formatDatetime(r.createdUs, 'space'),
+      created_at: formatDatetime(r.createdUs, 'space'),
+      updated_at: formatDatetime(r.createdUs, 'space'),
       deploy_key: null,
     };
   }
@@ -523,31 +685,61 @@ export class EmulatorStore {
   /** User JSON with one permission entry per license (nested list → child table). */
   renderUser(u: EmuUser): Record<string, unknown> {
     return {
-      id: u.id, first_name: u.firstName, last_name: u.lastName, email: u.email, is_active: true, is_staff: false,
-      last_login: formatDatetime(u.lastLoginUs, 'space'), created_at: formatDatetime(u.createdUs, 'iso'),
-      apitoken_last_used: null, email_connected: false, email_verified: true, enterprise_connected: false,
-      github_connected: u.id % 2 === 0, github_username: u.id % 2 === 0 ? u.firstName.toLowerCase() : null,
-      gitlab_connected: false, gitlab_username: null, sso_only_user: false,
+      id: u.id,
+      first_name: u.firstName,
+      last_name: u.lastName,
+      email: u.email,
+      is_active: true,
+      is_staff: false,
+      last_login: formatDatetime(u.lastLoginUs, 'space'),
+      created_at: formatDatetime(u.createdUs, 'iso'),
+      apitoken_last_used: null,
+      email_connected: false,
+      email_verified: true,
+      enterprise_connected: false,
+      github_connected: u.id % 2 === 0,
+      github_username: u.id % 2 === 0 ? u.firstName.toLowerCase() : null,
+      gitlab_connected: false,
+      gitlab_username: null,
+      sso_only_user: false,
       permissions: [
         {
-          id: u.id * 10 + 1, account_id: this.account.id, user_id: u.id, license_type: u.licenseType, state: 1,
-          created_at: formatDatetime(u.createdUs, 'iso'), updated_at: formatDatetime(u.createdUs, 'iso'),
-          scim_managed: false, groups: [], permission_statements: [],
+          id: u.id * 10 + 1,
+          account_id: this.account.id,
+          user_id: u.id,
+          license_type: u.licenseType,
+          state: 1,
+          created_at: formatDatetime(u.createdUs, 'iso'),
+          updated_at: formatDatetime(u.createdUs, 'iso'),
+          scim_managed: false,
+          groups: [],
+          permission_statements: [],
         },
       ],
-      licenses: null, auth_provider_infos: null,
+      licenses: null,
+      auth_provider_infos: null,
     };
   }
 
   /** Connection JSON (v3 account-level list item; `config` only on retrieve). */
   renderConnection(c: EmuConnection, detail = false): Record<string, unknown> {
     return {
-      id: c.id, account_id: this.account.id, name: c.name, adapter_version: c.adapterVersion,
-      private_link_endpoint_id: null, is_ssh_tunnel_enabled: false, oauth_configuration_id: null,
-      environment__count: this.environments.filter((e) => this.project(e.projectId)?.connectionId === c.id).length,
-      platform_metadata_credentials_id: null, analytics_credentials_id: null,
-      config: detail ? { account: 'acme', database: 'ANALYTICS', warehouse: 'TRANSFORMING', role: 'TRANSFORMER' } : null,
-      created_at: formatDatetime(c.createdUs, 'space'), updated_at: formatDatetime(c.createdUs, 'space'),
+      id: c.id,
+      account_id: this.account.id,
+      name: c.name,
+      adapter_version: c.adapterVersion,
+      private_link_endpoint_id: null,
+      is_ssh_tunnel_enabled: false,
+      oauth_configuration_id: null,
+      environment__count: this.environments.filter((e) => this.project(e.projectId)?.connectionId === c.id)
+        .length,
+      platform_metadata_credentials_id: null,
+      analytics_credentials_id: null,
+      config: detail
+        ? { account: 'acme', database: 'ANALYTICS', warehouse: 'TRANSFORMING', role: 'TRANSFORMER' }
+        : null,
+      created_at: formatDatetime(c.createdUs, 'space'),
+      updated_at: formatDatetime(c.createdUs, 'space'),
     };
   }
 
@@ -556,14 +748,26 @@ export class EmulatorStore {
     const b = run.trigger;
     const v = (k: string): unknown => (b[k] === undefined ? null : b[k]);
     return {
-      id: run.triggerId, cause: run.cause, cause_humanized: run.causeCategory === 'scheduled' ? 'Triggered by schedule' : run.cause,
-      cause_category: run.causeCategory, job_definition_id: run.jobId, git_branch: v('git_branch'), git_sha: v('git_sha'),
-      azure_pull_request_id: v('azure_pull_request_id'), github_pull_request_id: v('github_pull_request_id'),
-      gitlab_merge_request_id: v('gitlab_merge_request_id'), non_native_pull_request_id: v('non_native_pull_request_id'),
-      schema_override: v('schema_override'), dbt_version_override: v('dbt_version_override'),
-      threads_override: v('threads_override'), target_name_override: v('target_name_override'),
-      generate_docs_override: v('generate_docs_override'), timeout_seconds_override: v('timeout_seconds_override'),
-      steps_override: v('steps_override'), created_at: formatDatetime(run.createdUs, 'space'), job: null,
+      id: run.triggerId,
+      cause: run.cause,
+      cause_humanized: run.causeCategory === 'scheduled' ? 'Triggered by schedule' : run.cause,
+      cause_category: run.causeCategory,
+      job_definition_id: run.jobId,
+      git_branch: v('git_branch'),
+      git_sha: v('git_sha'),
+      azure_pull_request_id: v('azure_pull_request_id'),
+      github_pull_request_id: v('github_pull_request_id'),
+      gitlab_merge_request_id: v('gitlab_merge_request_id'),
+      non_native_pull_request_id: v('non_native_pull_request_id'),
+      schema_override: v('schema_override'),
+      dbt_version_override: v('dbt_version_override'),
+      threads_override: v('threads_override'),
+      target_name_override: v('target_name_override'),
+      generate_docs_override: v('generate_docs_override'),
+      timeout_seconds_override: v('timeout_seconds_override'),
+      steps_override: v('steps_override'),
+      created_at: formatDatetime(run.createdUs, 'space'),
+      job: null,
     };
   }
 
@@ -575,24 +779,52 @@ export class EmulatorStore {
     const end = run.finishedUs ?? this.nowUs();
     const total = Math.max(1, end - run.startedUs);
     let shown = names.length;
-    if (run.finishedUs === null) shown = Math.max(1, Math.min(names.length, Math.ceil(((this.nowUs() - run.startedUs) / (total + 60e6)) * names.length)));
+    if (run.finishedUs === null)
+      shown = Math.max(
+        1,
+        Math.min(names.length, Math.ceil(((this.nowUs() - run.startedUs) / (total + 60e6)) * names.length)),
+      );
     const out: Record<string, unknown>[] = [];
     for (let i = 0; i < shown; i++) {
       const last = i === shown - 1;
-      const status = !last ? 10 : run.status === 10 ? 10 : run.status === 20 ? 20 : run.status === 30 ? 30 : 3;
+      const status = !last
+        ? 10
+        : run.status === 10
+          ? 10
+          : run.status === 20
+            ? 20
+            : run.status === 30
+              ? 30
+              : 3;
       const startedUs = run.startedUs + Math.floor((total * i) / names.length);
       const finishedUs = status === 3 ? null : run.startedUs + Math.floor((total * (i + 1)) / names.length);
       const logs = stepLogs(names[i]!, status, this.project(run.projectId), r);
       out.push({
-        id: run.id * 10 + i + 1, run_id: run.id, account_id: this.account.id, index: i + 1, status,
-        status_humanized: STATUS_HUMANIZED[status], status_color: STATUS_COLOR[status], name: names[i],
-        logs, debug_logs: debugLogs ? `${logs}\n[debug] adapter connection closed` : '', truncated_debug_logs: '',
-        log_location: 'db', log_path: null, debug_log_path: null, log_archive_type: 'db_flushed',
-        created_at: formatDatetime(startedUs, 'space'), updated_at: formatDatetime(finishedUs ?? startedUs, 'space'),
-        started_at: formatDatetime(startedUs, 'space'), finished_at: formatDatetime(finishedUs, 'space'),
+        id: run.id * 10 + i + 1,
+        run_id: run.id,
+        account_id: this.account.id,
+        index: i + 1,
+        status,
+        status_humanized: STATUS_HUMANIZED[status],
+        status_color: STATUS_COLOR[status],
+        name: names[i],
+        logs,
+        debug_logs: debugLogs ? `${logs}\n[debug] adapter connection closed` : '',
+        truncated_debug_logs: '',
+        log_location: 'db',
+        log_path: null,
+        debug_log_path: null,
+        log_archive_type: 'db_flushed',
+        created_at: formatDatetime(startedUs, 'space'),
+        updated_at: formatDatetime(finishedUs ?? startedUs, 'space'),
+        started_at: formatDatetime(startedUs, 'space'),
+        finished_at: formatDatetime(finishedUs, 'space'),
         duration: formatDuration(finishedUs === null ? null : finishedUs - startedUs),
         duration_humanized: humanizeDuration(finishedUs === null ? null : finishedUs - startedUs),
-        run_step_command: { run_step_id: run.id * 10 + i + 1, dbt_command: names[i]!.startsWith('Invoke') ? names[i]!.slice(17, -1) : null },
+        run_step_command: {
+          run_step_id: run.id * 10 + i + 1,
+          dbt_command: names[i]!.startsWith('Invoke') ? names[i]!.slice(17, -1) : null,
+        },
       });
     }
     return out;
@@ -607,38 +839,87 @@ export class EmulatorStore {
     const running = run.startedUs === null ? null : (run.finishedUs ?? now) - run.startedUs;
     const job = this.job(run.jobId);
     return {
-      id: run.id, trigger_id: run.triggerId, account_id: this.account.id, environment_id: run.environmentId,
-      project_id: run.projectId, job_definition_id: run.jobId, job_id: run.jobId, status: s,
-      status_humanized: STATUS_HUMANIZED[s], status_message: run.statusMessage, dbt_version: 'latest',
-      git_branch: run.gitBranch, git_sha: run.gitSha, owner_thread_id: null,
-      executed_by_thread_id: run.startedUs === null ? null : `dbt-run-${run.id}-x7k2p`, deferring_run_id: null,
-      artifacts_saved: this.hasArtifacts(run), artifact_s3_path: this.hasArtifacts(run) ? `prod/runs/${run.id}/artifacts/target` : null,
-      has_docs_generated: !!job?.generateDocs && s === 10, has_sources_generated: false, notifications_sent: run.finishedUs !== null,
+      id: run.id,
+      trigger_id: run.triggerId,
+      account_id: this.account.id,
+      environment_id: run.environmentId,
+      project_id: run.projectId,
+      job_definition_id: run.jobId,
+      job_id: run.jobId,
+      status: s,
+      status_humanized: STATUS_HUMANIZED[s],
+      status_message: run.statusMessage,
+      dbt_version: 'latest',
+      git_branch: run.gitBranch,
+      git_sha: run.gitSha,
+      owner_thread_id: null,
+      executed_by_thread_id: run.startedUs === null ? null : `dbt-run-${run.id}-x7k2p`,
+      deferring_run_id: null,
+      artifacts_saved: this.hasArtifacts(run),
+      artifact_s3_path: this.hasArtifacts(run) ? `prod/runs/${run.id}/artifacts/target` : null,
+      has_docs_generated: !!job?.generateDocs && s === 10,
+      has_sources_generated: false,
+      notifications_sent: run.finishedUs !== null,
       blocked_by: [],
-      created_at: formatDatetime(run.createdUs, 'space'), updated_at: formatDatetime(run.updatedUs, 'space'),
-      dequeued_at: formatDatetime(run.dequeuedUs, 'space'), started_at: formatDatetime(run.startedUs, 'space'),
-      finished_at: formatDatetime(run.finishedUs, 'space'), last_checked_at: null, last_heartbeat_at: null,
+      created_at: formatDatetime(run.createdUs, 'space'),
+      updated_at: formatDatetime(run.updatedUs, 'space'),
+      dequeued_at: formatDatetime(run.dequeuedUs, 'space'),
+      started_at: formatDatetime(run.startedUs, 'space'),
+      finished_at: formatDatetime(run.finishedUs, 'space'),
+      last_checked_at: null,
+      last_heartbeat_at: null,
       should_start_at: null,
       trigger: include.has('trigger') ? this.renderTrigger(run) : null,
       job: include.has('job') && job ? this.renderJob(job, true) : null,
-      environment: include.has('environment') ? this.renderEnvironment(this.environments.find((e) => e.id === run.environmentId)!, 'space') : null,
+      environment: include.has('environment')
+        ? this.renderEnvironment(
+            this.environments.find((e) => e.id === run.environmentId)!,
+            'space',
+          )
+        : null,
       run_steps: include.has('run_steps') ? this.renderSteps(run, include.has('debug_logs')) : [],
-      in_progress: s < 10, is_complete: s >= 10, is_success: s === 10, is_error: s === 20, is_cancelled: s === 30,
+      in_progress: s < 10,
+      is_complete: s >= 10,
+      is_success: s === 10,
+      is_error: s === 20,
+      is_cancelled: s === 30,
       is_running: null,
-      duration: formatDuration(duration), queued_duration: formatDuration(queued), run_duration: formatDuration(running),
-      duration_humanized: humanizeDuration(duration), queued_duration_humanized: humanizeDuration(queued),
+      duration: formatDuration(duration),
+      queued_duration: formatDuration(queued),
+      run_duration: formatDuration(running),
+      duration_humanized: humanizeDuration(duration),
+      queued_duration_humanized: humanizeDuration(queued),
       run_duration_humanized: humanizeDuration(running),
-      created_at_humanized: '3 hours ago', finished_at_humanized: run.finishedUs === null ? '0 minutes from now' : '3 hours ago',
-      retrying_run_id: null, can_retry: s === 20, retry_not_supported_reason: s === 20 ? null : s === 30 || s < 10 ? 'RETRY_NOT_FAILED_RUN' : 'RETRY_NOT_FAILED_RUN',
+      created_at_humanized: '3 hours ago',
+      finished_at_humanized: run.finishedUs === null ? '0 minutes from now' : '3 hours ago',
+      retrying_run_id: null,
+      can_retry: s === 20,
+      retry_not_supported_reason:
+        s === 20 ? null : s === 30 || s < 10 ? 'RETRY_NOT_FAILED_RUN' : 'RETRY_NOT_FAILED_RUN',
       href: `http://${hrefHost}/deploy/${this.account.id}/projects/${run.projectId}/runs/${run.id}/`,
-      used_repo_cache: null, deprecation: null,
+      used_repo_cache: null,
+      deprecation: null,
     };
   }
 }
 
 /** Status code → humanized text. */
-export const STATUS_HUMANIZED: Record<number, string> = { 1: 'Queued', 2: 'Starting', 3: 'Running', 10: 'Success', 20: 'Error', 30: 'Cancelled' };
-const STATUS_COLOR: Record<number, string> = { 1: '#B2B2B2', 2: '#B2B2B2', 3: '#0BACD9', 10: '#27AE60', 20: '#EB5757', 30: '#B2B2B2' };
+export const STATUS_HUMANIZED: Record<number, string> = {
+  1: 'Queued',
+  2: 'Starting',
+  3: 'Running',
+  10: 'Success',
+  20: 'Error',
+  30: 'Cancelled',
+};
+const STATUS_COLOR: Record<number, string> = {
+  1: '#B2B2B2',
+  2: '#B2B2B2',
+  3: '#0BACD9',
+  10: '#27AE60',
+  20: '#EB5757',
+  30: '#B2B2B2',
+};
 
 function sha(random: () => number): string {
   let out = '';
@@ -646,24 +927,42 @@ function sha(random: () => number): string {
   return out;
 }
 
-function stepLogs(name: string, status: number, project: EmuProject | undefined, random: () => number): string {
+function stepLogs(
+  name: string,
+  status: number,
+  project: EmuProject | undefined,
+  random: () => number,
+): string {
   if (!name.startsWith('Invoke dbt with') || name.includes('dbt deps')) {
     return status === 3 ? `${name}…` : `${name}\nDone.`;
   }
   const models = project?.models ?? ['model'];
-  const lines = ['Running with dbt=1.9.0', `Found ${models.length} models, ${models.length * 2} data tests, ${project?.sources.length ?? 0} sources`, 'Concurrency: 8 threads (target=\'prod\')'];
+  const lines = [
+    'Running with dbt=1.9.0',
+    `Found ${models.length} models, ${models.length * 2} data tests, ${project?.sources.length ?? 0} sources`,
+    "Concurrency: 8 threads (target='prod')",
+  ];
   const failing = status === 20 ? models[Math.floor(random() * models.length)]! : undefined;
   models.forEach((m, i) => {
     lines.push(`${i + 1} of ${models.length} START sql table model analytics.${m} .......... [RUN]`);
-    lines.push(`${i + 1} of ${models.length} ${m === failing ? 'ERROR creating' : 'OK created'} sql table model analytics.${m} .......... [${m === failing ? 'ERROR' : 'SUCCESS 1'} in ${(random() * 9 + 0.5).toFixed(2)}s]`);
+    lines.push(
+      `${i + 1} of ${models.length} ${m === failing ? 'ERROR creating' : 'OK created'} sql table model analytics.${m} .......... [${m === failing ? 'ERROR' : 'SUCCESS 1'} in ${(random() * 9 + 0.5).toFixed(2)}s]`,
+    );
   });
   if (failing) {
-    lines.push('', `Database Error in model ${failing} (models/${failing}.sql)`, `  relation "raw.${failing}_source" does not exist`);
+    lines.push(
+      '',
+      `Database Error in model ${failing} (models/${failing}.sql)`,
+      `  relation "raw.${failing}_source" does not exist`,
+    );
     lines.push(`Done. PASS=${models.length - 1} WARN=0 ERROR=1 SKIP=0 TOTAL=${models.length}`);
   } else if (status === 30) {
     lines.push('Cancelled by user.');
   } else if (status === 10) {
-    lines.push(`Completed successfully`, `Done. PASS=${models.length} WARN=0 ERROR=0 SKIP=0 TOTAL=${models.length}`);
+    lines.push(
+      `Completed successfully`,
+      `Done. PASS=${models.length} WARN=0 ERROR=0 SKIP=0 TOTAL=${models.length}`,
+    );
   }
   return lines.join('\n');
 }

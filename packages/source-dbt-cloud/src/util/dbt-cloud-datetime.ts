@@ -22,7 +22,15 @@ export function parseDbtDatetime(text: string): ParsedDatetime | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   const fraction = (frac ?? '').padEnd(9, '0');
-  const ms0 = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0), Number(fraction.slice(0, 3)));
+  const ms0 = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(s ?? 0),
+    Number(fraction.slice(0, 3)),
+  );
   if (Number.isNaN(ms0)) return undefined;
   let offsetMin = 0;
   if (tz && tz !== 'Z' && tz !== 'z') {

@@ -14,7 +14,12 @@ const INTEGER_LITERAL = /^-?\d+$/;
 const LONG_NUMBER = /[:[,]\s*-?\d{16,}/;
 
 const reviver: ReviverWithContext = (_key, value, context) => {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source && INTEGER_LITERAL.test(context.source)) {
+  if (
+    typeof value === 'number' &&
+    !Number.isSafeInteger(value) &&
+    context?.source &&
+    INTEGER_LITERAL.test(context.source)
+  ) {
     return BigInt(context.source);
   }
   return value;

@@ -1,5 +1,8 @@
 import type { DestinationConfig } from '@ferry/destinations';
-import { startBigQueryServer, type LocalBigQueryServer } from '../../support/bigquery-server/bigquery-server.ts';
+import {
+  startBigQueryServer,
+  type LocalBigQueryServer,
+} from '../../support/bigquery-server/bigquery-server.ts';
 import type { ConformanceTarget } from './types.ts';
 
 // No test may probe the GCE metadata server (google-auth-library does when it looks for credentials).
@@ -23,7 +26,12 @@ const local: ConformanceTarget = {
   },
   async setup() {
     server ??= await startBigQueryServer();
-    const config = { type: 'bigquery', projectId: server.projectId, apiEndpoint: server.url, accessToken: 'local-test-token' } as DestinationConfig;
+    const config = {
+      type: 'bigquery',
+      projectId: server.projectId,
+      apiEndpoint: server.url,
+      accessToken: 'local-test-token',
+    } as DestinationConfig;
     return { config, teardown: async () => undefined };
   },
 };

@@ -9,7 +9,12 @@ const local = (name: string, format: 'parquet' | 'jsonl'): ConformanceTarget => 
   async setup() {
     const dir = await mkdtemp(path.join(tmpdir(), `ferry-conf-${name}-`));
     return {
-      config: { type: 'filesystem', bucketUrl: `file://${dir}`, format, ...(format === 'jsonl' ? { compression: 'gzip' as const } : {}) },
+      config: {
+        type: 'filesystem',
+        bucketUrl: `file://${dir}`,
+        format,
+        ...(format === 'jsonl' ? { compression: 'gzip' as const } : {}),
+      },
       teardown: () => rm(dir, { recursive: true, force: true }),
     };
   },
@@ -33,11 +38,20 @@ const s3: ConformanceTarget = {
     const bucket = `conf-${process.pid}-${bucketCounter++}`;
     await server.createBucket(bucket);
     return {
-      config: { type: 'filesystem', bucketUrl: `s3://${bucket}/ferry`, format: 'parquet', s3: server.settings },
+      config: {
+        type: 'filesystem',
+        bucketUrl: `s3://${bucket}/ferry`,
+        format: 'parquet',
+        s3: server.settings,
+      },
       teardown: async () => undefined,
     };
   },
 };
 
 /** Filesystem destination: local Parquet, local gzip JSONL, S3 Parquet. */
-export const targets: ConformanceTarget[] = [local('filesystem', 'parquet'), local('filesystem-jsonl', 'jsonl'), s3];
+export const targets: ConformanceTarget[] = [
+  local('filesystem', 'parquet'),
+  local('filesystem-jsonl', 'jsonl'),
+  s3,
+];

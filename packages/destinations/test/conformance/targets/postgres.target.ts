@@ -37,4 +37,7 @@ function postgresTarget(name: string, mode: 'auto' | 'url'): ConformanceTarget {
  * `postgres`: a postgres:15 container when Docker is reachable (else DATABASE_URL), `postgres-url`:
  * always the server named by DATABASE_URL (the path for machines without Docker), so CI runs both.
  */
-export const targets: ConformanceTarget[] = [postgresTarget('postgres', 'auto'), postgresTarget('postgres-url', 'url')];
+export const targets: ConformanceTarget[] = [
+  postgresTarget('postgres', 'auto'),
+  postgresTarget('postgres-url', 'url'),
+];

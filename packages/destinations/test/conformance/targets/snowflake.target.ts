@@ -1,5 +1,8 @@
 import type { SnowflakeConfig } from '@ferry/destinations';
-import { startSnowflakeServer, type SnowflakeLocalServer } from '../../support/snowflake-server/snowflake-server.ts';
+import {
+  startSnowflakeServer,
+  type SnowflakeLocalServer,
+} from '../../support/snowflake-server/snowflake-server.ts';
 import type { ConformanceTarget } from './types.ts';
 
 // snowflake-sdk probes cloud metadata addresses when it loads unless this is set first.
@@ -23,7 +26,14 @@ const local: ConformanceTarget = {
   },
   async setup() {
     if (!server) throw new Error('snowflake-local: the server was not started (start() runs before setup())');
-    const config: SnowflakeConfig = { type: 'snowflake', account: 'ferry-local', username: 'conformance', password: 'local', database: 'FERRY', accessUrl: server.url };
+    const config: SnowflakeConfig = {
+      type: 'snowflake',
+      account: 'ferry-local',
+      username: 'conformance',
+      password: 'local',
+      database: 'FERRY',
+      accessUrl: server.url,
+    };
     return { config, teardown: async () => undefined };
   },
 };
@@ -31,7 +41,13 @@ const local: ConformanceTarget = {
 /** Live Snowflake settings from the environment, or undefined when not all are set. */
 export function liveConfig(): SnowflakeConfig | undefined {
   const env = process.env;
-  if (!env.SNOWFLAKE_ACCOUNT || !env.SNOWFLAKE_USER || !env.SNOWFLAKE_DATABASE || !(env.SNOWFLAKE_PASSWORD || env.SNOWFLAKE_PRIVATE_KEY)) return undefined;
+  if (
+    !env.SNOWFLAKE_ACCOUNT ||
+    !env.SNOWFLAKE_USER ||
+    !env.SNOWFLAKE_DATABASE ||
+    !(env.SNOWFLAKE_PASSWORD || env.SNOWFLAKE_PRIVATE_KEY)
+  )
+    return undefined;
   return {
     type: 'snowflake',
     account: env.SNOWFLAKE_ACCOUNT,

@@ -11,7 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
-import { duckLiteral, returnsRows, splitStatements, translateStatement, type ApiParam } from './bigquery-translate.ts';
+import {
+  duckLiteral,
+  returnsRows,
+  splitStatements,
+  translateStatement,
+  type ApiParam,
+} from './bigquery-translate.ts';
 
 /** One request as the server saw it. */
 export interface RecordedRequest {
@@ -95,7 +101,9 @@ class ApiFailure extends Error {
 }
 
 /** Start a server on 127.0.0.1 (a free port). */
-export async function startBigQueryServer(options: { projectId?: string; location?: string } = {}): Promise<LocalBigQueryServer> {
+export async function startBigQueryServer(
+  options: { projectId?: string; location?: string } = {},
+): Promise<LocalBigQueryServer> {
   const projectId = options.projectId ?? 'ferry-local';
   const location = options.location ?? 'US';
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bq-server-'));
@@ -121,7 +129,11 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
   const tablePath = (ds: string, t: string) => `${qcat}.${dq(ds)}.${dq(t)}`;
 
   const datasetExists = async (ds: string) =>
-    (await conn.runAndReadAll(`SELECT 1 FROM information_schema.schemata WHERE catalog_name = ${duckLiteral(projectId)} AND schema_name = ${duckLiteral(ds)}`)).getRows().length > 0;
+    (
+      await conn.runAndReadAll(
+        `SELECT 1 FROM information_schema.schemata WHERE catalog_name = ${duckLiteral(projectId)} AND schema_name = ${duckLiteral(ds)}`,
+      )
+    ).getRows().length > 0;
 
   const tableColumns = async (ds: string, t: string) =>
     (
@@ -130,21 +142,37 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
       )
     ).getRowObjectsJS() as { column_name: string; data_type: string; is_nullable: string }[];
 
-  const jobResource = (jobId: string, jobLocation: string, configuration: unknown, error?: { message: string; reason: string }, statistics: Record<string, unknown> = {}) => ({
+  const jobResource = (
+    jobId: string,
+    jobLocation: string,
+    configuration: unknown,
+    error?: { message: string; reason: string },
+    statistics: Record<string, unknown> = {},
+  ) => ({
     kind: 'bigquery#job',
     id: `${projectId}:${jobLocation}.${jobId}`,
     selfLink: `/bigquery/v2/projects/${projectId}/jobs/${jobId}?location=${jobLocation}`,
     jobReference: { projectId, jobId, location: jobLocation },
     configuration,
-    status: error ? { state: 'DONE', errorResult: { ...error, location: '' }, errors: [{ ...error, location: '' }] } : { state: 'DONE' },
-    statistics: { creationTime: String(Date.now()), startTime: String(Date.now()), endTime: String(Date.now()), ...statistics },
+    status: error
+      ? { state: 'DONE', errorResult: { ...error, location: '' }, errors: [{ ...error, location: '' }] }
+      : { state: 'DONE' },
+    statistics: {
+      creationTime: String(Date.now()),
+      startTime: String(Date.now()),
+      endTime: String(Date.now()),
+      ...statistics,
+    },
   });
 
   /** Run a BigQuery script; the last row-returning statement is the job's result. */
   const runScript = (sql: string, params: ApiParam[], mode: 'NAMED' | 'POSITIONAL') =>
     exclusive(async () => {
       let inTransaction = false;
-      let result: { fields: Record<string, unknown>[]; rows: { f: { v: unknown }[] }[] } = { fields: [], rows: [] };
+      let result: { fields: Record<string, unknown>[]; rows: { f: { v: unknown }[] }[] } = {
+        fields: [],
+        rows: [],
+      };
       let affected = 0;
       try {
         for (const statement of splitStatements(sql)) {
@@ -152,8 +180,10 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
           if (/^BEGIN\b/i.test(duck)) inTransaction = true;
           const reader = await conn.runAndReadAll(duck);
           if (/^(COMMIT|ROLLBACK)\b/i.test(duck)) inTransaction = false;
-          if (returnsRows(duck)) result = toApiResult(reader.columnNames(), reader.columnTypes(), reader.getRows());
-          else if (/^(INSERT|UPDATE|DELETE|MERGE)\b/i.test(duck)) affected += Number(reader.getRows()[0]?.[0] ?? 0);
+          if (returnsRows(duck))
+            result = toApiResult(reader.columnNames(), reader.columnTypes(), reader.getRows());
+          else if (/^(INSERT|UPDATE|DELETE|MERGE)\b/i.test(duck))
+            affected += Number(reader.getRows()[0]?.[0] ?? 0);
         }
       } catch (error) {
         if (inTransaction) await conn.run('ROLLBACK').catch(() => undefined);
@@ -162,22 +192,44 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
       return { ...result, affected };
     });
 
-  const runQueryJob = async (jobId: string, jobLocation: string, configuration: Record<string, any>): Promise<StoredJob> => {
+  const runQueryJob = async (
+    jobId: string,
+    jobLocation: string,
+    configuration: Record<string, any>,
+  ): Promise<StoredJob> => {
     const q = configuration.query ?? {};
     try {
-      const r = await runScript(String(q.query ?? ''), q.queryParameters ?? [], q.parameterMode === 'POSITIONAL' ? 'POSITIONAL' : 'NAMED');
+      const r = await runScript(
+        String(q.query ?? ''),
+        q.queryParameters ?? [],
+        q.parameterMode === 'POSITIONAL' ? 'POSITIONAL' : 'NAMED',
+      );
       return {
-        resource: jobResource(jobId, jobLocation, configuration, undefined, { query: { numDmlAffectedRows: String(r.affected), statementType: 'SCRIPT' } }),
+        resource: jobResource(jobId, jobLocation, configuration, undefined, {
+          query: { numDmlAffectedRows: String(r.affected), statementType: 'SCRIPT' },
+        }),
         fields: r.fields,
         rows: r.rows,
       };
     } catch (error) {
       const e = error as ApiFailure;
-      return { resource: jobResource(jobId, jobLocation, configuration, { message: e.message, reason: e.reason ?? 'invalidQuery' }), fields: [], rows: [] };
+      return {
+        resource: jobResource(jobId, jobLocation, configuration, {
+          message: e.message,
+          reason: e.reason ?? 'invalidQuery',
+        }),
+        fields: [],
+        rows: [],
+      };
     }
   };
 
-  const runLoadJob = async (jobId: string, jobLocation: string, configuration: Record<string, any>, media: Buffer): Promise<StoredJob> => {
+  const runLoadJob = async (
+    jobId: string,
+    jobLocation: string,
+    configuration: Record<string, any>,
+    media: Buffer,
+  ): Promise<StoredJob> => {
     const load = configuration.load ?? {};
     const dest = load.destinationTable ?? {};
     const destination = `${dest.datasetId}.${dest.tableId}`;
@@ -188,26 +240,45 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
     try {
       const rows = await exclusive(async () => {
         const cols = await tableColumns(String(dest.datasetId), String(dest.tableId));
-        if (cols.length === 0) throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${destination}`);
-        if (load.writeDisposition === 'WRITE_TRUNCATE') await conn.run(`DELETE FROM ${tablePath(dest.datasetId, dest.tableId)}`);
+        if (cols.length === 0)
+          throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${destination}`);
+        if (load.writeDisposition === 'WRITE_TRUNCATE')
+          await conn.run(`DELETE FROM ${tablePath(dest.datasetId, dest.tableId)}`);
         if (media.length === 0) return 0;
         const names = cols.map((c) => dq(c.column_name)).join(', ');
         let source: string;
         if (format === 'NEWLINE_DELIMITED_JSON') {
-          const types = cols.map((c) => `${duckLiteral(c.column_name)}: ${duckLiteral(c.data_type)}`).join(', ');
+          const types = cols
+            .map((c) => `${duckLiteral(c.column_name)}: ${duckLiteral(c.data_type)}`)
+            .join(', ');
           source = `read_json(${duckLiteral(file)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 134217728)`;
         } else if (format === 'PARQUET') {
           source = `read_parquet(${duckLiteral(file)}, union_by_name = true)`;
         } else {
           throw new ApiFailure(400, 'invalid', `sourceFormat ${format} is not supported by the local server`);
         }
-        const reader = await conn.runAndReadAll(`INSERT INTO ${tablePath(dest.datasetId, dest.tableId)} (${names}) SELECT ${names} FROM ${source}`);
+        const reader = await conn.runAndReadAll(
+          `INSERT INTO ${tablePath(dest.datasetId, dest.tableId)} (${names}) SELECT ${names} FROM ${source}`,
+        );
         return Number(reader.getRows()[0]?.[0] ?? 0);
       });
-      return { resource: jobResource(jobId, jobLocation, configuration, undefined, { load: { outputRows: String(rows), inputFiles: '1', inputFileBytes: String(media.length) } }), fields: [], rows: [] };
+      return {
+        resource: jobResource(jobId, jobLocation, configuration, undefined, {
+          load: { outputRows: String(rows), inputFiles: '1', inputFileBytes: String(media.length) },
+        }),
+        fields: [],
+        rows: [],
+      };
     } catch (error) {
-      const e = error instanceof ApiFailure ? error : new ApiFailure(400, 'invalid', (error as Error).message.split('\n')[0]!);
-      return { resource: jobResource(jobId, jobLocation, configuration, { message: e.message, reason: e.reason }), fields: [], rows: [] };
+      const e =
+        error instanceof ApiFailure
+          ? error
+          : new ApiFailure(400, 'invalid', (error as Error).message.split('\n')[0]!);
+      return {
+        resource: jobResource(jobId, jobLocation, configuration, { message: e.message, reason: e.reason }),
+        fields: [],
+        rows: [],
+      };
     }
   };
 
@@ -235,11 +306,16 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
     if (err) throw new ApiFailure(400, err.reason ?? 'invalidQuery', err.message);
   };
 
-  const handle = async (req: IncomingMessage, body: Buffer, rec: RecordedRequest): Promise<[number, unknown]> => {
+  const handle = async (
+    req: IncomingMessage,
+    body: Buffer,
+    rec: RecordedRequest,
+  ): Promise<[number, unknown]> => {
     const parts = rec.path.split('/').filter(Boolean).map(decodeURIComponent);
     const isUpload = parts[0] === 'upload';
     const p = isUpload ? parts.slice(1) : parts;
-    if (p[0] !== 'bigquery' || p[1] !== 'v2' || p[2] !== 'projects') throw new ApiFailure(404, 'notFound', `no route ${rec.method} ${rec.path}`);
+    if (p[0] !== 'bigquery' || p[1] !== 'v2' || p[2] !== 'projects')
+      throw new ApiFailure(404, 'notFound', `no route ${rec.method} ${rec.path}`);
     if (p[3] !== projectId) throw new ApiFailure(404, 'notFound', `Not found: Project ${p[3]}`);
     const rest = p.slice(4);
     const method = rec.method;
@@ -248,10 +324,25 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
       const { json, media } = parseMultipart(req.headers['content-type'] ?? '', body);
       const jobId = String(json.jobReference?.jobId ?? randomUUID());
       const dest = json.configuration?.load?.destinationTable ?? {};
-      Object.assign(rec, { jobId, jobType: 'load', destination: `${dest.datasetId}.${dest.tableId}`, mediaBytes: media.length });
-      if (jobs.has(jobId)) throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
-      jobs.set(jobId, { resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } }, fields: [], rows: [] });
-      const job = await runLoadJob(jobId, json.jobReference?.location ?? location, json.configuration ?? {}, media);
+      Object.assign(rec, {
+        jobId,
+        jobType: 'load',
+        destination: `${dest.datasetId}.${dest.tableId}`,
+        mediaBytes: media.length,
+      });
+      if (jobs.has(jobId))
+        throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
+      jobs.set(jobId, {
+        resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } },
+        fields: [],
+        rows: [],
+      });
+      const job = await runLoadJob(
+        jobId,
+        json.jobReference?.location ?? location,
+        json.configuration ?? {},
+        media,
+      );
       jobs.set(jobId, job);
       return [200, job.resource];
     }
@@ -259,9 +350,19 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
     if (rest[0] === 'jobs' && method === 'POST' && rest.length === 1) {
       const json = JSON.parse(body.toString('utf8') || '{}');
       const jobId = String(json.jobReference?.jobId ?? randomUUID());
-      Object.assign(rec, { jobId, jobType: 'query', sql: json.configuration?.query?.query, params: json.configuration?.query?.queryParameters });
-      if (jobs.has(jobId)) throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
-      jobs.set(jobId, { resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } }, fields: [], rows: [] });
+      Object.assign(rec, {
+        jobId,
+        jobType: 'query',
+        sql: json.configuration?.query?.query,
+        params: json.configuration?.query?.queryParameters,
+      });
+      if (jobs.has(jobId))
+        throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
+      jobs.set(jobId, {
+        resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } },
+        fields: [],
+        rows: [],
+      });
       const job = await runQueryJob(jobId, json.jobReference?.location ?? location, json.configuration ?? {});
       jobs.set(jobId, job);
       return [200, job.resource];
@@ -278,12 +379,22 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
       const json = JSON.parse(body.toString('utf8') || '{}');
       const jobId = `job_${randomUUID().replaceAll('-', '')}`;
       Object.assign(rec, { jobId, jobType: 'query', sql: json.query, params: json.queryParameters });
-      const configuration = { query: { query: json.query, queryParameters: json.queryParameters, parameterMode: json.parameterMode, useLegacySql: false } };
+      const configuration = {
+        query: {
+          query: json.query,
+          queryParameters: json.queryParameters,
+          parameterMode: json.parameterMode,
+          useLegacySql: false,
+        },
+      };
       const job = await runQueryJob(jobId, json.location ?? location, configuration);
       jobs.set(jobId, job);
       failIfJobFailed(job);
       const micros = json.formatOptions?.useInt64Timestamp === true;
-      const first = page(job, { maxResults: String(json.maxResults ?? 100_000), 'formatOptions.useInt64Timestamp': String(micros) });
+      const first = page(job, {
+        maxResults: String(json.maxResults ?? 100_000),
+        'formatOptions.useInt64Timestamp': String(micros),
+      });
       return [200, { ...first, kind: 'bigquery#queryResponse' }];
     }
 
@@ -301,24 +412,42 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
         const json = JSON.parse(body.toString('utf8') || '{}');
         const id = String(json.datasetReference?.datasetId ?? '');
         return exclusive(async () => {
-          if (await datasetExists(id)) throw new ApiFailure(409, 'duplicate', `Already Exists: Dataset ${projectId}:${id}`);
+          if (await datasetExists(id))
+            throw new ApiFailure(409, 'duplicate', `Already Exists: Dataset ${projectId}:${id}`);
           await conn.run(`CREATE SCHEMA ${qcat}.${dq(id)}`);
           return [200, datasetResource(projectId, id, json.location ?? location)];
         });
       }
       if (method === 'GET' && !ds) {
-        const rows = (await conn.runAndReadAll(`SELECT schema_name FROM information_schema.schemata WHERE catalog_name = ${duckLiteral(projectId)}`)).getRowObjectsJS();
-        return [200, { kind: 'bigquery#datasetList', datasets: rows.map((r) => ({ datasetReference: { projectId, datasetId: r.schema_name }, location })) }];
+        const rows = (
+          await conn.runAndReadAll(
+            `SELECT schema_name FROM information_schema.schemata WHERE catalog_name = ${duckLiteral(projectId)}`,
+          )
+        ).getRowObjectsJS();
+        return [
+          200,
+          {
+            kind: 'bigquery#datasetList',
+            datasets: rows.map((r) => ({
+              datasetReference: { projectId, datasetId: r.schema_name },
+              location,
+            })),
+          },
+        ];
       }
       if (ds && rest.length === 2) {
         if (method === 'GET') {
-          if (!(await datasetExists(ds))) throw new ApiFailure(404, 'notFound', `Not found: Dataset ${projectId}:${ds}`);
+          if (!(await datasetExists(ds)))
+            throw new ApiFailure(404, 'notFound', `Not found: Dataset ${projectId}:${ds}`);
           return [200, datasetResource(projectId, ds, location)];
         }
         if (method === 'DELETE') {
           return exclusive(async () => {
-            if (!(await datasetExists(ds))) throw new ApiFailure(404, 'notFound', `Not found: Dataset ${projectId}:${ds}`);
-            await conn.run(`DROP SCHEMA ${qcat}.${dq(ds)} ${rec.query.deleteContents === 'true' ? 'CASCADE' : 'RESTRICT'}`);
+            if (!(await datasetExists(ds)))
+              throw new ApiFailure(404, 'notFound', `Not found: Dataset ${projectId}:${ds}`);
+            await conn.run(
+              `DROP SCHEMA ${qcat}.${dq(ds)} ${rec.query.deleteContents === 'true' ? 'CASCADE' : 'RESTRICT'}`,
+            );
             return [204, undefined];
           });
         }
@@ -326,17 +455,47 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
       if (ds && rest[2] === 'tables') {
         const t = rest[3];
         if (method === 'GET' && !t) {
-          const rows = (await conn.runAndReadAll(`SELECT table_name FROM information_schema.tables WHERE table_catalog = ${duckLiteral(projectId)} AND table_schema = ${duckLiteral(ds)}`)).getRowObjectsJS();
-          return [200, { kind: 'bigquery#tableList', tables: rows.map((r) => ({ tableReference: { projectId, datasetId: ds, tableId: r.table_name }, type: 'TABLE' })) }];
+          const rows = (
+            await conn.runAndReadAll(
+              `SELECT table_name FROM information_schema.tables WHERE table_catalog = ${duckLiteral(projectId)} AND table_schema = ${duckLiteral(ds)}`,
+            )
+          ).getRowObjectsJS();
+          return [
+            200,
+            {
+              kind: 'bigquery#tableList',
+              tables: rows.map((r) => ({
+                tableReference: { projectId, datasetId: ds, tableId: r.table_name },
+                type: 'TABLE',
+              })),
+            },
+          ];
         }
         if (t && method === 'GET') {
           const cols = await tableColumns(ds, t);
-          if (cols.length === 0) throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${ds}.${t}`);
-          return [200, { kind: 'bigquery#table', tableReference: { projectId, datasetId: ds, tableId: t }, type: 'TABLE', location, schema: { fields: cols.map((c) => ({ name: c.column_name, type: bqType(c.data_type), mode: c.is_nullable === 'YES' ? 'NULLABLE' : 'REQUIRED' })) } }];
+          if (cols.length === 0)
+            throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${ds}.${t}`);
+          return [
+            200,
+            {
+              kind: 'bigquery#table',
+              tableReference: { projectId, datasetId: ds, tableId: t },
+              type: 'TABLE',
+              location,
+              schema: {
+                fields: cols.map((c) => ({
+                  name: c.column_name,
+                  type: bqType(c.data_type),
+                  mode: c.is_nullable === 'YES' ? 'NULLABLE' : 'REQUIRED',
+                })),
+              },
+            },
+          ];
         }
         if (t && method === 'DELETE') {
           return exclusive(async () => {
-            if ((await tableColumns(ds, t)).length === 0) throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${ds}.${t}`);
+            if ((await tableColumns(ds, t)).length === 0)
+              throw new ApiFailure(404, 'notFound', `Not found: Table ${projectId}:${ds}.${t}`);
             await conn.run(`DROP TABLE ${tablePath(ds, t)}`);
             return [204, undefined];
           });
@@ -351,13 +510,34 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const rec: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), status: 0 };
+      const rec: RecordedRequest = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        status: 0,
+      };
       requests.push(rec);
       handle(req, Buffer.concat(chunks), rec)
         .then(([status, payload]) => reply(res, rec, status, payload, faults))
         .catch((error: unknown) => {
-          const e = error instanceof ApiFailure ? error : new ApiFailure(500, 'internalError', (error as Error).message);
-          reply(res, rec, e.status, { error: { code: e.status, message: e.message, errors: [{ message: e.message, domain: 'global', reason: e.reason }], status: e.reason } }, faults);
+          const e =
+            error instanceof ApiFailure
+              ? error
+              : new ApiFailure(500, 'internalError', (error as Error).message);
+          reply(
+            res,
+            rec,
+            e.status,
+            {
+              error: {
+                code: e.status,
+                message: e.message,
+                errors: [{ message: e.message, domain: 'global', reason: e.reason }],
+                status: e.reason,
+              },
+            },
+            faults,
+          );
         });
     });
   });
@@ -370,7 +550,8 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
     requests,
     uploads,
     faults,
-    sql: (text) => exclusive(async () => (await conn.runAndReadAll(text)).getRowObjectsJS() as Record<string, unknown>[]),
+    sql: (text) =>
+      exclusive(async () => (await conn.runAndReadAll(text)).getRowObjectsJS() as Record<string, unknown>[]),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -382,7 +563,13 @@ export async function startBigQueryServer(options: { projectId?: string; locatio
   };
 }
 
-function reply(res: ServerResponse, rec: RecordedRequest, status: number, payload: unknown, faults: ServerFaults): void {
+function reply(
+  res: ServerResponse,
+  rec: RecordedRequest,
+  status: number,
+  payload: unknown,
+  faults: ServerFaults,
+): void {
   rec.status = status;
   if (faults.dropResponse?.(rec)) {
     res.socket?.destroy();
@@ -393,7 +580,12 @@ function reply(res: ServerResponse, rec: RecordedRequest, status: number, payloa
     return;
   }
   const text = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+    })
+    .end(text);
 }
 
 function dq(name: string): string {
@@ -401,13 +593,19 @@ function dq(name: string): string {
 }
 
 function datasetResource(projectId: string, datasetId: string, location: string) {
-  return { kind: 'bigquery#dataset', id: `${projectId}:${datasetId}`, datasetReference: { projectId, datasetId }, location };
+  return {
+    kind: 'bigquery#dataset',
+    id: `${projectId}:${datasetId}`,
+    datasetReference: { projectId, datasetId },
+    location,
+  };
 }
 
 /** `multipart/related`: the JSON job part, then the media part. */
 function parseMultipart(contentType: string, body: Buffer): { json: Record<string, any>; media: Buffer } {
   const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
-  if (!boundary) throw new ApiFailure(400, 'invalid', `upload without a multipart boundary (content-type ${contentType})`);
+  if (!boundary)
+    throw new ApiFailure(400, 'invalid', `upload without a multipart boundary (content-type ${contentType})`);
   const delimiter = Buffer.from(`--${boundary}`);
   const parts: Buffer[] = [];
   let at = body.indexOf(delimiter);
@@ -423,7 +621,12 @@ function parseMultipart(contentType: string, body: Buffer): { json: Record<strin
     if (content.subarray(-2).toString() === '\r\n') content = content.subarray(0, -2);
     return content;
   };
-  if (parts.length < 2) throw new ApiFailure(400, 'invalid', `multipart upload with ${parts.length} parts; expected metadata and media`);
+  if (parts.length < 2)
+    throw new ApiFailure(
+      400,
+      'invalid',
+      `multipart upload with ${parts.length} parts; expected metadata and media`,
+    );
   return { json: JSON.parse(bodyOf(parts[0]!).toString('utf8')), media: bodyOf(parts[1]!) };
 }
 
@@ -478,19 +681,35 @@ function apiValue(value: DuckDBValue, type: DuckDBType): unknown {
     const child = (type as unknown as { valueType: DuckDBType }).valueType;
     return (value as unknown as { items: DuckDBValue[] }).items.map((v) => ({ v: apiValue(v, child) }));
   }
-  if (type.typeId === DuckDBTypeId.TIMESTAMP || type.typeId === DuckDBTypeId.TIMESTAMP_TZ) return (value as unknown as { micros: bigint }).micros;
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+  if (type.typeId === DuckDBTypeId.TIMESTAMP || type.typeId === DuckDBTypeId.TIMESTAMP_TZ)
+    return (value as unknown as { micros: bigint }).micros;
+  if (typeof value === 'number')
+    return Number.isFinite(value)
+      ? String(value)
+      : Number.isNaN(value)
+        ? 'NaN'
+        : value > 0
+          ? 'Infinity'
+          : '-Infinity';
   return String(value);
 }
 
 /** Format timestamps per `formatOptions.useInt64Timestamp` (µs text) or the legacy float seconds. */
-function formatRow(row: { f: { v: unknown }[] }, fields: Record<string, unknown>[], micros: boolean): { f: { v: unknown }[] } {
+function formatRow(
+  row: { f: { v: unknown }[] },
+  fields: Record<string, unknown>[],
+  micros: boolean,
+): { f: { v: unknown }[] } {
   return {
     f: row.f.map((cell, i) => {
       const field = fields[i]!;
       if (field.type !== 'TIMESTAMP' || cell.v === null) return cell;
       const fmt = (v: unknown) => (micros ? String(v) : (Number(v) / 1e6).toString());
-      return { v: Array.isArray(cell.v) ? cell.v.map((c: { v: unknown }) => ({ v: c.v === null ? null : fmt(c.v) })) : fmt(cell.v) };
+      return {
+        v: Array.isArray(cell.v)
+          ? cell.v.map((c: { v: unknown }) => ({ v: c.v === null ? null : fmt(c.v) }))
+          : fmt(cell.v),
+      };
     }),
   };
 }

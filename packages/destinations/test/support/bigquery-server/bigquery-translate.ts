@@ -60,7 +60,10 @@ function dqIdent(name: string): string {
 }
 
 const TYPE_WORDS: [RegExp, (m: RegExpExecArray | string[]) => string][] = [
-  [/\bBIGNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi, (m) => `DECIMAL(${Math.min(Number(m[1]), 38)}, ${Math.min(Number(m[2] ?? 0), 37)})`],
+  [
+    /\bBIGNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi,
+    (m) => `DECIMAL(${Math.min(Number(m[1]), 38)}, ${Math.min(Number(m[2] ?? 0), 37)})`,
+  ],
   [/\bBIGNUMERIC\b/gi, () => 'DECIMAL(38, 9)'],
   [/\bNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi, (m) => `DECIMAL(${m[1]}, ${m[2] ?? 0})`],
   [/\bNUMERIC\b/gi, () => 'DECIMAL(38, 9)'],
@@ -76,7 +79,19 @@ export function paramLiteral(p: ApiParam | undefined, label: string): string {
   if (!p) throw new Error(`Query parameter '${label}' not found`);
   const type = (p.parameterType?.type ?? 'STRING').toUpperCase();
   const raw = p.parameterValue?.value;
-  const duckType = ({ INT64: 'BIGINT', FLOAT64: 'DOUBLE', BOOL: 'BOOLEAN', TIMESTAMP: 'TIMESTAMPTZ', DATE: 'DATE', NUMERIC: 'DECIMAL(38, 9)', BIGNUMERIC: 'DECIMAL(38, 9)', JSON: 'JSON' } as Record<string, string>)[type] ?? 'VARCHAR';
+  const duckType =
+    (
+      {
+        INT64: 'BIGINT',
+        FLOAT64: 'DOUBLE',
+        BOOL: 'BOOLEAN',
+        TIMESTAMP: 'TIMESTAMPTZ',
+        DATE: 'DATE',
+        NUMERIC: 'DECIMAL(38, 9)',
+        BIGNUMERIC: 'DECIMAL(38, 9)',
+        JSON: 'JSON',
+      } as Record<string, string>
+    )[type] ?? 'VARCHAR';
   if (raw === null || raw === undefined) return `CAST(NULL AS ${duckType})`;
   if (duckType === 'VARCHAR') return duckLiteral(String(raw));
   return `CAST(${duckLiteral(String(raw))} AS ${duckType})`;
@@ -90,7 +105,11 @@ const BQ_TYPE_CASE =
  * Translate one BigQuery statement to DuckDB. `params` are the request's parameters: named (by name)
  * or positional (in order, for `?`).
  */
-export function translateStatement(statement: string, params: ApiParam[], mode: 'NAMED' | 'POSITIONAL'): string {
+export function translateStatement(
+  statement: string,
+  params: ApiParam[],
+  mode: 'NAMED' | 'POSITIONAL',
+): string {
   let sql = statement.replace(/\s+OPTIONS\s*\((?:[^()'"]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")*\)\s*$/i, '');
   let positional = 0;
   const named = new Map(params.map((p) => [p.name ?? '', p]));
@@ -113,10 +132,12 @@ export function translateStatement(statement: string, params: ApiParam[], mode: 
     last = m.index + m[0].length;
   }
   result += code(sql.slice(last));
-  sql = result.replace(/"([^"]+)"\."([^"]+)"\.INFORMATION_SCHEMA\.(COLUMNS|TABLES)\b/gi, (_, project: string, dataset: string, view: string) =>
-    view.toUpperCase() === 'COLUMNS'
-      ? `(SELECT table_catalog, table_schema, table_name, column_name, ordinal_position, is_nullable, ${BQ_TYPE_CASE} AS data_type FROM information_schema.columns WHERE table_catalog = ${duckLiteral(project)} AND table_schema = ${duckLiteral(dataset)})`
-      : `(SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = ${duckLiteral(project)} AND table_schema = ${duckLiteral(dataset)})`,
+  sql = result.replace(
+    /"([^"]+)"\."([^"]+)"\.INFORMATION_SCHEMA\.(COLUMNS|TABLES)\b/gi,
+    (_, project: string, dataset: string, view: string) =>
+      view.toUpperCase() === 'COLUMNS'
+        ? `(SELECT table_catalog, table_schema, table_name, column_name, ordinal_position, is_nullable, ${BQ_TYPE_CASE} AS data_type FROM information_schema.columns WHERE table_catalog = ${duckLiteral(project)} AND table_schema = ${duckLiteral(dataset)})`
+        : `(SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = ${duckLiteral(project)} AND table_schema = ${duckLiteral(dataset)})`,
   );
   return sql;
 }

@@ -20,8 +20,22 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBDecimalType, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
-import { EMULATION_DDL, parseCopy, parsePut, statementKind, translateSql, type StageRef } from './snowflake-translate.ts';
+import {
+  DuckDBInstance,
+  DuckDBTypeId,
+  type DuckDBConnection,
+  type DuckDBDecimalType,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import {
+  EMULATION_DDL,
+  parseCopy,
+  parsePut,
+  statementKind,
+  translateSql,
+  type StageRef,
+} from './snowflake-translate.ts';
 
 // Tests load snowflake-sdk through the destination; set this here too so nothing probes cloud metadata.
 process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
@@ -135,7 +149,9 @@ export interface SnowflakeLocalServer {
 const SQL_ERROR = '002003';
 
 /** Start the server on 127.0.0.1 with a fresh temp folder. */
-export async function startSnowflakeServer(options: SnowflakeServerOptions = {}): Promise<SnowflakeLocalServer> {
+export async function startSnowflakeServer(
+  options: SnowflakeServerOptions = {},
+): Promise<SnowflakeLocalServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-snowflake-local-'));
   const stageRoot = path.join(dir, 'stages');
   const instance = await DuckDBInstance.create(path.join(dir, 'snowflake.duckdb'));
@@ -152,7 +168,12 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   let queryCounter = 0;
   let url = '';
 
-  const stageDir = (ref: StageRef) => path.join(stageRoot, ...ref.parts.map((p) => encodeURIComponent(p)), ...ref.path.split('/').filter(Boolean));
+  const stageDir = (ref: StageRef) =>
+    path.join(
+      stageRoot,
+      ...ref.parts.map((p) => encodeURIComponent(p)),
+      ...ref.path.split('/').filter(Boolean),
+    );
 
   const endSession = async (session: Session) => {
     sessions.delete(session.token);
@@ -165,7 +186,8 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
     let buf = Buffer.concat(parts);
-    if (req.headers['content-encoding'] === 'gzip' || (buf[0] === 0x1f && buf[1] === 0x8b)) buf = gunzipSync(buf);
+    if (req.headers['content-encoding'] === 'gzip' || (buf[0] === 0x1f && buf[1] === 0x8b))
+      buf = gunzipSync(buf);
     const text = buf.toString('utf8');
     return text ? JSON.parse(text) : {};
   };
@@ -189,10 +211,17 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     const authenticator = String(data.AUTHENTICATOR ?? 'SNOWFLAKE');
     const known = options.users?.[user];
     let ok = options.users === undefined;
-    if (known?.password !== undefined && typeof data.PASSWORD === 'string') ok = data.PASSWORD === known.password;
-    if (known?.publicKey !== undefined && typeof data.TOKEN === 'string') ok = verifyJwt(String(data.TOKEN), known.publicKey, account, user);
+    if (known?.password !== undefined && typeof data.PASSWORD === 'string')
+      ok = data.PASSWORD === known.password;
+    if (known?.publicKey !== undefined && typeof data.TOKEN === 'string')
+      ok = verifyJwt(String(data.TOKEN), known.publicKey, account, user);
     if (!ok) {
-      send(res, 200, { success: false, code: '390100', message: 'Incorrect username or password was specified.', data: null });
+      send(res, 200, {
+        success: false,
+        code: '390100',
+        message: 'Incorrect username or password was specified.',
+        data: null,
+      });
       return;
     }
     const token = randomUUID();
@@ -231,7 +260,11 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   };
 
   /** Run one statement in a session; returns the response `data` or throws with a message. */
-  const runStatement = async (session: Session, record: RecordedStatement, binds: DuckDBValue[]): Promise<Record<string, unknown>> => {
+  const runStatement = async (
+    session: Session,
+    record: RecordedStatement,
+    binds: DuckDBValue[],
+  ): Promise<Record<string, unknown>> => {
     const conn = session.connection;
     const kind = statementKind(record.sql);
     const first = kind.split(' ')[0]!;
@@ -257,7 +290,13 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       record.kind = 'put';
       const put = parsePut(record.sql);
       const location = stageDir(put.stage);
-      puts.push({ session: session.id, localPath: put.localPath, stage: put.stage.parts, folder: put.stage.path, overwrite: put.overwrite });
+      puts.push({
+        session: session.id,
+        localPath: put.localPath,
+        stage: put.stage.parts,
+        folder: put.stage.path,
+        overwrite: put.overwrite,
+      });
       return {
         command: 'UPLOAD',
         src_locations: [put.localPath],
@@ -267,7 +306,15 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
         sourceCompression: 'auto_detect',
         clientShowEncryptionParameter: false,
         encryptionMaterial: null,
-        stageInfo: { locationType: 'LOCAL_FS', location, path: '', region: null, storageAccount: null, isClientSideEncrypted: false, creds: {} },
+        stageInfo: {
+          locationType: 'LOCAL_FS',
+          location,
+          path: '',
+          region: null,
+          storageAccount: null,
+          isClientSideEncrypted: false,
+          creds: {},
+        },
         rowtype: [],
         rowset: [],
         total: 0,
@@ -294,9 +341,12 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   /** COPY INTO from staged gzipped NDJSON: keys matched to columns case-insensitively (MATCH_BY_COLUMN_NAME). */
   const copyInto = async (session: Session, sql: string): Promise<Record<string, unknown>> => {
     const cmd = parseCopy(sql);
-    if (cmd.fileType !== 'JSON') throw new Error(`local server: COPY supports FILE_FORMAT = (TYPE = 'JSON') only, got ${cmd.fileType}`);
+    if (cmd.fileType !== 'JSON')
+      throw new Error(`local server: COPY supports FILE_FORMAT = (TYPE = 'JSON') only, got ${cmd.fileType}`);
     if (cmd.matchByColumnName !== 'CASE_INSENSITIVE' && cmd.matchByColumnName !== 'CASE_SENSITIVE') {
-      throw new Error('JSON file format can produce one and only one column of type variant, object, or array. Use CSV file format if you want to load more than one column.');
+      throw new Error(
+        'JSON file format can produce one and only one column of type variant, object, or array. Use CSV file format if you want to load more than one column.',
+      );
     }
     const folder = stageDir(cmd.stage);
     const files = cmd.files ?? (existsSync(folder) ? (await readdir(folder)).sort() : []);
@@ -306,34 +356,89 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       [cmd.schema, cmd.table],
     );
     const columns = colsReader.getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) }));
-    if (columns.length === 0) throw new Error(`Table '${cmd.schema}.${cmd.table}' does not exist or not authorized.`);
+    if (columns.length === 0)
+      throw new Error(`Table '${cmd.schema}.${cmd.table}' does not exist or not authorized.`);
     const rows: number[] = [];
     const rowset: (string | null)[][] = [];
     for (const file of files) {
       const full = path.join(folder, file);
-      if (!existsSync(full)) throw new Error(`Remote file '${file}' was not found. There are several potential causes.`);
+      if (!existsSync(full))
+        throw new Error(`Remote file '${file}' was not found. There are several potential causes.`);
       const src = `read_json_objects(${lit(full)}, format = 'newline_delimited')`;
-      const keys = (await conn.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) FROM ${src}`)).getRows().map((r) => String(r[0]));
+      const keys = (await conn.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) FROM ${src}`))
+        .getRows()
+        .map((r) => String(r[0]));
       const match = (col: string) =>
-        cmd.matchByColumnName === 'CASE_SENSITIVE' ? keys.find((k) => k === col) : keys.find((k) => k.toUpperCase() === col.toUpperCase());
+        cmd.matchByColumnName === 'CASE_SENSITIVE'
+          ? keys.find((k) => k === col)
+          : keys.find((k) => k.toUpperCase() === col.toUpperCase());
       const used = columns.map((c) => ({ ...c, key: match(c.name) })).filter((c) => c.key !== undefined);
       let n = 0;
       if (used.length > 0) {
         const exprs = used.map((c) => {
           const p = lit(`$."${c.key!.replaceAll('"', '\\"')}"`);
-          return c.type === 'JSON' ? `json_extract(json, ${p})` : `CAST(json_extract_string(json, ${p}) AS ${c.type})`;
+          return c.type === 'JSON'
+            ? `json_extract(json, ${p})`
+            : `CAST(json_extract_string(json, ${p}) AS ${c.type})`;
         });
         const insert = `INSERT INTO ${qi(cmd.schema)}.${qi(cmd.table)} (${used.map((c) => qi(c.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${src}`;
         n = (await conn.runAndReadAll(insert)).rowsChanged;
       }
       rows.push(n);
-      rowset.push([`${cmd.stage.path}/${file}`.replace(/^\//, ''), 'LOADED', String(n), String(n), '1', '0', null, null, null, null]);
+      rowset.push([
+        `${cmd.stage.path}/${file}`.replace(/^\//, ''),
+        'LOADED',
+        String(n),
+        String(n),
+        '1',
+        '0',
+        null,
+        null,
+        null,
+        null,
+      ]);
     }
-    copies.push({ session: session.id, schema: cmd.schema, table: cmd.table, stage: cmd.stage.parts, folder: cmd.stage.path, files, rows, matchByColumnName: cmd.matchByColumnName });
-    const text = (name: string) => ({ name, type: 'text', nullable: true, scale: null, precision: null, length: 16777216, byteLength: 16777216 });
-    const fixed = (name: string) => ({ name, type: 'fixed', nullable: true, scale: 0, precision: 19, length: null, byteLength: null });
+    copies.push({
+      session: session.id,
+      schema: cmd.schema,
+      table: cmd.table,
+      stage: cmd.stage.parts,
+      folder: cmd.stage.path,
+      files,
+      rows,
+      matchByColumnName: cmd.matchByColumnName,
+    });
+    const text = (name: string) => ({
+      name,
+      type: 'text',
+      nullable: true,
+      scale: null,
+      precision: null,
+      length: 16777216,
+      byteLength: 16777216,
+    });
+    const fixed = (name: string) => ({
+      name,
+      type: 'fixed',
+      nullable: true,
+      scale: 0,
+      precision: 19,
+      length: null,
+      byteLength: null,
+    });
     return {
-      rowtype: [text('file'), text('status'), fixed('rows_parsed'), fixed('rows_loaded'), fixed('error_limit'), fixed('errors_seen'), text('first_error'), fixed('first_error_line'), fixed('first_error_character'), text('first_error_column_name')],
+      rowtype: [
+        text('file'),
+        text('status'),
+        fixed('rows_parsed'),
+        fixed('rows_loaded'),
+        fixed('error_limit'),
+        fixed('errors_seen'),
+        text('first_error'),
+        fixed('first_error_line'),
+        fixed('first_error_character'),
+        text('first_error_column_name'),
+      ],
       rowset,
       total: rowset.length,
       returned: rowset.length,
@@ -344,7 +449,13 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   };
 
   /** A Snowflake result from DuckDB rows: values as strings, large results split into chunks. */
-  const resultData = (session: Session, names: string[], types: DuckDBType[], values: DuckDBValue[][], queryId: string): Record<string, unknown> => {
+  const resultData = (
+    session: Session,
+    names: string[],
+    types: DuckDBType[],
+    values: DuckDBValue[][],
+    queryId: string,
+  ): Record<string, unknown> => {
     const rowtype = names.map((name, i) => rowType(name, types[i]!));
     const rowset = values.map((row) => row.map((v, i) => rawValue(v, types[i]!)));
     const inline = options.inlineRows ?? 1000;
@@ -355,7 +466,11 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       const body = JSON.stringify(slice).slice(1, -1);
       const key = `${queryId}/${n}`;
       session.chunks.set(key, [body]);
-      chunks.push({ url: `${url}/chunks/${key}`, rowCount: slice.length, uncompressedSize: Buffer.byteLength(body) });
+      chunks.push({
+        url: `${url}/chunks/${key}`,
+        rowCount: slice.length,
+        uncompressedSize: Buffer.byteLength(body),
+      });
     }
     return {
       rowtype,
@@ -370,9 +485,17 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
 
   const query = async (req: IncomingMessage, res: ServerResponse) => {
     const session = sessionOf(req);
-    const body = (await readBody(req)) as { sqlText?: string; bindings?: Record<string, { type: string; value: unknown }> };
+    const body = (await readBody(req)) as {
+      sqlText?: string;
+      bindings?: Record<string, { type: string; value: unknown }>;
+    };
     if (!session) {
-      send(res, 200, { success: false, code: '390112', message: 'Your session has expired. Please login again.', data: null });
+      send(res, 200, {
+        success: false,
+        code: '390112',
+        message: 'Your session has expired. Please login again.',
+        data: null,
+      });
       return;
     }
     const sql = body.sqlText ?? '';
@@ -389,19 +512,45 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       record.kind = 'aborted';
       record.error = 'session aborted by the test';
       await endSession(session);
-      send(res, 200, { success: false, code: '000604', message: 'SQL execution canceled', data: { queryId: record.queryId, sqlState: '57014' } });
+      send(res, 200, {
+        success: false,
+        code: '000604',
+        message: 'SQL execution canceled',
+        data: { queryId: record.queryId, sqlState: '57014' },
+      });
       return;
     }
     try {
-      const data = await runStatement(session, record, bindEntries.map(([, b]) => toDuck(b)));
-      send(res, 200, { success: true, code: null, message: null, data: { parameters: [], queryId: record.queryId, finalDatabaseName: null, finalSchemaName: null, ...data } });
+      const data = await runStatement(
+        session,
+        record,
+        bindEntries.map(([, b]) => toDuck(b)),
+      );
+      send(res, 200, {
+        success: true,
+        code: null,
+        message: null,
+        data: {
+          parameters: [],
+          queryId: record.queryId,
+          finalDatabaseName: null,
+          finalSchemaName: null,
+          ...data,
+        },
+      });
     } catch (error) {
       record.error = (error as Error).message;
       send(res, 200, {
         success: false,
         code: SQL_ERROR,
         message: `SQL compilation error:\n${(error as Error).message}`,
-        data: { queryId: record.queryId, sqlState: '42000', errorCode: SQL_ERROR, internalError: false, age: 0 },
+        data: {
+          queryId: record.queryId,
+          sqlState: '42000',
+          errorCode: SQL_ERROR,
+          internalError: false,
+          age: 0,
+        },
       });
     }
   };
@@ -409,7 +558,8 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
     requests.push({ method: req.method ?? 'GET', path: u.pathname });
-    if (req.method === 'POST' && u.pathname === '/session/v1/login-request') return login(req, u.searchParams, res);
+    if (req.method === 'POST' && u.pathname === '/session/v1/login-request')
+      return login(req, u.searchParams, res);
     if (req.method === 'POST' && u.pathname === '/queries/v1/query-request') return query(req, res);
     if (req.method === 'POST' && u.pathname === '/telemetry/send') {
       await readBody(req).catch(() => undefined);
@@ -420,9 +570,17 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       if (session) await endSession(session);
       return send(res, 200, { success: true, code: null, message: null, data: null });
     }
-    if (req.method === 'POST' && (u.pathname === '/session/heartbeat' || u.pathname === '/session/token-request')) {
+    if (
+      req.method === 'POST' &&
+      (u.pathname === '/session/heartbeat' || u.pathname === '/session/token-request')
+    ) {
       const session = sessionOf(req);
-      return send(res, 200, { success: Boolean(session), code: null, message: null, data: session ? { sessionToken: session.token, validityInSecondsST: 3600 } : null });
+      return send(res, 200, {
+        success: Boolean(session),
+        code: null,
+        message: null,
+        data: session ? { sessionToken: session.token, validityInSecondsST: 3600 } : null,
+      });
     }
     const chunk = /^\/chunks\/(.+)$/.exec(u.pathname);
     if (req.method === 'GET' && chunk) {
@@ -431,12 +589,23 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       return res.end(body[0]);
     }
-    send(res, 404, { success: false, code: '404', message: `local snowflake server: no route for ${req.method} ${u.pathname}`, data: null });
+    send(res, 404, {
+      success: false,
+      code: '404',
+      message: `local snowflake server: no route for ${req.method} ${u.pathname}`,
+      data: null,
+    });
   };
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(res, 500, { success: false, code: '500', message: String((error as Error).message), data: null });
+      if (!res.headersSent)
+        send(res, 500, {
+          success: false,
+          code: '500',
+          message: String((error as Error).message),
+          data: null,
+        });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -494,7 +663,17 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
 /** A result with one `status` column (what Snowflake returns for BEGIN, COMMIT, DDL). */
 function statusResult(message: string): Record<string, unknown> {
   return {
-    rowtype: [{ name: 'status', type: 'text', nullable: true, scale: null, precision: null, length: 16777216, byteLength: 16777216 }],
+    rowtype: [
+      {
+        name: 'status',
+        type: 'text',
+        nullable: true,
+        scale: null,
+        precision: null,
+        length: 16777216,
+        byteLength: 16777216,
+      },
+    ],
     rowset: [[message]],
     total: 1,
     returned: 1,
@@ -533,7 +712,8 @@ function toDuck(bind: { type: string; value: unknown }): DuckDBValue {
 function rowType(name: string, type: DuckDBType): Record<string, unknown> {
   const base = { name, nullable: true, collation: null, database: '', schema: '', table: '' };
   const id = type.typeId;
-  if (type.alias === 'JSON') return { ...base, type: 'variant', scale: null, precision: null, length: 16777216, byteLength: 16777216 };
+  if (type.alias === 'JSON')
+    return { ...base, type: 'variant', scale: null, precision: null, length: 16777216, byteLength: 16777216 };
   switch (id) {
     case DuckDBTypeId.BOOLEAN:
       return { ...base, type: 'boolean', scale: null, precision: null, length: null, byteLength: null };
@@ -563,7 +743,14 @@ function rowType(name: string, type: DuckDBType): Record<string, unknown> {
     case DuckDBTypeId.VARCHAR:
       return { ...base, type: 'text', scale: null, precision: null, length: 16777216, byteLength: 16777216 };
     default:
-      return { ...base, type: 'variant', scale: null, precision: null, length: 16777216, byteLength: 16777216 };
+      return {
+        ...base,
+        type: 'variant',
+        scale: null,
+        precision: null,
+        length: 16777216,
+        byteLength: 16777216,
+      };
   }
 }
 

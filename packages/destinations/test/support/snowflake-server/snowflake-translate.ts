@@ -173,7 +173,14 @@ export function readStageRef(text: string, at: number): { ref: StageRef; end: nu
     }
     i++;
   }
-  if (current) parts.push(current.startsWith('"') ? identName(current) : current.startsWith('%') || current.startsWith('~') ? current.toUpperCase() : identName(current));
+  if (current)
+    parts.push(
+      current.startsWith('"')
+        ? identName(current)
+        : current.startsWith('%') || current.startsWith('~')
+          ? current.toUpperCase()
+          : identName(current),
+    );
   return { ref: { parts, path: path.replace(/^\/+|\/+$/g, '') }, end: i };
 }
 
@@ -194,7 +201,11 @@ export function parsePut(sql: string): PutCommand {
   const raw = m[1]!.startsWith("'") ? unquoteString(m[1]!) : m[1]!;
   if (!raw.startsWith('file://')) throw new Error(`PUT needs a file:// source: ${raw}`);
   const { ref, end } = readStageRef(sql, m[0].length);
-  return { localPath: raw.slice('file://'.length), stage: ref, overwrite: /\bOVERWRITE\s*=\s*TRUE\b/i.test(sql.slice(end)) };
+  return {
+    localPath: raw.slice('file://'.length),
+    stage: ref,
+    overwrite: /\bOVERWRITE\s*=\s*TRUE\b/i.test(sql.slice(end)),
+  };
 }
 
 /** A parsed `COPY INTO <table> FROM @stage FILES = (…) FILE_FORMAT = (…) MATCH_BY_COLUMN_NAME = …`. */
@@ -214,17 +225,32 @@ export interface CopyCommand {
 
 /** Parse a COPY INTO statement. */
 export function parseCopy(sql: string): CopyCommand {
-  const m = /^\s*COPY\s+INTO\s+((?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*)(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*))*)\s+FROM\s+/i.exec(sql);
-  if (!m) throw new Error(`cannot parse COPY INTO (the local server supports COPY INTO <table> FROM @<stage>): ${sql.slice(0, 200)}`);
+  const m =
+    /^\s*COPY\s+INTO\s+((?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*)(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*))*)\s+FROM\s+/i.exec(
+      sql,
+    );
+  if (!m)
+    throw new Error(
+      `cannot parse COPY INTO (the local server supports COPY INTO <table> FROM @<stage>): ${sql.slice(0, 200)}`,
+    );
   const names = tokenize(m[1]!)
-    .flatMap((p) => (p.kind === 'ident' ? [p.text] : p.text.split('.').map((s) => s.trim()).filter(Boolean)))
+    .flatMap((p) =>
+      p.kind === 'ident'
+        ? [p.text]
+        : p.text
+            .split('.')
+            .map((s) => s.trim())
+            .filter(Boolean),
+    )
     .map(identName);
   const table = names.at(-1)!;
   const schema = names.at(-2) ?? 'PUBLIC';
   const { ref, end } = readStageRef(sql, m[0].length);
   const rest = sql.slice(end);
   const filesMatch = /\bFILES\s*=\s*\(([^)]*)\)/i.exec(rest);
-  const files = filesMatch ? [...filesMatch[1]!.matchAll(/'(?:[^'\\]|\\.|'')*'/g)].map((f) => unquoteString(f[0])) : undefined;
+  const files = filesMatch
+    ? [...filesMatch[1]!.matchAll(/'(?:[^'\\]|\\.|'')*'/g)].map((f) => unquoteString(f[0]))
+    : undefined;
   const typeMatch = /\bFILE_FORMAT\s*=\s*\([^)]*\bTYPE\s*=\s*'?(\w+)'?/i.exec(rest);
   const matchBy = /\bMATCH_BY_COLUMN_NAME\s*=\s*(\w+)/i.exec(rest);
   return {

@@ -8,6 +8,8 @@
 
 # ---- build: install with the lockfile, compile the CLI and its workspace dependencies, deploy prod files
 FROM node:22-bookworm-slim AS build
+# marks this stage's (untagged) images, so scripts/ci-containers.sh can prune superseded ones
+LABEL dev.ferry.stage=build
 ARG NPM_REGISTRY=""
 ARG NPM_CA=""
 ENV CI=true \

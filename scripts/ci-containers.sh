@@ -138,6 +138,9 @@ else
   if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
     docker image rm "$previous" >/dev/null 2>&1 || true
   fi
+  # superseded build-stage images of earlier builds (newest first; the first is this build's cache)
+  docker images -q --filter dangling=true --filter label=dev.ferry.stage=build | tail -n +2 \
+    | xargs -r docker image rm >/dev/null 2>&1 || true
 fi
 size_mb=$(docker image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f", $1 / 1000000 }')
 log "image $image: ${size_mb} MB"

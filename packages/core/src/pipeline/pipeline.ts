@@ -34,6 +34,9 @@ import type {
   SchemaChange,
 } from './types.ts';
 
+/** Connection attempts after the first when the destination is not reachable yet (about 20 s in all). */
+const CONNECT_RETRIES = 5;
+
 const emptyState = (pipelineName: string): PipelineStateDoc => ({ version: 0, pipelineName, sources: {} });
 
 /** Create a pipeline. Nothing touches disk or the destination until a step runs. */
@@ -105,18 +108,29 @@ export class Pipeline {
 
   /** A connected, initialized client (kept for the pipeline's lifetime; `close()` releases it). */
   async connect(): Promise<DestinationClient> {
-    if (!this.client) {
-      const client = await this.destination.connect({
-        dataset: this.destinationDataset,
-        pipelineName: this.name,
-      });
+    // A database that is still starting (compose, Kubernetes) refuses connections for a few seconds:
+    // transient connect errors are retried with backoff before giving up.
+    for (let attempt = 0; !this.client; attempt++) {
       try {
-        await client.initialize();
+        const client = await this.destination.connect({ dataset: this.destinationDataset, pipelineName: this.name });
+        try {
+          await client.initialize();
+        } catch (error) {
+          await client.close().catch(() => undefined);
+          throw error;
+        }
+        this.client = client;
       } catch (error) {
-        await client.close().catch(() => undefined);
-        throw error;
+        const transient = error instanceof DestinationError ? error.transient : isNetworkError(error);
+        if (!transient || attempt >= CONNECT_RETRIES) throw error;
+        const delayMs = Math.min(8_000, 500 * 2 ** attempt);
+        this.emit({
+          type: 'warning',
+          message: `cannot reach ${this.destination.describe()} yet (${(error as Error).message}); retrying in ${delayMs} ms`,
+          context: { attempt: attempt + 1 },
+        });
+        await sleep(delayMs);
       }
-      this.client = client;
     }
     return this.client;
   }

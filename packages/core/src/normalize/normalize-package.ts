@@ -12,7 +12,7 @@ import type { ExtractedFile, ExtractedManifest, NormalizedJob, NormalizedManifes
 import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { FILE_EXTENSIONS } from '../writers/writers.ts';
+import { FILE_EXTENSIONS, isRecordFileWriter, type RecordFileWriter } from '../writers/writers.ts';
 import { RowNormalizer } from './relational.ts';
 
 /** Options of {@link normalizePackage}. */
@@ -47,6 +47,8 @@ export interface NormalizePackageOptions {
 
 interface OpenFile {
   writer: FileWriter;
+  /** The writer takes row objects ({@link RecordFileWriter}). */
+  record: boolean;
   table: TableSchema;
   columns: string[];
   columnCount: number;
@@ -146,7 +148,7 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     );
     const job: NormalizedJob = { jobId, table: table.name, format: options.format, columns: cols.map((c) => c.name), rows: 0, ext };
     jobs.push(job);
-    const entry: OpenFile = { writer, table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), schemaStamp: schema.changeCount, job };
+    const entry: OpenFile = { writer, record: isRecordFileWriter(writer), table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), schemaStamp: schema.changeCount, job };
     open.set(table.name, entry);
     return entry;
   };
@@ -172,11 +174,19 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     f.writer.bytes >= options.fileMaxBytes ||
     (f.schemaStamp !== schema.changeCount && shapeChanged(f, table));
 
-  /** Write a row to its open file (synchronous; the caller rotates first when needed). */
+  /**
+   * Write a row to its open file (synchronous; the caller rotates first when needed). Core's writers take
+   * the row object itself: its keys are the table's columns at most (the file rotates when the table gains
+   * one) and the normalizer never sets a key to null, which is what `writeRecord` asks for.
+   */
   const writeRow = (f: OpenFile, row: Record<string, unknown>) => {
-    const values = new Array<unknown>(f.columns.length);
-    for (let i = 0; i < f.columns.length; i++) values[i] = row[f.columns[i]!];
-    const p = f.writer.write(values);
+    let p: void | Promise<void>;
+    if (f.record) p = (f.writer as RecordFileWriter).writeRecord(row);
+    else {
+      const values = new Array<unknown>(f.columns.length);
+      for (let i = 0; i < f.columns.length; i++) values[i] = row[f.columns[i]!];
+      p = f.writer.write(values);
+    }
     if (p) flushes.push(p);
     f.job.rows++;
     const name = f.table.name;

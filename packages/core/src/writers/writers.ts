@@ -19,33 +19,54 @@ export interface WriterColumn {
 }
 
 /**
+ * A {@link FileWriter} of core's builtin writers that also takes a row as an object, so normalize hands
+ * over the rows it built without copying each into a values array.
+ */
+export interface RecordFileWriter extends FileWriter {
+  /**
+   * Write a row given as an object keyed by column name. The caller guarantees its keys are among the
+   * writer's columns and that NULL is an absent (or undefined) key, never `null`: `RowNormalizer` rows are.
+   */
+  writeRecord(row: Readonly<Record<string, unknown>>): void | Promise<void>;
+}
+
+/** Whether a writer accepts row objects ({@link RecordFileWriter.writeRecord}). */
+export function isRecordFileWriter(writer: FileWriter): writer is RecordFileWriter {
+  return typeof (writer as Partial<RecordFileWriter>).writeRecord === 'function';
+}
+
+/**
  * JSONL loader file: one object per row, null columns omitted, bigints as exact integer literals,
  * timestamps as canonical UTC strings, json columns as nested JSON. DuckDB, BigQuery and Snowflake
- * read it with explicit column types.
+ * read it with explicit column types (by key, so key order does not matter).
  */
 export const jsonlWriter: FileWriterFactory = async (path, columns) => {
   const file = await BufferedFile.create(path);
   const names = columns.map((c) => c.name);
   // After the first row holding a bigint, the file uses the replacer for every row (no throw per row).
   let bigints = false;
-  const writer: FileWriter = {
+  const line = (obj: object): string => {
+    if (!bigints) {
+      try {
+        return JSON.stringify(obj);
+      } catch {
+        bigints = true;
+      }
+    }
+    return stringifyJsonWithBigints(obj);
+  };
+  const writer: RecordFileWriter = {
     write(row) {
       const obj: Record<string, unknown> = {};
       for (let i = 0; i < names.length; i++) {
         const v = row[i];
         if (v !== null && v !== undefined) obj[names[i]!] = v;
       }
-      let line: string;
-      if (bigints) line = stringifyJsonWithBigints(obj);
-      else {
-        try {
-          line = JSON.stringify(obj);
-        } catch {
-          bigints = true;
-          line = stringifyJsonWithBigints(obj);
-        }
-      }
-      return file.append(`${line}\n`);
+      return file.append(`${line(obj)}\n`);
+    },
+    writeRecord(row) {
+      // The row object is stringified as it is: no copy (keys in the row's order, not the columns').
+      return file.append(`${line(row)}\n`);
     },
     get bytes() {
       return file.bytes;
@@ -85,12 +106,21 @@ export const csvWriter: FileWriterFactory = async (path, columns) => {
   const file = await BufferedFile.create(path);
   await file.append(`${columns.map((c) => csvText(c.name)).join(',')}\n`);
   const types = columns.map((c) => c.dataType);
-  const writer: FileWriter = {
+  const names = columns.map((c) => c.name);
+  const writer: RecordFileWriter = {
     write(row) {
       let line = '';
       for (let i = 0; i < types.length; i++) {
         if (i > 0) line += ',';
         line += csvValue(row[i], types[i]!);
+      }
+      return file.append(`${line}\n`);
+    },
+    writeRecord(row) {
+      let line = '';
+      for (let i = 0; i < types.length; i++) {
+        if (i > 0) line += ',';
+        line += csvValue(row[names[i]!], types[i]!);
       }
       return file.append(`${line}\n`);
     },

@@ -8,7 +8,7 @@ const dir = await mkdtemp(path.join(tmpdir(), 'ferry-buffered-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('BufferedFile', () => {
-  it('writes every byte in order: multi-byte text across chunk ends, texts larger than a chunk, unawaited appends', async () => {
+  it('writes every byte in order (append and appendLine): multi-byte text across chunk ends, texts larger than a chunk, unawaited appends', async () => {
     const file = path.join(dir, 'buffered.txt');
     const f = await BufferedFile.create(file);
     const parts: string[] = [];
@@ -16,9 +16,10 @@ describe('BufferedFile', () => {
     let i = 0;
     // ~5 MB of mixed one-, two-, three- and four-byte UTF-8, plus two 1.5M-char texts.
     while (parts.length < 60_000) {
-      const text = `${i} é東🚀 "${'x'.repeat(i % 97)}"\n`;
-      parts.push(text);
-      const p = f.append(text);
+      const text = `${i} é東🚀 "${'x'.repeat(i % 97)}"`;
+      parts.push(`${text}\n`);
+      // appendLine(t) writes the bytes of append(t + '\n').
+      const p = i % 2 === 0 ? f.append(`${text}\n`) : f.appendLine(text);
       // Await only every few flushes: appends keep coming while a chunk is being written.
       if (p && i % 3 === 0) await p;
       else if (p) pending.push(p);

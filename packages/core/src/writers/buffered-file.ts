@@ -54,6 +54,18 @@ export class BufferedFile {
     if (this.offset >= FLUSH_BYTES) return this.startWrite();
   }
 
+  /**
+   * Append text and a newline: the same bytes as `append(text + '\n')` without building that string
+   * (a concatenation the encoder would have to flatten first).
+   */
+  appendLine(text: string): void | Promise<void> {
+    if (this.offset + text.length * 3 + 1 > this.chunk.length) return this.append(`${text}\n`);
+    this.bytes += text.length + 1;
+    this.offset += this.chunk.write(text, this.offset);
+    this.chunk[this.offset++] = 0x0a;
+    if (this.offset >= FLUSH_BYTES) return this.startWrite();
+  }
+
   /** Hand the buffered bytes to the disk; resolves when the write before them has finished. */
   private startWrite(): Promise<void> {
     const previous = this.writing;

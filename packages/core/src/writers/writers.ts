@@ -62,11 +62,11 @@ export const jsonlWriter: FileWriterFactory = async (path, columns) => {
         const v = row[i];
         if (v !== null && v !== undefined) obj[names[i]!] = v;
       }
-      return file.append(`${line(obj)}\n`);
+      return file.appendLine(line(obj));
     },
     writeRecord(row) {
       // The row object is stringified as it is: no copy (keys in the row's order, not the columns').
-      return file.append(`${line(row)}\n`);
+      return file.appendLine(line(row));
     },
     get bytes() {
       return file.bytes;
@@ -114,7 +114,7 @@ export const csvWriter: FileWriterFactory = async (path, columns) => {
         if (i > 0) line += ',';
         line += csvValue(row[i], types[i]!);
       }
-      return file.append(`${line}\n`);
+      return file.appendLine(line);
     },
     writeRecord(row) {
       let line = '';
@@ -122,7 +122,7 @@ export const csvWriter: FileWriterFactory = async (path, columns) => {
         if (i > 0) line += ',';
         line += csvValue(row[names[i]!], types[i]!);
       }
-      return file.append(`${line}\n`);
+      return file.appendLine(line);
     },
     get bytes() {
       return file.bytes;

@@ -128,9 +128,18 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     return s;
   };
 
+  // A full file closes (last chunk, fsync) in the background while the next one fills; all are awaited
+  // before normalizeFiles returns, so the package is durable before it is committed.
+  const closing: Promise<void>[] = [];
+  const closeInBackground = (writer: FileWriter) => {
+    const p = writer.close();
+    p.catch(() => undefined); // handled: the error surfaces from Promise.all(closing) below
+    closing.push(p);
+  };
+
   const rotate = async (table: TableSchema): Promise<OpenFile> => {
     const current = open.get(table.name);
-    if (current) await current.writer.close();
+    if (current) closeInBackground(current.writer);
     const n = fileIds.get(table.name) ?? 0;
     fileIds.set(table.name, n + 1);
     const jobId = `${table.name}.${prefix}${toBase36(n, 5 - prefix.length)}`;
@@ -230,7 +239,8 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
     }
     for (const [table, n] of Object.entries(rowCounts)) options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });
   }
-  for (const f of open.values()) await f.writer.close();
+  for (const f of open.values()) closeInBackground(f.writer);
+  await Promise.all(closing);
 
   return { jobs, rowCounts };
 }

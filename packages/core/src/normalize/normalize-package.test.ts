@@ -149,4 +149,37 @@ describe('normalizeFiles: row objects to the writer write what values arrays wro
     expect(now.result).toEqual(old.result);
     expect(now.files).toEqual(old.files);
   });
+
+  it('reads lines across read chunks: multi-byte characters at chunk ends, ASCII and non-ASCII chunks, no final newline', async () => {
+    const extractedDir = path.join(dir, 'chunks');
+    await mkdir(path.join(extractedDir, 'raw'), { recursive: true });
+    // ~3.5 MB: the first ~1.2 MB pure ASCII, then text with 2-, 3- and 4-byte characters of varying length,
+    // so chunk boundaries (1 MiB) fall inside characters and lines; empty lines in between are skipped.
+    const texts: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const unit = i < 1500 ? 'ascii ' : i % 3 === 0 ? 'é' : i % 3 === 1 ? '東' : '🚀';
+      texts.push(`${i}:${unit.repeat(100 + (i % 251))}`);
+    }
+    const body = texts.map((t, i) => JSON.stringify({ i, t }) + (i % 700 === 0 ? '\n\n' : '\n')).join('');
+    await writeFile(path.join(extractedDir, 'raw', 'items.0.jsonl'), body.slice(0, -1));
+    const manifest: ExtractedManifest = {
+      loadId: '1700000000000001',
+      schemaName: 'src',
+      createdAt: new Date(0).toISOString(),
+      resources: { items: { resource: 'items', table: 'items', writeDisposition: 'append', primaryKey: [], mergeKey: [], columns: {}, maxTableNesting: 1000 } },
+      files: [{ resource: 'items', file: 'items.0.jsonl', seq: 0, items: texts.length }],
+      state: null,
+    };
+    const { result, files } = await run('jsonl', jsonlWriter, extractedDir, manifest, 'chunks-out');
+    expect(result.rowCounts).toEqual({ items: texts.length });
+    const rows = Object.values(files)
+      .join('')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as { i: number; t: string; _ferry_id: string });
+    expect(rows.map((r) => r.t)).toEqual(texts);
+    expect(rows.map((r) => r.i)).toEqual(texts.map((_, i) => i));
+    // Root ids follow the line number among non-empty lines.
+    expect(rows[4999]!._ferry_id).toBe(`1700000000000001_0000${(4999).toString(36).padStart(6, '0')}`);
+  });
 });

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -60,16 +61,25 @@ interface OpenFile {
 
 const toBase36 = (n: number, width: number) => n.toString(36).padStart(width, '0');
 
-/** Iterate a file's lines in batches (one array per read chunk): no per-line promise. */
+/**
+ * Iterate a file's lines in batches (one array per read chunk): no per-line promise. Chunks are cut at
+ * their last newline byte (never inside a UTF-8 sequence) and decoded in one go; pure-ASCII text (the
+ * usual JSON) takes the cheaper Latin-1 decode, which yields the same string.
+ */
 async function* lineBatches(file: string): AsyncGenerator<string[]> {
-  let rest = '';
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const text = rest + (chunk as string);
-    const parts = text.split('\n');
-    rest = parts.pop() ?? '';
-    yield parts;
+  let rest: Buffer | undefined;
+  for await (const read of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const chunk = rest === undefined ? (read as Buffer) : Buffer.concat([rest, read as Buffer]);
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) {
+      rest = chunk;
+      continue;
+    }
+    rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
+    const bytes = chunk.subarray(0, end);
+    yield (isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8')).split('\n');
   }
-  if (rest.length > 0) yield [rest];
+  if (rest !== undefined && rest.length > 0) yield [rest.toString('utf8')];
 }
 
 /**

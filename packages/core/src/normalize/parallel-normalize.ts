@@ -45,7 +45,7 @@ type WorkerMessage =
   | { kind: 'error'; name: string; message: string; code?: string; context?: Record<string, unknown> };
 
 /** Heap limits of a normalize worker (old and young generation, MB). */
-const WORKER_OLD_GEN_MB = Number(process.env.FERRY_NORMALIZE_WORKER_HEAP_MB ?? 256);
+const WORKER_OLD_GEN_MB = Number(process.env.FERRY_NORMALIZE_WORKER_HEAP_MB ?? 128);
 const WORKER_YOUNG_GEN_MB = 48;
 
 /** Below this many items a package normalizes on the main thread: starting workers costs more. */

@@ -44,7 +44,10 @@ describe('Dockerfile', () => {
     expect(build.some((i) => i.op === 'ARG' && /^NPM_CA\b/.test(i.args))).toBe(true);
     // the build arguments stay in the build stage: the runtime image has no ARG and no registry settings
     expect(final.some((i) => i.op === 'ARG' || /NPM_REGISTRY|NPM_CA|registry/i.test(i.args))).toBe(false);
-    const runs = build.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = build
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(runs).toMatch(/npm install -g (--\S+ )*pnpm@10/);
     expect(runs).toMatch(/\$NPM_REGISTRY/);
     expect(runs).toMatch(/pnpm install --frozen-lockfile/);
@@ -68,18 +71,26 @@ describe('Dockerfile', () => {
     expect(user?.args).not.toMatch(/^(root|0)(:|$)/);
     const entry = final.filter((i) => i.op === 'ENTRYPOINT').pop();
     expect(JSON.parse(entry?.args ?? 'null')).toEqual(['ferry']);
-    expect(final.some((i) => i.op === 'RUN' && /ln -s \/app\/dist\/bin\.js \/usr\/local\/bin\/ferry/.test(i.args))).toBe(true);
+    expect(
+      final.some((i) => i.op === 'RUN' && /ln -s \/app\/dist\/bin\.js \/usr\/local\/bin\/ferry/.test(i.args)),
+    ).toBe(true);
     expect(ins.some((i) => i.op === 'HEALTHCHECK')).toBe(false);
   });
 
   it('.dockerignore keeps node_modules, dist, git and local state out of the context', () => {
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-    for (const entry of ['.git', '**/node_modules', '**/dist', '**/.ferry', '**/*.duckdb']) expect(ignore).toContain(entry);
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const entry of ['.git', '**/node_modules', '**/dist', '**/.ferry', '**/*.duckdb'])
+      expect(ignore).toContain(entry);
   });
 });
 
 describe('docker-compose.yml', () => {
-  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { version: string; services: Record<string, any> };
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+    version: string;
+    services: Record<string, any>;
+  };
   const { postgres, emulator, pipeline } = compose.services;
 
   it('uses a version both docker-compose 1.29 and Compose v2 accept', () => {
@@ -99,14 +110,18 @@ describe('docker-compose.yml', () => {
       expect(s.image).toBe('ferry:local');
       expect(s.build.context).toBe('.');
       expect(Object.keys(s.build.args)).toEqual(['NPM_REGISTRY', 'NPM_CA']);
-      for (const value of Object.values(s.build.args) as string[]) expect(value).toMatch(/^\$\{NPM_[A-Z]+:-\}$/);
+      for (const value of Object.values(s.build.args) as string[])
+        expect(value).toMatch(/^\$\{NPM_[A-Z]+:-\}$/);
     }
     expect(emulator.command.slice(0, 2)).toEqual(['dbt-cloud', 'emulator']);
     expect(emulator.command).toEqual(expect.arrayContaining(['--host', '0.0.0.0', '--port', '8080']));
     expect(pipeline.command).toEqual(['run', '/config/team.yaml']);
     expect(pipeline.volumes).toContain('./examples/teams:/config:ro');
     expect(existsSync(join(ROOT, 'examples', 'teams', 'team.yaml'))).toBe(true);
-    expect(pipeline.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, emulator: { condition: 'service_healthy' } });
+    expect(pipeline.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      emulator: { condition: 'service_healthy' },
+    });
     expect(pipeline.environment.DBT_CLOUD_BASE_URL).toBe('http://emulator:8080');
     expect(pipeline.environment.POSTGRES_URL).toMatch(/@postgres:5432\//);
   });
@@ -119,7 +134,9 @@ describe('docker-compose.yml', () => {
       expect(process.env['CI'], 'Compose is required under CI=true').not.toBe('true');
       return;
     }
-    const [cmd, args] = v1 ? ['docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']] : ['docker', ['compose', '-f', 'docker-compose.yml', 'config', '-q']];
+    const [cmd, args] = v1
+      ? ['docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']]
+      : ['docker', ['compose', '-f', 'docker-compose.yml', 'config', '-q']];
     execFileSync(cmd, args as string[], { cwd: ROOT, stdio: 'pipe' });
   });
 });
@@ -171,7 +188,13 @@ describe('examples/k8s/cronjob.yaml', () => {
     const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(q);
     if (!m) throw new Error(`unexpected memory quantity ${q}`);
     const n = Number(m[1]);
-    return m[2] === 'Gi' ? n * 1024 : m[2] === 'G' ? (n * 1e9) / 2 ** 20 : m[2] === 'M' ? (n * 1e6) / 2 ** 20 : n;
+    return m[2] === 'Gi'
+      ? n * 1024
+      : m[2] === 'G'
+        ? (n * 1e9) / 2 ** 20
+        : m[2] === 'M'
+          ? (n * 1e6) / 2 ** 20
+          : n;
   };
 
   it('is a ConfigMap, a Secret and a CronJob in one namespace', () => {
@@ -194,19 +217,26 @@ describe('examples/k8s/cronjob.yaml', () => {
     expect(dockerfile).toMatch(/^USER 10001(:10001)?$/m);
     const config = pod.volumes.find((v: any) => v.configMap);
     expect(config.configMap.name).toBe(byKind['ConfigMap'].metadata.name);
-    expect(container.volumeMounts).toContainEqual({ name: config.name, mountPath: '/config', readOnly: true });
+    expect(container.volumeMounts).toContainEqual({
+      name: config.name,
+      mountPath: '/config',
+      readOnly: true,
+    });
     expect(container.envFrom).toContainEqual({ secretRef: { name: byKind['Secret'].metadata.name } });
     const team = byKind['ConfigMap'].data['team.yaml'] as string;
     // every ${VAR} of the team file comes from the Secret, whose values are placeholders
     const vars = [...team.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]);
     expect(vars).toContain('DBT_CLOUD_API_TOKEN');
     for (const v of vars) expect(Object.keys(byKind['Secret'].stringData)).toContain(v);
-    for (const value of Object.values(byKind['Secret'].stringData) as string[]) expect(value).toMatch(/replace/);
+    for (const value of Object.values(byKind['Secret'].stringData) as string[])
+      expect(value).toMatch(/replace/);
   });
 
   it('sizes memory from the measured peak RSS stated in the file', () => {
     const { requests, limits } = container.resources;
-    const peaks = [...text.matchAll(/([\d,]+) MB at ([\d,]+) runs/g)].map((m) => Number(m[1]!.replace(/,/g, '')));
+    const peaks = [...text.matchAll(/([\d,]+) MB at ([\d,]+) runs/g)].map((m) =>
+      Number(m[1]!.replace(/,/g, '')),
+    );
     expect(text).toMatch(/peak RSS/);
     expect(peaks.length).toBeGreaterThanOrEqual(2);
     const peakMib = (Math.max(...peaks) * 1e6) / 2 ** 20;

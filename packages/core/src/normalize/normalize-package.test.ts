@@ -31,7 +31,15 @@ const valuesOnly =
 
 /** Varied records: columns that appear late, nulls, type conflicts, widening, nesting, lists, bigints. */
 function records(n: number): Record<string, unknown>[] {
-  const texts = ['', 'plain', 'say "hi", \\ bye', 'line\nbreak\r\n', 'naïve 東京 🚀', '\u0000ctl', 'lone \ud800'];
+  const texts = [
+    '',
+    'plain',
+    'say "hi", \\ bye',
+    'line\nbreak\r\n',
+    'naïve 東京 🚀',
+    '\u0000ctl',
+    'lone \ud800',
+  ];
   const out: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const r: Record<string, unknown> = {
@@ -44,7 +52,10 @@ function records(n: number): Record<string, unknown>[] {
       at: i % 4 === 0 ? '2024-05-27 21:05:16.109548+00:00' : i % 4 === 1 ? '2024-05-27T21:05:16Z' : null,
       nested: { a: i % 2 === 0 ? { b: `deep ${i}`, c: null } : null, flag: i % 3 === 0 },
       tags: i % 5 === 0 ? [] : [`t${i}`, null, `t${i + 1}`],
-      steps: [{ index: 1, name: 'deps', extra: i > 120 ? { late: true } : undefined }, { index: 2, name: texts[(i + 3) % texts.length] }],
+      steps: [
+        { index: 1, name: 'deps', extra: i > 120 ? { late: true } : undefined },
+        { index: 2, name: texts[(i + 3) % texts.length] },
+      ],
       doc: { keep: [1, { x: null }], s: 'q"' },
     };
     if (i > 80) r.late_column = `late ${i}`;
@@ -56,7 +67,9 @@ function records(n: number): Record<string, unknown>[] {
 }
 
 /** Write records as an extracted package (two raw files, the second holding bigints). */
-async function extractedPackage(name: string): Promise<{ extractedDir: string; manifest: ExtractedManifest }> {
+async function extractedPackage(
+  name: string,
+): Promise<{ extractedDir: string; manifest: ExtractedManifest }> {
   const extractedDir = path.join(dir, name);
   await mkdir(path.join(extractedDir, 'raw'), { recursive: true });
   const all = records(400);
@@ -64,7 +77,10 @@ async function extractedPackage(name: string): Promise<{ extractedDir: string; m
   const files = [];
   for (let seq = 0; seq < parts.length; seq++) {
     const file = `items.${seq}.jsonl`;
-    await writeFile(path.join(extractedDir, 'raw', file), parts[seq]!.map((r) => `${stringifyJson(r)}\n`).join(''));
+    await writeFile(
+      path.join(extractedDir, 'raw', file),
+      parts[seq]!.map((r) => `${stringifyJson(r)}\n`).join(''),
+    );
     files.push({ resource: 'items', file, seq, items: parts[seq]!.length, bigints: seq === 1 });
   }
   const manifest: ExtractedManifest = {
@@ -88,7 +104,13 @@ async function extractedPackage(name: string): Promise<{ extractedDir: string; m
   return { extractedDir, manifest };
 }
 
-async function run(format: FileFormat, writer: FileWriterFactory, extractedDir: string, manifest: ExtractedManifest, out: string) {
+async function run(
+  format: FileFormat,
+  writer: FileWriterFactory,
+  extractedDir: string,
+  manifest: ExtractedManifest,
+  out: string,
+) {
   const outDir = path.join(dir, out);
   const schema = new Schema('src');
   const result = await normalizeFiles({
@@ -138,7 +160,9 @@ describe('normalizeFiles: row objects to the writer write what values arrays wro
     expect(lines).toBe(Object.values(old.result.rowCounts).reduce((a, b) => a + b, 0));
     expect(bigints).toBeGreaterThan(0);
     // The variant column and the late columns made it into both.
-    expect(Object.keys(now.schema.tables.items!.columns)).toEqual(expect.arrayContaining(['late_column', 'big']));
+    expect(Object.keys(now.schema.tables.items!.columns)).toEqual(
+      expect.arrayContaining(['late_column', 'big']),
+    );
     expect(Object.keys(now.schema.tables.items!.columns).some((c) => c.startsWith('code__v_'))).toBe(true);
   });
 
@@ -166,7 +190,17 @@ describe('normalizeFiles: row objects to the writer write what values arrays wro
       loadId: '1700000000000001',
       schemaName: 'src',
       createdAt: new Date(0).toISOString(),
-      resources: { items: { resource: 'items', table: 'items', writeDisposition: 'append', primaryKey: [], mergeKey: [], columns: {}, maxTableNesting: 1000 } },
+      resources: {
+        items: {
+          resource: 'items',
+          table: 'items',
+          writeDisposition: 'append',
+          primaryKey: [],
+          mergeKey: [],
+          columns: {},
+          maxTableNesting: 1000,
+        },
+      },
       files: [{ resource: 'items', file: 'items.0.jsonl', seq: 0, items: texts.length }],
       state: null,
     };

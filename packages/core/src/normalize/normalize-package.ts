@@ -9,7 +9,12 @@ import type { PipelineEvent } from '../pipeline/types.ts';
 import type { NamingConvention } from '../schema/naming.ts';
 import type { Schema } from '../schema/schema.ts';
 import type { TableSchema } from '../schema/types.ts';
-import type { ExtractedFile, ExtractedManifest, NormalizedJob, NormalizedManifest } from '../storage/package-storage.ts';
+import type {
+  ExtractedFile,
+  ExtractedManifest,
+  NormalizedJob,
+  NormalizedManifest,
+} from '../storage/package-storage.ts';
 import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
@@ -116,7 +121,9 @@ export async function writeNormalizedManifest(
 }
 
 /** Normalize raw files into loader files under `outDir/new_jobs`; the schema evolves in place. */
-export async function normalizeFiles(options: NormalizePackageOptions): Promise<{ jobs: NormalizedJob[]; rowCounts: Record<string, number> }> {
+export async function normalizeFiles(
+  options: NormalizePackageOptions,
+): Promise<{ jobs: NormalizedJob[]; rowCounts: Record<string, number> }> {
   const { manifest, schema, naming } = options;
   const prefix = options.fileIdPrefix ?? '';
   const jobsDir = path.join(options.outDir, 'new_jobs');
@@ -124,7 +131,10 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
   await mkdir(path.join(options.outDir, 'started_jobs'), { recursive: true });
   await mkdir(path.join(options.outDir, 'completed_jobs'), { recursive: true });
 
-  const normalizer = new RowNormalizer(schema, naming, { loadId: manifest.loadId, widen: options.widen ?? true });
+  const normalizer = new RowNormalizer(schema, naming, {
+    loadId: manifest.loadId,
+    widen: options.widen ?? true,
+  });
   const open = new Map<string, OpenFile>();
   const jobs: NormalizedJob[] = [];
   const rowCounts: Record<string, number> = {};
@@ -165,9 +175,25 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
         ...(c.scale === undefined ? {} : { scale: c.scale }),
       })),
     );
-    const job: NormalizedJob = { jobId, table: table.name, format: options.format, columns: cols.map((c) => c.name), rows: 0, ext };
+    const job: NormalizedJob = {
+      jobId,
+      table: table.name,
+      format: options.format,
+      columns: cols.map((c) => c.name),
+      rows: 0,
+      ext,
+    };
     jobs.push(job);
-    const entry: OpenFile = { writer, record: isRecordFileWriter(writer), table, columns: job.columns, columnCount: cols.length, typeStamp: typeStampOf(table), schemaStamp: schema.changeCount, job };
+    const entry: OpenFile = {
+      writer,
+      record: isRecordFileWriter(writer),
+      table,
+      columns: job.columns,
+      columnCount: cols.length,
+      typeStamp: typeStampOf(table),
+      schemaStamp: schema.changeCount,
+      job,
+    };
     open.set(table.name, entry);
     return entry;
   };
@@ -214,7 +240,10 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
 
   for (const file of options.files ?? manifest.files) {
     const resource = manifest.resources[file.resource];
-    if (!resource) throw new DataError(`load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`);
+    if (!resource)
+      throw new DataError(
+        `load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`,
+      );
     const info = resource;
     const filePath = path.join(options.extractedDir, 'raw', file.file);
     let line = 0;
@@ -228,7 +257,11 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
         try {
           record = parse(text);
         } catch (error) {
-          throw new DataError(`load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`, { file: filePath, line: line + 1 }, error);
+          throw new DataError(
+            `load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`,
+            { file: filePath, line: line + 1 },
+            error,
+          );
         }
         const rootId = seqPart + toBase36(line, 6);
         line++;
@@ -247,7 +280,8 @@ export async function normalizeFiles(options: NormalizePackageOptions): Promise<
         }
       }
     }
-    for (const [table, n] of Object.entries(rowCounts)) options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });
+    for (const [table, n] of Object.entries(rowCounts))
+      options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });
   }
   for (const f of open.values()) closeInBackground(f.writer);
   await Promise.all(closing);

@@ -112,7 +112,10 @@ export class Pipeline {
     // transient connect errors are retried with backoff before giving up.
     for (let attempt = 0; !this.client; attempt++) {
       try {
-        const client = await this.destination.connect({ dataset: this.destinationDataset, pipelineName: this.name });
+        const client = await this.destination.connect({
+          dataset: this.destinationDataset,
+          pipelineName: this.name,
+        });
         try {
           await client.initialize();
         } catch (error) {

@@ -52,14 +52,16 @@ function referenceJsonlLine(names: string[], row: readonly unknown[]): string {
 
 /** The CSV line the writer wrote before. */
 function referenceCsvLine(types: FileWriterColumn['dataType'][], row: readonly unknown[]): string {
-  const text = (t: string) => (t.length === 0 ? '""' : /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t);
+  const text = (t: string) =>
+    t.length === 0 ? '""' : /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
   const replacer = (_k: string, v: unknown): unknown =>
     typeof v === 'bigint' ? (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(v.toString()) : v;
   return `${types
     .map((type, i) => {
       const v = row[i];
       if (v === null || v === undefined) return '';
-      if (type === 'text' || type === 'timestamp' || type === 'date' || type === 'decimal') return text(String(v));
+      if (type === 'text' || type === 'timestamp' || type === 'date' || type === 'decimal')
+        return text(String(v));
       if (type === 'json') return text(JSON.stringify(v, replacer));
       return typeof v === 'string' ? text(v) : String(v);
     })
@@ -92,8 +94,29 @@ const TEXTS = [
   ' ',
   'null',
 ];
-const NUMBERS = [0, -0, 1, -1, 1.5, 1e21, -1e21, 1e-7, 123456789.123, Number.MAX_SAFE_INTEGER, 2 ** 60, 5e-324];
-const BIGINTS = [0, 42, -42, Number.MAX_SAFE_INTEGER, 9007199254740993n, -9223372036854775808n, 9223372036854775807n];
+const NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  1.5,
+  1e21,
+  -1e21,
+  1e-7,
+  123456789.123,
+  Number.MAX_SAFE_INTEGER,
+  2 ** 60,
+  5e-324,
+];
+const BIGINTS = [
+  0,
+  42,
+  -42,
+  Number.MAX_SAFE_INTEGER,
+  9007199254740993n,
+  -9223372036854775808n,
+  9223372036854775807n,
+];
 const DOCS = [
   { a: 1 },
   [1, 'two', null, { three: [3n ** 40n] }],
@@ -113,7 +136,7 @@ function variedRows(n: number): unknown[][] {
     seed = (seed * 1103515245 + 12345) % 2147483648;
     return Math.floor(seed / 65536) % k;
   };
-  const pick = <T,>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
   const rows: unknown[][] = [];
   for (let i = 0; i < n; i++) {
     const maybe = (v: unknown) => (rnd(5) === 0 ? (rnd(2) === 0 ? null : undefined) : v);

@@ -133,7 +133,10 @@ export const csvWriter: FileWriterFactory = async (path, columns) => {
 };
 
 /** The writers core ships; destinations add others through `Destination.fileWriter`. */
-export const BUILTIN_WRITERS: Partial<Record<FileFormat, FileWriterFactory>> = { jsonl: jsonlWriter, csv: csvWriter };
+export const BUILTIN_WRITERS: Partial<Record<FileFormat, FileWriterFactory>> = {
+  jsonl: jsonlWriter,
+  csv: csvWriter,
+};
 
 /** File name extension per format. */
 export const FILE_EXTENSIONS: Record<FileFormat, string> = { jsonl: 'jsonl', csv: 'csv', parquet: 'parquet' };

@@ -9,7 +9,6 @@ import {
   type TableSchema,
 } from '@ferry/core';
 import { SqlJobClient, widens, type Row } from '../sql/sql-job-client.ts';
-import type { MergeTable } from '../sql/sql-compiler.ts';
 import { SnowflakeSqlCompiler } from './snowflake-sql.ts';
 
 /** Where a Snowflake client points, for messages (never a secret). */
@@ -252,28 +251,7 @@ export class SnowflakeClient extends SqlJobClient {
           await plan.events.jobCompleted(job);
         }
       }
-      for (const t of plan.tables) {
-        if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
-        const chain = plan.tables.filter((c) => c.root === t.table);
-        const toMerge = (name: string): MergeTable => ({
-          table: plan.schema.tables[name]!,
-          target: this.compiler.qualified(this.dataset, name),
-          staging: targets.get(name)!.target,
-        });
-        const root = toMerge(t.table);
-        const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
-        const pk = Object.values(root.table.columns)
-          .filter((c) => c.primaryKey)
-          .map((c) => c.name);
-        const mk = Object.values(root.table.columns)
-          .filter((c) => c.mergeKey)
-          .map((c) => c.name);
-        const statements =
-          t.mergeStrategy === 'upsert' && pk.length > 0
-            ? this.compiler.mergeUpsert(root, children, pk)
-            : this.compiler.mergeDeleteInsert(root, children, pk, mk);
-        for (const sql of statements) await this.run(sql);
-      }
+      for (const sql of this.mergeStatements(plan, (name) => targets.get(name)!.target)) await this.run(sql);
       await this.writeSystemRows(plan);
       await this.run('COMMIT');
     } catch (error) {

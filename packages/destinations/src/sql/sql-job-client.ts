@@ -226,28 +226,7 @@ export abstract class SqlJobClient implements DestinationClient {
           await plan.events.jobCompleted(job);
         }
       }
-      for (const t of plan.tables) {
-        if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
-        const chain = plan.tables.filter((c) => c.root === t.table);
-        const toMerge = (name: string): MergeTable => ({
-          table: plan.schema.tables[name]!,
-          target: this.compiler.qualified(this.dataset, name),
-          staging: staging.get(name)!,
-        });
-        const root = toMerge(t.table);
-        const children = chain.filter((c) => c.table !== t.table).map((c) => toMerge(c.table));
-        const pk = Object.values(root.table.columns)
-          .filter((c) => c.primaryKey)
-          .map((c) => c.name);
-        const mk = Object.values(root.table.columns)
-          .filter((c) => c.mergeKey)
-          .map((c) => c.name);
-        const statements =
-          t.mergeStrategy === 'upsert' && pk.length > 0
-            ? this.compiler.mergeUpsert(root, children, pk)
-            : this.compiler.mergeDeleteInsert(root, children, pk, mk);
-        for (const sql of statements) await this.run(sql);
-      }
+      for (const sql of this.mergeStatements(plan, (name) => staging.get(name)!)) await this.run(sql);
       await this.writeSystemRows(plan);
       try {
         await this.commit();
@@ -258,6 +237,35 @@ export abstract class SqlJobClient implements DestinationClient {
       await this.rollback().catch(() => undefined);
       throw this.wrap(error);
     }
+  }
+
+  /**
+   * The merge SQL of a package: for every merge root, delete-insert (or upsert) over its table chain,
+   * reading the staged rows from `stagingOf(table)`.
+   */
+  protected mergeStatements(plan: LoadPackagePlan, stagingOf: (table: string) => string): string[] {
+    const out: string[] = [];
+    for (const t of plan.tables) {
+      if (t.writeDisposition !== 'merge' || t.root !== t.table) continue;
+      const toMerge = (name: string): MergeTable => ({
+        table: plan.schema.tables[name]!,
+        target: this.compiler.qualified(this.dataset, name),
+        staging: stagingOf(name),
+      });
+      const root = toMerge(t.table);
+      const children = plan.tables
+        .filter((c) => c.root === t.table && c.table !== t.table)
+        .map((c) => toMerge(c.table));
+      const columns = Object.values(root.table.columns);
+      const pk = columns.filter((c) => c.primaryKey).map((c) => c.name);
+      const mk = columns.filter((c) => c.mergeKey).map((c) => c.name);
+      out.push(
+        ...(t.mergeStrategy === 'upsert' && pk.length > 0
+          ? this.compiler.mergeUpsert(root, children, pk)
+          : this.compiler.mergeDeleteInsert(root, children, pk, mk)),
+      );
+    }
+    return out;
   }
 
   /** Schema version (when new), state (when changed) and the `_ferry_loads` marker, in the load's transaction. */

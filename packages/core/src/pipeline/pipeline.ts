@@ -225,7 +225,18 @@ export class Pipeline {
     const client = await this.connect();
     const result = { state: false, schemas: [] as string[] };
     const stored = await client.getStoredState(this.name);
-    const local = await this.storage.readState();
+    let local = await this.storage.readState();
+    if (local?.lastLoadId && !(await client.isLoadCommitted(local.lastLoadId))) {
+      // The destination no longer holds the load this local state came from (the dataset was dropped
+      // or restored from an older backup): trust the destination, so no data is skipped.
+      this.emit({
+        type: 'warning',
+        message: `local state belongs to load ${local.lastLoadId}, which ${this.destination.type} does not hold; using the destination's state${stored ? '' : ' (none: loading from the start)'}`,
+      });
+      await this.storage.writeState(emptyState(this.name));
+      local = undefined;
+      result.state = true;
+    }
     if (stored && (!local || stored.loadId > (local.lastLoadId ?? ''))) {
       await this.storage.writeState({
         ...stored.state,

@@ -196,6 +196,25 @@ for (const target of selectedTargets()) {
         expect(again.empty).toBe(true);
       }));
 
+    it('the dataset dropped at the destination: the next run loads from the start, not from the stale local cursor', () =>
+      withCase('dropped', async (env) => {
+        const make = () =>
+          source({
+            name: 'conformance',
+            resources: [
+              resource({ name: 'runs', incremental: { cursorPath: 'id' } }, function* () {
+                yield runs(5);
+              }),
+            ],
+          });
+        const p = await env.pipeline();
+        expect((await p.run(make())).rowCounts.runs).toBe(5);
+        await env.withClient((c) => c.dropDataset());
+        const again = await p.run(make());
+        expect(again.rowCounts.runs).toBe(5);
+        expect(await env.count('runs')).toBe(5);
+      }));
+
     it('bad input: a non-object record and a missing cursor fail clearly; loaded data stays', () =>
       withCase('bad_input', async (env) => {
         const p = await env.pipeline();

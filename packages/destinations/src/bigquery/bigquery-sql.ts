@@ -188,18 +188,9 @@ export class BigQuerySqlCompiler extends SqlCompiler {
     ];
   }
 
-  // BigQuery's MERGE: aliased target, unqualified SET columns; keys compared with `=` (no tuple IN).
-  override mergeUpsert(root: MergeTable, children: MergeTable[], primaryKey: string[]): string[] {
-    const cols = Object.keys(root.table.columns);
-    const q = (c: string) => this.quote(c);
-    const updates = cols.filter((c) => !primaryKey.includes(c)).map((c) => `${q(c)} = s.${q(c)}`);
-    return [
-      ...this.deleteChildren(root, children, primaryKey, []),
-      `MERGE INTO ${root.target} AS t USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.matchColumns('s', 't', primaryKey)} ` +
-        `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` +
-        `WHEN NOT MATCHED THEN INSERT (${cols.map(q).join(', ')}) VALUES (${cols.map((c) => `s.${q(c)}`).join(', ')})`,
-      ...this.insertChildren(root, children),
-    ];
+  // BigQuery's MERGE: an aliased target, so SET and ON never need the project-qualified name.
+  protected override upsertTarget(root: MergeTable): { into: string; ref: string } {
+    return { into: `${root.target} AS t`, ref: 't' };
   }
 
   /** Tables and columns of a dataset, with BigQuery's type names. */

@@ -293,17 +293,12 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   }
 
   // Snowflake's MERGE takes a target alias; ON then reads `t."ID" = s."ID"` rather than a qualified name.
-  override mergeUpsert(root: MergeTable, children: MergeTable[], primaryKey: string[]): string[] {
-    const cols = Object.keys(root.table.columns);
-    const q = (c: string) => this.quote(c);
-    const updates = cols.filter((c) => !primaryKey.includes(c)).map((c) => `${q(c)} = s.${q(c)}`);
-    return [
-      ...this.deleteChildren(root, children, primaryKey, []),
-      `MERGE INTO ${root.target} AS t USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.matchColumns('t', 's', primaryKey)} ` +
-        (updates.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` : '') +
-        `WHEN NOT MATCHED THEN INSERT (${cols.map(q).join(', ')}) VALUES (${cols.map((c) => `s.${q(c)}`).join(', ')})`,
-      ...this.insertChildren(root, children),
-    ];
+  protected override upsertTarget(root: MergeTable): { into: string; ref: string } {
+    return { into: `${root.target} AS t`, ref: 't' };
+  }
+
+  protected override upsertOn(ref: string, primaryKey: string[]): string {
+    return this.matchColumns(ref, 's', primaryKey);
   }
 }
 

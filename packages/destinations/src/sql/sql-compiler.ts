@@ -280,13 +280,24 @@ export class SqlCompiler {
     const cols = Object.keys(root.table.columns);
     const q = (c: string) => this.quote(c);
     const updates = cols.filter((c) => !primaryKey.includes(c)).map((c) => `${q(c)} = s.${q(c)}`);
+    const { into, ref } = this.upsertTarget(root);
     return [
       ...this.deleteChildren(root, children, primaryKey, []),
-      `MERGE INTO ${root.target} USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.matchColumns('s', root.target, primaryKey)} ` +
-        `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` +
+      `MERGE INTO ${into} USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.upsertOn(ref, primaryKey)} ` +
+        (updates.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${updates.join(', ')} ` : '') +
         `WHEN NOT MATCHED THEN INSERT (${cols.map(q).join(', ')}) VALUES (${cols.map((c) => `s.${q(c)}`).join(', ')})`,
       ...this.insertChildren(root, children),
     ];
+  }
+
+  /** How MERGE names its target (`into`) and how ON refers to it (`ref`). Default: the qualified name. */
+  protected upsertTarget(root: MergeTable): { into: string; ref: string } {
+    return { into: root.target, ref: root.target };
+  }
+
+  /** The ON condition of the upsert MERGE: staged row `s` against the target `ref`, on the primary key. */
+  protected upsertOn(ref: string, primaryKey: string[]): string {
+    return this.matchColumns('s', ref, primaryKey);
   }
 }
 

@@ -2,13 +2,14 @@ import path from 'node:path';
 import type { Bind, Column, Connection, RowStatement, SnowflakeError } from 'snowflake-sdk';
 import {
   DestinationError,
+  type ColumnSchema,
   type DatasetReader,
   type LoadJobFile,
   type LoadPackagePlan,
   type StoredSchema,
   type TableSchema,
 } from '@ferry/core';
-import { SqlJobClient, widens, type Row } from '../sql/sql-job-client.ts';
+import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { SnowflakeSqlCompiler } from './snowflake-sql.ts';
 
 /** Where a Snowflake client points, for messages (never a secret). */
@@ -146,42 +147,20 @@ export class SnowflakeClient extends SqlJobClient {
     return tables;
   }
 
-  /** DDL before the transaction (it auto-commits): create tables, add columns, widen by copy, repair a crashed widening. */
-  protected override async migrate(
-    plan: LoadPackagePlan,
-    existing: Record<string, TableSchema>,
+  /** Repair a widening a crash interrupted (its temporary column is there), then add and widen as usual. */
+  protected override async alterTable(
+    target: string,
+    columns: ColumnSchema[],
+    have: TableSchema,
   ): Promise<void> {
-    const needed = new Set([
-      ...plan.tables.map((t) => t.table),
-      ...plan.replaceChains.flatMap((c) => c.tables),
-    ]);
-    for (const name of needed) {
-      const table = plan.schema.tables[name];
-      if (!table) continue;
-      const target = this.compiler.qualified(this.dataset, name);
-      const have = existing[name];
-      const columns = Object.values(table.columns);
-      if (!have) {
-        await this.run(this.compiler.createTable(target, columns));
-        continue;
-      }
-      const haveUpper = new Set(Object.keys(have.columns).map((c) => this.compiler.fold(c)));
-      for (const c of columns) {
-        if (have.columns[c.name]) continue;
-        if (haveUpper.has(this.compiler.widenTempColumn(c.name))) {
-          await this.run(this.compiler.widenRepair(target, c.name));
-          have.columns[c.name] = { ...c, dataType: c.dataType };
-          continue;
-        }
-        for (const sql of this.compiler.addColumns(target, [c])) await this.run(sql);
-      }
-      for (const c of columns) {
-        const current = have.columns[c.name];
-        if (current && current.dataType !== c.dataType && widens(current.dataType, c.dataType)) {
-          for (const sql of this.compiler.widenColumn(target, c)) await this.run(sql);
-        }
+    const haveUpper = new Set(Object.keys(have.columns).map((c) => this.compiler.fold(c)));
+    for (const c of columns) {
+      if (!have.columns[c.name] && haveUpper.has(this.compiler.widenTempColumn(c.name))) {
+        await this.run(this.compiler.widenRepair(target, c.name));
+        have.columns[c.name] = { ...c };
       }
     }
+    await super.alterTable(target, columns, have);
   }
 
   /** PUT the file into the target's table stage under the load id, then COPY it by column name. */

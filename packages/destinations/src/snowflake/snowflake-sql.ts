@@ -135,7 +135,7 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
    * temporary column of the new type, copy with an implicit cast, drop the old one, rename. Each step
    * auto-commits; a crash between DROP and RENAME is repaired by {@link widenRepair} on the next load.
    */
-  widenColumn(qualifiedName: string, column: ColumnSchema): string[] {
+  override widenColumn(qualifiedName: string, column: ColumnSchema): string[] {
     const tmp = this.quote(this.widenTempColumn(column.name));
     const col = this.quote(column.name);
     return [

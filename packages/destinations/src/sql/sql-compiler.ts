@@ -91,6 +91,11 @@ export class SqlCompiler {
     return `ALTER TABLE ${qualifiedName} ALTER COLUMN ${this.quote(column.name)} TYPE ${this.columnType(column)}`;
   }
 
+  /** Statements that widen a column in place. Default: one ALTER … TYPE; Snowflake widens by copy. */
+  widenColumn(qualifiedName: string, column: ColumnSchema): string[] {
+    return [this.alterColumnType(qualifiedName, column)];
+  }
+
   /** DROP TABLE IF EXISTS. */
   dropTable(qualifiedName: string): string {
     return `DROP TABLE IF EXISTS ${qualifiedName}`;

@@ -167,13 +167,18 @@ export abstract class SqlJobClient implements DestinationClient {
         await this.run(this.compiler.createTable(target, columns));
         continue;
       }
-      const missing = columns.filter((c) => !have.columns[c.name]);
-      for (const sql of this.compiler.addColumns(target, missing)) await this.run(sql);
-      for (const c of columns) {
-        const current = have.columns[c.name];
-        if (current && current.dataType !== c.dataType && widens(current.dataType, c.dataType)) {
-          await this.run(this.compiler.alterColumnType(target, c));
-        }
+      await this.alterTable(target, columns, have);
+    }
+  }
+
+  /** Bring an existing table up to `columns`: add the missing ones, widen the widened ones. */
+  protected async alterTable(target: string, columns: ColumnSchema[], have: TableSchema): Promise<void> {
+    const missing = columns.filter((c) => !have.columns[c.name]);
+    for (const sql of this.compiler.addColumns(target, missing)) await this.run(sql);
+    for (const c of columns) {
+      const current = have.columns[c.name];
+      if (current && current.dataType !== c.dataType && widens(current.dataType, c.dataType)) {
+        for (const sql of this.compiler.widenColumn(target, c)) await this.run(sql);
       }
     }
   }

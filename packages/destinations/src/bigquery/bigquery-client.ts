@@ -224,23 +224,6 @@ export class BigQueryClient extends SqlJobClient {
     );
   }
 
-  // The dataset's INFORMATION_SCHEMA, not the SQL-standard one.
-  override async introspect(): Promise<Record<string, TableSchema>> {
-    const rows = await this.select(this.compiler.selectColumns(this.dataset));
-    const tables: Record<string, TableSchema> = {};
-    for (const r of rows) {
-      const name = String(r.table_name);
-      const t = (tables[name] ??= { name, writeDisposition: 'append', columns: {} });
-      const col = String(r.column_name);
-      t.columns[col] = {
-        name: col,
-        dataType: this.compiler.fromNativeType(String(r.data_type)),
-        nullable: r.is_nullable === 'YES',
-      };
-    }
-    return tables;
-  }
-
   // DROP SCHEMA … CASCADE for the dataset and its staging dataset, in one script.
   override async dropDataset(): Promise<void> {
     await this.run(

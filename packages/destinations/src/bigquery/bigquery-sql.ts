@@ -193,9 +193,12 @@ export class BigQuerySqlCompiler extends SqlCompiler {
     return { into: `${root.target} AS t`, ref: 't' };
   }
 
-  /** Tables and columns of a dataset, with BigQuery's type names. */
-  selectColumns(schema: string): string {
-    return `SELECT table_name, column_name, data_type, is_nullable FROM ${this.datasetPath(schema)}.INFORMATION_SCHEMA.COLUMNS ORDER BY table_name, ordinal_position`;
+  // The dataset's own INFORMATION_SCHEMA, not the SQL-standard one.
+  override selectColumns(schema: string): Statement {
+    return {
+      sql: `SELECT table_name, column_name, data_type, is_nullable FROM ${this.datasetPath(schema)}.INFORMATION_SCHEMA.COLUMNS ORDER BY table_name, ordinal_position`,
+      params: [],
+    };
   }
 }
 

@@ -183,6 +183,14 @@ export class SqlCompiler {
     };
   }
 
+  /** Tables and columns of a schema (columns: table_name, column_name, data_type, is_nullable), in order. */
+  selectColumns(schema: string): Statement {
+    return {
+      sql: `SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = ${this.param(1)} ORDER BY table_name, ordinal_position`,
+      params: [schema],
+    };
+  }
+
   /** Newest committed state of a pipeline. Columns: state, version, load_id. */
   selectState(schema: string): Statement {
     return {

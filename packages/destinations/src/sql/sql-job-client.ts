@@ -128,10 +128,8 @@ export abstract class SqlJobClient implements DestinationClient {
   }
 
   async introspect(): Promise<Record<string, TableSchema>> {
-    const rows = await this.select(
-      `SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = ${this.compiler.param(1)} ORDER BY table_name, ordinal_position`,
-      [this.dataset],
-    );
+    const columns = this.compiler.selectColumns(this.dataset);
+    const rows = await this.select(columns.sql, columns.params);
     const tables: Record<string, TableSchema> = {};
     for (const r of rows) {
       const name = String(r.table_name);

@@ -440,60 +440,54 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
       ),
     );
   }
+  /** A table parsed from one artifact file of each finished run, keyed by (run_id, unique_id). */
+  const artifactRows = (
+    name: string,
+    file: string,
+    columns: Record<string, ColumnHint>,
+    parse: (doc: unknown) => Record<string, unknown>[],
+  ): Resource =>
+    transformer(
+      {
+        name,
+        writeDisposition: 'merge',
+        primaryKey: ['run_id', 'unique_id'],
+        parent: runs,
+        concurrency: artifactConcurrency,
+        columns: { ...KEY_HINTS, ...columns },
+      },
+      async function* (run, ctx) {
+        if (!hasArtifacts(run)) return;
+        const doc = await client.getRunArtifact(run['id'] as DbtCloudId, file, { signal: ctx.signal });
+        if (doc === undefined) return;
+        const keys = runKeys(run);
+        yield parse(doc).map((r) => ({ ...keys, ...r }));
+      },
+    );
   if (want('run_results')) {
     resources.push(
-      transformer(
+      artifactRows(
+        'run_results',
+        'run_results.json',
         {
-          name: 'run_results',
-          writeDisposition: 'merge',
-          primaryKey: ['run_id', 'unique_id'],
-          parent: runs,
-          concurrency: artifactConcurrency,
-          columns: {
-            ...KEY_HINTS,
-            ...hints(
-              [],
-              ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'],
-              ['timing', 'adapter_response', 'extra'],
-            ),
-            execution_time: { dataType: 'double' },
-          },
+          ...hints(
+            [],
+            ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'],
+            ['timing', 'adapter_response', 'extra'],
+          ),
+          execution_time: { dataType: 'double' },
         },
-        async function* (run, ctx) {
-          if (!hasArtifacts(run)) return;
-          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'run_results.json', {
-            signal: ctx.signal,
-          });
-          if (doc === undefined) return;
-          const keys = runKeys(run);
-          yield parseRunResults(doc).rows.map((r) => ({ ...keys, ...r }));
-        },
+        (doc) => parseRunResults(doc).rows,
       ),
     );
   }
   if (want('models')) {
     resources.push(
-      transformer(
-        {
-          name: 'models',
-          writeDisposition: 'merge',
-          primaryKey: ['run_id', 'unique_id'],
-          parent: runs,
-          concurrency: artifactConcurrency,
-          columns: {
-            ...KEY_HINTS,
-            ...hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']),
-          },
-        },
-        async function* (run, ctx) {
-          if (!hasArtifacts(run)) return;
-          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'manifest.json', {
-            signal: ctx.signal,
-          });
-          if (doc === undefined) return;
-          const keys = runKeys(run);
-          yield parseManifest(doc).models.map((m) => ({ ...keys, ...m }));
-        },
+      artifactRows(
+        'models',
+        'manifest.json',
+        hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']),
+        (doc) => parseManifest(doc).models,
       ),
     );
   }

@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { pipeline, resource, source, type DataItem, type LoadInfo } from '@ferry/core';
 import { postgres } from '@ferry/destinations/postgres';
+import { mulberry32 } from '../records.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,17 +34,7 @@ const ROWS = Number(args.rows);
 const URL_ = args.url!;
 const REPEAT = Number(args.repeat);
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 const HEX = '0123456789abcdef';

@@ -15,6 +15,8 @@ export {
   csvWriter,
   BUILTIN_WRITERS,
   FILE_EXTENSIONS,
+  isRecordFileWriter,
+  type RecordFileWriter,
   type WriterColumn,
 } from './writers/writers.ts';
 export { NamingConvention } from './schema/naming.ts';

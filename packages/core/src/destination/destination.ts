@@ -19,6 +19,20 @@ export interface Destination {
    * `jsonl` and `csv`.
    */
   fileWriter?(format: FileFormat): FileWriterFactory | undefined;
+  /**
+   * Where normalize worker threads can import the same writer {@link fileWriter} returns (a function
+   * cannot cross threads). Optional: without it a destination's own writer runs on the main thread only,
+   * which leaves the other cores idle during normalize.
+   */
+  fileWriterModule?(format: FileFormat): FileWriterModule | undefined;
+}
+
+/** A module and export name that a worker thread imports to get a {@link FileWriterFactory}. */
+export interface FileWriterModule {
+  /** Module URL (`import.meta.url` of the module that exports the factory) or a package specifier. */
+  module: string;
+  /** Name of the exported {@link FileWriterFactory}. */
+  exportName: string;
 }
 
 /** Options for {@link Destination.connect}. */

@@ -51,6 +51,7 @@ class RawWriter {
   private readonly nextSeq: () => number;
   private readonly files: ExtractedFile[];
   private readonly maxItems: number;
+  private readonly onClosed: ((file: ExtractedFile) => void) | undefined;
 
   constructor(
     dir: string,
@@ -58,8 +59,10 @@ class RawWriter {
     nextSeq: () => number,
     files: ExtractedFile[],
     maxItems: number,
+    onClosed?: (file: ExtractedFile) => void,
   ) {
     this.maxItems = maxItems;
+    this.onClosed = onClosed;
     this.dir = dir;
     this.resource = resource;
     this.nextSeq = nextSeq;
@@ -68,8 +71,18 @@ class RawWriter {
 
   private rotating: Promise<void> | undefined;
 
+  /** Close the current file (durable) and report it when it holds items. */
+  private async closeCurrent(): Promise<void> {
+    const file = this.file;
+    const current = this.current;
+    this.file = undefined;
+    if (!file) return;
+    await file.close();
+    if (current && current.items > 0) this.onClosed?.(current);
+  }
+
   private async rotate(): Promise<void> {
-    await this.file?.close();
+    await this.closeCurrent();
     const seq = this.nextSeq();
     const safe = this.resource.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);
     this.current = { resource: this.resource, file: `${safe}.${seq}.jsonl`, seq, items: 0 };
@@ -99,12 +112,12 @@ class RawWriter {
       line = stringifyJson(item);
       this.current!.bigints = true;
     }
-    const p = file.append(`${line}\n`);
+    const p = file.appendLine(line);
     if (p) await p;
   }
 
   async close(): Promise<void> {
-    await this.file?.close();
+    await this.closeCurrent();
   }
 }
 
@@ -124,6 +137,11 @@ export interface ExtractOptions {
   fileMaxItems?: number;
   /** Merge resources written as append (the destination cannot merge and opted into appending). */
   appendInsteadOfMerge?: ReadonlySet<string>;
+  /**
+   * Called with each raw file once it is closed and durable (with its resource's manifest entry), so
+   * normalize can start on it while extract goes on. Default: none.
+   */
+  onFileClosed?: (file: ExtractedFile, resource: PackageResource) => void;
 }
 
 /**
@@ -197,9 +215,17 @@ export async function extractSource(src: Source, options: ExtractOptions): Promi
         delete info.mergeStrategy;
       }
       resources[r.name] = info;
+      const onClosed = options.onFileClosed;
       writers.set(
         r.name,
-        new RawWriter(rawDir, r.name, nextSeq, files, options.fileMaxItems ?? RAW_FILE_MAX_ITEMS),
+        new RawWriter(
+          rawDir,
+          r.name,
+          nextSeq,
+          files,
+          options.fileMaxItems ?? RAW_FILE_MAX_ITEMS,
+          onClosed && ((file) => onClosed(file, info)),
+        ),
       );
     }
     const writer = writers.get(r.name);

@@ -14,6 +14,7 @@ import type {
   ExtractedManifest,
   NormalizedJob,
   NormalizedManifest,
+  PackageResource,
 } from '../storage/package-storage.ts';
 import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
@@ -124,7 +125,38 @@ export async function writeNormalizedManifest(
 export async function normalizeFiles(
   options: NormalizePackageOptions,
 ): Promise<{ jobs: NormalizedJob[]; rowCounts: Record<string, number> }> {
-  const { manifest, schema, naming } = options;
+  const { manifest } = options;
+  const normalizer = await createFileNormalizer({ ...options, loadId: manifest.loadId });
+  for (const file of options.files ?? manifest.files)
+    await normalizer.normalizeFile(options.extractedDir, file, manifest.resources[file.resource]);
+  return normalizer.finish();
+}
+
+/** Options of {@link createFileNormalizer}: a package's settings without the extracted files. */
+export type FileNormalizerOptions = Omit<NormalizePackageOptions, 'manifest' | 'extractedDir' | 'files'> & {
+  /** Load id of the package (row `_ferry_load_id`, deterministic root ids). */
+  loadId: string;
+};
+
+/**
+ * Normalizes raw files one at a time into one set of loader files (shared across raw files, rotated by
+ * rows, bytes and schema changes), so files can be fed as extract closes them. `finish()` closes every
+ * loader file (fsync) and returns the jobs; call it once, after the last `normalizeFile`.
+ */
+export interface FileNormalizer {
+  /** Normalize one raw file of `extractedDir/raw`; `resource` is the manifest entry of its resource. */
+  normalizeFile(
+    extractedDir: string,
+    file: ExtractedFile,
+    resource: PackageResource | undefined,
+  ): Promise<void>;
+  /** Close all loader files and return the jobs and row counts written so far. */
+  finish(): Promise<{ jobs: NormalizedJob[]; rowCounts: Record<string, number> }>;
+}
+
+/** A {@link FileNormalizer} writing into `options.outDir/new_jobs` (created). */
+export async function createFileNormalizer(options: FileNormalizerOptions): Promise<FileNormalizer> {
+  const { schema, naming, loadId } = options;
   const prefix = options.fileIdPrefix ?? '';
   const jobsDir = path.join(options.outDir, 'new_jobs');
   await mkdir(jobsDir, { recursive: true });
@@ -132,7 +164,7 @@ export async function normalizeFiles(
   await mkdir(path.join(options.outDir, 'completed_jobs'), { recursive: true });
 
   const normalizer = new RowNormalizer(schema, naming, {
-    loadId: manifest.loadId,
+    loadId,
     widen: options.widen ?? true,
   });
   const open = new Map<string, OpenFile>();
@@ -238,18 +270,20 @@ export async function normalizeFiles(
     rowCounts[name] = (rowCounts[name] ?? 0) + 1;
   };
 
-  for (const file of options.files ?? manifest.files) {
-    const resource = manifest.resources[file.resource];
-    if (!resource)
+  const normalizeFile = async (
+    extractedDir: string,
+    file: ExtractedFile,
+    info: PackageResource | undefined,
+  ): Promise<void> => {
+    if (!info)
       throw new DataError(
-        `load package ${manifest.loadId}: file ${file.file} names unknown resource '${file.resource}'`,
+        `load package ${loadId}: file ${file.file} names unknown resource '${file.resource}'`,
       );
-    const info = resource;
-    const filePath = path.join(options.extractedDir, 'raw', file.file);
+    const filePath = path.join(extractedDir, 'raw', file.file);
     let line = 0;
     // Plain JSON.parse is exact here: the items were JS numbers already; only bigint files need more.
     const parse = file.bigints ? parseJson : JSON.parse;
-    const seqPart = `${manifest.loadId}_${toBase36(file.seq, 4)}`;
+    const seqPart = `${loadId}_${toBase36(file.seq, 4)}`;
     for await (const batch of lineBatches(filePath)) {
       for (const text of batch) {
         if (text.length === 0) continue;
@@ -258,7 +292,7 @@ export async function normalizeFiles(
           record = parse(text);
         } catch (error) {
           throw new DataError(
-            `load package ${manifest.loadId}: ${file.file} line ${line + 1} is not valid JSON`,
+            `load package ${loadId}: ${file.file} line ${line + 1} is not valid JSON`,
             { file: filePath, line: line + 1 },
             error,
           );
@@ -281,10 +315,16 @@ export async function normalizeFiles(
       }
     }
     for (const [table, n] of Object.entries(rowCounts))
-      options.onEvent({ type: 'normalize', table, rows: n, loadId: manifest.loadId });
-  }
-  for (const f of open.values()) closeInBackground(f.writer);
-  await Promise.all(closing);
-
-  return { jobs, rowCounts };
+      options.onEvent({ type: 'normalize', table, rows: n, loadId });
+  };
+  let finished = false;
+  const finish = async () => {
+    if (!finished) {
+      finished = true;
+      for (const f of open.values()) closeInBackground(f.writer);
+    }
+    await Promise.all(closing);
+    return { jobs, rowCounts };
+  };
+  return { normalizeFile, finish };
 }

@@ -13,13 +13,20 @@ import type { Destination } from '../destination/destination.ts';
 import { Dataset } from '../dataset/dataset.ts';
 import { extractSource } from '../extract/extractor.ts';
 import { source as makeSource, type Resource, type Source } from '../extract/resource.ts';
-import { normalizePackageParallel } from '../normalize/parallel-normalize.ts';
+import { writeNormalizedManifest } from '../normalize/normalize-package.ts';
+import {
+  NormalizePool,
+  normalizePackageParallel,
+  type WorkerWriter,
+} from '../normalize/parallel-normalize.ts';
 import { NamingConvention } from '../schema/naming.ts';
 import { Schema } from '../schema/schema.ts';
 import type { StoredSchema } from '../schema/types.ts';
 import {
   PackageStorage,
+  type ExtractedFile,
   type ExtractedManifest,
+  type PackageResource,
   type NormalizedJob,
   type NormalizedManifest,
 } from '../storage/package-storage.ts';
@@ -171,6 +178,34 @@ export class Pipeline {
     return this.options.normalizeWorkers ?? Math.min(availableParallelism(), 4);
   }
 
+  /** Format, writer and worker settings of this destination's normalize step. */
+  private normalizeSettings() {
+    const caps = this.destination.capabilities;
+    const format = caps.preferredFileFormat;
+    const builtin = BUILTIN_WRITERS[format];
+    const writer = builtin ?? this.destination.fileWriter?.(format);
+    if (!writer)
+      throw new FerryError(
+        'UNSUPPORTED',
+        `destination ${this.destination.type} prefers '${format}' files but provides no writer for them`,
+      );
+    // Workers import the writer: core's by format, a destination's from the module it names (if any).
+    const workerWriter: WorkerWriter | undefined = builtin
+      ? { builtin: format }
+      : this.destination.fileWriterModule?.(format);
+    return {
+      naming: this.naming,
+      format,
+      writer,
+      workerWriter,
+      workers: this.normalizeWorkers(),
+      fileMaxRows: caps.fileMaxRows,
+      fileMaxBytes: caps.fileMaxBytes,
+      widen: caps.supportsAlterColumnType,
+      onEvent: (e: PipelineEvent) => this.emit(e),
+    };
+  }
+
   /** Release the destination connection. */
   async close(): Promise<void> {
     const c = this.client;
@@ -277,6 +312,26 @@ export class Pipeline {
     const started = performance.now();
     this.emit({ type: 'stage', stage: 'extract', status: 'start' });
     const loadId = this.newLoadId();
+    const ex = await this.extractToTemp(src, loadId);
+    if (ex.empty) {
+      await remove(ex.dir);
+      this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: performance.now() - started });
+      return { loadId: undefined, items: ex.items };
+    }
+    await this.storage.commit(ex.dir, 'extracted', loadId);
+    this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: performance.now() - started });
+    return { loadId, items: ex.items };
+  }
+
+  /**
+   * Extract into a temp folder (with its `package.json` written unless empty). `empty` means nothing to
+   * load: no files, no state change, no replace. `onFileClosed` sees each raw file once it is durable.
+   */
+  private async extractToTemp(
+    src: Source,
+    loadId: string,
+    onFileClosed?: (extractedDir: string, file: ExtractedFile, resource: PackageResource) => void,
+  ): Promise<{ dir: string; manifest: ExtractedManifest; items: Record<string, number>; empty: boolean }> {
     const dir = await this.storage.tempDir('extract');
     const controller = new AbortController();
     let manifest: ExtractedManifest;
@@ -289,6 +344,7 @@ export class Pipeline {
         signal: controller.signal,
         ...(this.options.extractFileMaxItems ? { fileMaxItems: this.options.extractFileMaxItems } : {}),
         appendInsteadOfMerge: new Set(this.unmergeable(src)),
+        ...(onFileClosed ? { onFileClosed: (f, r) => onFileClosed(dir, f, r) } : {}),
       });
     } catch (error) {
       await remove(dir);
@@ -303,15 +359,75 @@ export class Pipeline {
     const items: Record<string, number> = {};
     for (const f of manifest.files) items[f.resource] = (items[f.resource] ?? 0) + f.items;
     const hasReplace = Object.values(manifest.resources).some((r) => r.writeDisposition === 'replace');
-    if (manifest.files.length === 0 && manifest.state === null && !hasReplace) {
-      await remove(dir);
-      this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: performance.now() - started });
-      return { loadId: undefined, items };
+    const empty = manifest.files.length === 0 && manifest.state === null && !hasReplace;
+    if (!empty) await writeJsonAtomic(path.join(dir, 'package.json'), manifest);
+    return { dir, manifest, items, empty };
+  }
+
+  /**
+   * Extract and normalize one package with the two overlapping: each raw file goes to a normalize worker
+   * as soon as extract closes it, so the workers run while the source is still being read. The extracted
+   * package is never committed on its own: a crash before the normalized commit leaves only temp folders
+   * (deleted on the next start) and the next run extracts again from the same state, as after a crash
+   * during extract. If normalize fails, the extracted package is committed so the next run retries it.
+   */
+  private async extractAndNormalize(src: Source, timings: LoadInfo['timings']): Promise<ExtractInfo> {
+    const t0 = performance.now();
+    const settings = this.normalizeSettings();
+    const loadId = this.newLoadId();
+    const schema = new Schema(src.name, await this.schema(src.name));
+    const previousSchemaHash = schema.tables.size > 0 ? schema.toStored().versionHash : null;
+    const out = await this.storage.tempDir('normalize');
+    const pool = new NormalizePool({ ...settings, outDir: out, schema, loadId, schemaName: src.name });
+    this.emit({ type: 'stage', stage: 'extract', status: 'start' });
+    let ex: Awaited<ReturnType<Pipeline['extractToTemp']>>;
+    try {
+      ex = await this.extractToTemp(src, loadId, (dir, file, resource) => pool.add(dir, file, resource));
+    } catch (error) {
+      await pool.abort();
+      await remove(out);
+      throw error;
     }
-    await writeJsonAtomic(path.join(dir, 'package.json'), manifest);
-    await this.storage.commit(dir, 'extracted', loadId);
-    this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: performance.now() - started });
-    return { loadId, items };
+    timings.extract = performance.now() - t0;
+    if (ex.empty) {
+      await pool.abort();
+      await remove(out);
+      await remove(ex.dir);
+      this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: timings.extract });
+      return { loadId: undefined, items: ex.items };
+    }
+    this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: timings.extract });
+    const t1 = performance.now();
+    this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
+    let result: Awaited<ReturnType<NormalizePool['finish']>>;
+    try {
+      result = await pool.finish();
+    } catch (error) {
+      await remove(out);
+      await this.storage.commit(ex.dir, 'extracted', loadId);
+      throw error instanceof FerryError
+        ? error
+        : new PipelineStepError(
+            'normalize',
+            `normalize of package ${loadId} failed: ${(error as Error).message}`,
+            {
+              loadId,
+              cause: error,
+            },
+          );
+    }
+    await writeNormalizedManifest(
+      { manifest: ex.manifest, schema: result.schema, outDir: out },
+      result.jobs,
+      result.rowCounts,
+      previousSchemaHash,
+    );
+    await this.storage.commit(out, 'normalized', loadId);
+    await this.storage.writeSchema(result.schema.toStored());
+    await remove(ex.dir);
+    timings.normalize = performance.now() - t1;
+    this.emit({ type: 'stage', stage: 'normalize', status: 'end', loadId, ms: timings.normalize });
+    return { loadId, items: ex.items };
   }
 
   /** Normalize every extracted package. */
@@ -320,14 +436,7 @@ export class Pipeline {
     const loadIds = await this.storage.list('extracted');
     const rowCounts: Record<string, number> = {};
     let last: StoredSchema | undefined;
-    const caps = this.destination.capabilities;
-    const format = caps.preferredFileFormat;
-    const writer = BUILTIN_WRITERS[format] ?? this.destination.fileWriter?.(format);
-    if (!writer)
-      throw new FerryError(
-        'UNSUPPORTED',
-        `destination ${this.destination.type} prefers '${format}' files but provides no writer for them`,
-      );
+    const settings = this.normalizeSettings();
     for (const loadId of loadIds) {
       const started = performance.now();
       this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
@@ -337,19 +446,11 @@ export class Pipeline {
       let normalized: NormalizedManifest;
       try {
         const result = await normalizePackageParallel({
+          ...settings,
           extractedDir: this.storage.packageDir('extracted', loadId),
           outDir: out,
           manifest,
           schema,
-          naming: this.naming,
-          format,
-          writer,
-          fileMaxRows: caps.fileMaxRows,
-          fileMaxBytes: caps.fileMaxBytes,
-          widen: caps.supportsAlterColumnType,
-          onEvent: (e) => this.emit(e),
-          // Workers write only the formats core ships; a destination's own writer runs here.
-          workers: BUILTIN_WRITERS[format] ? this.normalizeWorkers() : 0,
         });
         normalized = result.manifest;
         schema = result.schema;
@@ -607,14 +708,13 @@ export class Pipeline {
           message: 'finishing packages of an interrupted run first; new data is extracted on the next run',
         });
       let extracted: ExtractInfo | undefined;
-      if (!pending) {
+      if (pending) {
         t = performance.now();
-        extracted = await this.extract(src);
-        timings.extract = performance.now() - t;
+        await this.normalize();
+        timings.normalize = performance.now() - t;
+      } else {
+        extracted = await this.extractAndNormalize(src, timings);
       }
-      t = performance.now();
-      await this.normalize();
-      timings.normalize = performance.now() - t;
       t = performance.now();
       const loaded = await this.load();
       timings.load = performance.now() - t;

@@ -6,6 +6,7 @@ import {
   type DestinationCapabilities,
   type FileFormat,
   type FileWriterFactory,
+  type FileWriterModule,
 } from '@ferry/core';
 import type { FilesystemConfig } from '../config.ts';
 import type { FilesystemClient } from './filesystem-client.ts';
@@ -100,6 +101,10 @@ export function filesystem(config: Omit<FilesystemConfig, 'type'> & { type?: 'fi
     describe,
     fileWriter(f: FileFormat): FileWriterFactory | undefined {
       return f === 'parquet' ? parquetWriter : undefined;
+    },
+    // Normalize workers import `parquetWriter` from this module, so Parquet encoding uses every core.
+    fileWriterModule(f: FileFormat): FileWriterModule | undefined {
+      return f === 'parquet' ? { module: import.meta.url, exportName: 'parquetWriter' } : undefined;
     },
     async connect(options: ConnectOptions): Promise<FilesystemClient> {
       const { FilesystemClient } = await import('./filesystem-client.ts');

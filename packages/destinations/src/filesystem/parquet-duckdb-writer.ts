@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { jsonlWriter, type DataType, type FileWriter, type FileWriterFactory } from '@ferry/core';
+import { jsonlWriter, type DataType, type FileWriterFactory, type RecordFileWriter } from '@ferry/core';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { DECIMAL_PRECISION, DECIMAL_SCALE } from './parquet-values.ts';
 
@@ -56,10 +56,12 @@ async function encoder(): Promise<DuckDBInstance> {
  */
 export const duckdbParquetWriter: FileWriterFactory = async (path, columns) => {
   const side = `${path}.rows.jsonl`;
-  const rows = await jsonlWriter(side, columns);
+  const rows = (await jsonlWriter(side, columns)) as RecordFileWriter;
   let closed = false;
-  const writer: FileWriter = {
+  const writer: RecordFileWriter = {
     write: (row) => rows.write(row),
+    // Row objects go straight to the side file: no values array per row (core's JSONL writer takes them).
+    writeRecord: (row) => rows.writeRecord(row),
     get bytes() {
       // JSONL is ~4–7× larger than the snappy Parquet it becomes; rotation uses the Parquet estimate.
       return Math.round(rows.bytes / 5);

@@ -169,6 +169,9 @@ export function parseTimestamp(text: string): string | undefined {
     }
   }
   if (canonical) return text;
+  const micros6 = fracDigits === 6 ? text.slice(20, 26) : String(1_000_000 + micros).slice(1);
+  // UTC input (the usual `+00:00`/`Z`): the validated date and time text is reused as it is.
+  if (offsetMinutes === 0) return `${text.slice(0, 10)}T${text.slice(11, 19)}.${micros6}Z`;
   let y = year;
   let mo = month;
   let d = day;
@@ -182,7 +185,7 @@ export function parseTimestamp(text: string): string | undefined {
     h = Math.floor(inDay / 60);
     mi = inDay % 60;
   }
-  return `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(second, 2)}.${pad(micros, 6)}Z`;
+  return `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(second, 2)}.${micros6}Z`;
 }
 
 /** A valid Date → canonical timestamp (`000` microseconds appended to its milliseconds). */

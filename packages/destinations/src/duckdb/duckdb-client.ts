@@ -12,9 +12,6 @@ export class DuckDbClient extends SqlJobClient {
   private readonly connection: DuckDBConnection;
   private readonly path: string;
   private closed = false;
-  /** Per package being loaded: a job's table siblings to load with it, or null once loaded. */
-  private batches = new Map<LoadJobFile, readonly LoadJobFile[] | null>();
-
   constructor(instance: DuckDBInstance, connection: DuckDBConnection, dataset: string, path: string) {
     super(dataset);
     this.instance = instance;
@@ -44,28 +41,19 @@ export class DuckDbClient extends SqlJobClient {
     return streamRows(this.connection, sql, params, batchSize);
   }
 
-  /** As the SQL client's, with each table's files loaded together (see {@link loadFile}). */
-  override async loadPackage(plan: LoadPackagePlan): Promise<void> {
-    this.batches = new Map(plan.tables.flatMap((t) => t.jobs.map((j) => [j, t.jobs] as const)));
-    try {
-      await super.loadPackage(plan);
-    } finally {
-      this.batches.clear();
-    }
-  }
-
   /**
-   * Load a table's files with as few statements as possible: the first job of a table loads every
-   * file of the table (one INSERT … SELECT over one reader call per file layout), its siblings are then
-   * no-ops. One statement per table lets DuckDB write the rows straight to their final row groups; an
-   * INSERT per file (worst with a small file first, as a schema change leaves) makes it rewrite the
-   * whole table at the next checkpoint: 0.5–2.5 s of the 1M-record benchmark's ~3 s load.
+   * Load a table's files with as few statements as possible: one INSERT … SELECT over one reader call
+   * per file layout. One statement per table lets DuckDB write the rows straight to their final row
+   * groups; an INSERT per file (worst with a small file first, as a schema change leaves) makes it
+   * rewrite the whole table at the next checkpoint: 0.5–2.5 s of the 1M-record benchmark's ~3 s load.
    */
-  protected async loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void> {
-    const siblings = this.batches.get(job);
-    if (siblings === null) return; // loaded by the statement of an earlier job of its table
-    const jobs = siblings ?? [job];
-    for (const j of jobs) this.batches.set(j, null);
+  protected override async loadTable(
+    jobs: readonly LoadJobFile[],
+    target: string,
+    table: TableSchema,
+    events: LoadPackagePlan['events'],
+  ): Promise<void> {
+    for (const job of jobs) await events.jobStarted(job);
     // JSONL files share one reader call (columns by key). CSV and parquet files share one per column
     // layout (each worker writes its own order); layouts load biggest first (a small first INSERT costs most).
     const layouts = new Map<string, LoadJobFile[]>();
@@ -75,12 +63,26 @@ export class DuckDbClient extends SqlJobClient {
     }
     const rows = (group: LoadJobFile[]) => group.reduce((n, j) => n + j.rows, 0);
     for (const group of [...layouts.values()].sort((a, b) => rows(b) - rows(a))) {
-      const columns = [...new Set(group.flatMap((j) => j.columns))];
-      const cols = columns.map((c) => this.compiler.quote(c)).join(', ');
-      await this.execute(
-        `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${this.source(group, columns, table)}`,
-      );
+      try {
+        await this.insertFiles(group, target, table);
+      } catch (error) {
+        throw this.wrap(error, `load ${group.map((j) => j.jobId).join(', ')} into ${target}`);
+      }
     }
+    for (const job of jobs) await events.jobCompleted(job);
+  }
+
+  /** One file (the SQL client's per-file step; {@link loadTable} loads whole tables instead). */
+  protected async loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void> {
+    await this.insertFiles([job], target, table);
+  }
+
+  private async insertFiles(group: LoadJobFile[], target: string, table: TableSchema): Promise<void> {
+    const columns = [...new Set(group.flatMap((j) => j.columns))];
+    const cols = columns.map((c) => this.compiler.quote(c)).join(', ');
+    await this.execute(
+      `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${this.source(group, columns, table)}`,
+    );
   }
 
   /**

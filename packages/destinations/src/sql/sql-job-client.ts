@@ -195,6 +195,28 @@ export abstract class SqlJobClient implements DestinationClient {
     return staging;
   }
 
+  /**
+   * Load one table's files into `target` (inside the package transaction). Default: one
+   * {@link loadFile} per job, in order, each between its job events. A destination that reads several
+   * files in one statement (DuckDB) overrides this.
+   */
+  protected async loadTable(
+    jobs: readonly LoadJobFile[],
+    target: string,
+    table: TableSchema,
+    events: LoadPackagePlan['events'],
+  ): Promise<void> {
+    for (const job of jobs) {
+      await events.jobStarted(job);
+      try {
+        await this.loadFile(job, target, table);
+      } catch (error) {
+        throw this.wrap(error, `load ${job.jobId} into ${target}`);
+      }
+      await events.jobCompleted(job);
+    }
+  }
+
   async loadPackage(plan: LoadPackagePlan): Promise<void> {
     const existing = await this.introspect();
     const hasMerge = plan.tables.some((t) => t.writeDisposition === 'merge');
@@ -219,15 +241,7 @@ export abstract class SqlJobClient implements DestinationClient {
           target = await this.prepareStaging(table);
           staging.set(t.table, target);
         }
-        for (const job of t.jobs) {
-          await plan.events.jobStarted(job);
-          try {
-            await this.loadFile(job, target, table);
-          } catch (error) {
-            throw this.wrap(error, `load ${job.jobId} into ${target}`);
-          }
-          await plan.events.jobCompleted(job);
-        }
+        await this.loadTable(t.jobs, target, table, plan.events);
       }
       for (const sql of this.mergeStatements(plan, (name) => staging.get(name)!)) await this.run(sql);
       await this.writeSystemRows(plan);

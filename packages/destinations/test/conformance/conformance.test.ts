@@ -343,11 +343,21 @@ for (const target of selectedTargets()) {
         }
       }));
 
-    const CRASH_POINTS = ['extract', 'normalize', 'between-jobs', 'before-commit', 'after-commit'] as const;
+    // normalize-workers: 25,000 rows in raw files of 5,000, normalized by two worker threads while extract
+    // runs (the overlapped path of run()); killed at the first rows a worker reports.
+    const CRASH_POINTS = [
+      'extract',
+      'normalize',
+      'normalize-workers',
+      'between-jobs',
+      'before-commit',
+      'after-commit',
+    ] as const;
     it.each(CRASH_POINTS)(
       'crash at %s (SIGKILL), then rerun: exact rows, no duplicates',
       (point) =>
-        withCase(`crash_${point.replace('-', '_')}`, async (env) => {
+        withCase(`crash_${point.replaceAll('-', '_')}`, async (env) => {
+          const n = point === 'normalize-workers' ? 25_000 : 5000;
           const dataDir = await env.newDataDir();
           const childEnv = {
             ...process.env,
@@ -355,7 +365,7 @@ for (const target of selectedTargets()) {
             DATASET: env.dataset,
             PIPELINE_NAME: env.name,
             DATA_DIR: dataDir,
-            ROWS: '5000',
+            ROWS: String(n),
           };
           const runChild = (crash: string | undefined) =>
             new Promise<{ code: number | null; signal: string | null; out: string; err: string }>(
@@ -374,10 +384,10 @@ for (const target of selectedTargets()) {
           expect(crashed.signal, crashed.err).toBe('SIGKILL');
           const rerun = await runChild(undefined);
           expect(rerun.code, rerun.err).toBe(0);
-          expect(await env.count('runs')).toBe(5000);
-          expect(await env.count('runs__run_steps')).toBe(10000);
+          expect(await env.count('runs')).toBe(n);
+          expect(await env.count('runs__run_steps')).toBe(2 * n);
           const distinct = await env.rows((t) => `SELECT COUNT(DISTINCT id) AS n FROM ${t('runs')}`);
-          expect(Number(distinct[0]!.n)).toBe(5000);
+          expect(Number(distinct[0]!.n)).toBe(n);
           const loads = await env.rows((t) => `SELECT COUNT(*) AS n FROM ${t('_ferry_loads')}`);
           expect(Number(loads[0]!.n)).toBe(1);
         }),

@@ -1,6 +1,6 @@
 /**
  * Child process for the crash/resume case: runs a pipeline and SIGKILLs itself at CRASH_AT
- * (extract | normalize | between-jobs | before-commit | after-commit), or runs cleanly when unset.
+ * (extract | normalize | normalize-workers | between-jobs | before-commit | after-commit), or runs cleanly when unset.
  */
 import { pipeline, type Destination, type DestinationClient, type LoadPackagePlan } from '@ferry/core';
 import { createDestination } from '@ferry/destinations';
@@ -18,6 +18,7 @@ const destination: Destination = {
   capabilities,
   describe: () => base.describe(),
   ...(base.fileWriter ? { fileWriter: (f) => base.fileWriter!(f) } : {}),
+  ...(base.fileWriterModule ? { fileWriterModule: (f) => base.fileWriterModule!(f) } : {}),
   async connect(options) {
     const client = await base.connect(options);
     const wrapped: DestinationClient = Object.create(client) as DestinationClient;
@@ -52,12 +53,14 @@ const p = pipeline({
   dataset: process.env.DATASET!,
   destination,
   dataDir: process.env.DATA_DIR!,
+  // Overlapped extract/normalize on worker threads (the default path for big packages), forced small.
+  ...(crashAt === 'normalize-workers' ? { normalizeWorkers: 2, extractFileMaxItems: 5000 } : {}),
   onEvent: (e) => {
     if (e.type === 'extract') {
       extracted = e.items;
       if (crashAt === 'extract' && extracted >= n / 2) kill();
     }
-    if (e.type === 'normalize' && crashAt === 'normalize') kill();
+    if (e.type === 'normalize' && (crashAt === 'normalize' || crashAt === 'normalize-workers')) kill();
   },
 });
 const info = await p.run(src);

@@ -37,11 +37,15 @@ export function sqlIdent(name: string): string {
 
 let shared: Promise<DuckDBInstance> | undefined;
 
-/** One in-memory DuckDB per process for Parquet encoding (created on first use, never holds data). */
+/**
+ * One in-memory DuckDB per thread for Parquet encoding (created on first use, never holds data). Rows of
+ * up to 16 MiB (the JSON reader's object limit, as in the DuckDB destination); 256 MB of memory each.
+ */
 async function encoder(): Promise<DuckDBInstance> {
   shared ??= (async () => {
     const { DuckDBInstance } = await import('@duckdb/node-api');
-    return DuckDBInstance.create(':memory:', { threads: '2' });
+    // Bounded: each normalize worker has its own encoder, and DuckDB's default is 80% of the machine's RAM.
+    return DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '256MB' });
   })();
   return shared;
 }
@@ -100,7 +104,7 @@ export async function copyToParquet(
         return col;
       })
       .join(', ');
-    const source = `read_json(${sqlLiteral(jsonl)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 268435456)`;
+    const source = `read_json(${sqlLiteral(jsonl)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 16777216)`;
     await connection.run(
       `COPY (SELECT ${select || '1 AS _empty'} FROM ${source}) TO ${sqlLiteral(parquet)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
     );

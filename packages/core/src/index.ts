@@ -19,6 +19,7 @@ export {
   type RecordFileWriter,
   type WriterColumn,
 } from './writers/writers.ts';
+export { BufferedFile } from './writers/buffered-file.ts';
 export { NamingConvention } from './schema/naming.ts';
 export { Schema } from './schema/schema.ts';
 export { parseTimestamp, inferDataType, coerceValue } from './schema/infer.ts';

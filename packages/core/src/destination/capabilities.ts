@@ -1,7 +1,10 @@
 import type { MergeStrategy } from '../schema/types.ts';
 
-/** Loader file formats the normalizer can write. */
-export type FileFormat = 'jsonl' | 'csv' | 'parquet';
+/**
+ * Loader file formats. Core writes `jsonl` and `csv`; `parquet` and `pgcopy` (PostgreSQL's binary COPY
+ * format) are written by the destinations that load them (`Destination.fileWriter`).
+ */
+export type FileFormat = 'jsonl' | 'csv' | 'parquet' | 'pgcopy';
 
 /**
  * What a destination can do, as data. The engine reads these to plan a load and refuses an impossible

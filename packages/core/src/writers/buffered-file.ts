@@ -19,7 +19,7 @@ export class BufferedFile {
   private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   private offset = 0;
   private handle: FileHandle | undefined;
-  /** Bytes written (counted as UTF-16 code units; close enough for rotation). */
+  /** Bytes written (text counted as UTF-16 code units, close enough for rotation; bytes exactly). */
   bytes = 0;
 
   private readonly fileHandle: FileHandle;
@@ -64,6 +64,23 @@ export class BufferedFile {
     this.offset += this.chunk.write(text, this.offset);
     this.chunk[this.offset++] = 0x0a;
     if (this.offset >= FLUSH_BYTES) return this.startWrite();
+  }
+
+  /**
+   * Append bytes (binary writers encode into their own buffer and hand it over; the caller must not
+   * change `bytes` afterwards). Bytes that fit are copied into the chunk; larger ones are queued as they
+   * are, after what is buffered. Returns a promise when a chunk was handed to the disk, as `append` does.
+   */
+  appendBytes(bytes: Buffer): void | Promise<void> {
+    this.bytes += bytes.length;
+    if (this.offset + bytes.length <= this.chunk.length) {
+      bytes.copy(this.chunk, this.offset);
+      this.offset += bytes.length;
+      if (this.offset >= FLUSH_BYTES) return this.startWrite();
+      return;
+    }
+    this.startWrite();
+    return this.chainWrite(bytes);
   }
 
   /** Hand the buffered bytes to the disk; resolves when the write before them has finished. */

@@ -139,4 +139,9 @@ export const BUILTIN_WRITERS: Partial<Record<FileFormat, FileWriterFactory>> = {
 };
 
 /** File name extension per format. */
-export const FILE_EXTENSIONS: Record<FileFormat, string> = { jsonl: 'jsonl', csv: 'csv', parquet: 'parquet' };
+export const FILE_EXTENSIONS: Record<FileFormat, string> = {
+  jsonl: 'jsonl',
+  csv: 'csv',
+  parquet: 'parquet',
+  pgcopy: 'pgcopy',
+};

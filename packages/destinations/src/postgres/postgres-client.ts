@@ -157,6 +157,10 @@ export class PostgresClient extends SqlJobClient {
 
   protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
     this.ensureOpen();
+    if (job.format === 'pgcopy') {
+      await this.copyIn(this.compiler.copyBinary(target, job.columns), job.path);
+      return;
+    }
     if (job.format === 'csv') {
       await this.copyIn(this.compiler.copyCsv(target, job.columns), job.path);
       return;
@@ -171,7 +175,7 @@ export class PostgresClient extends SqlJobClient {
       return;
     }
     throw new DestinationError(
-      `postgres cannot load ${job.format} files (job ${job.jobId}); it loads csv and jsonl`,
+      `postgres cannot load ${job.format} files (job ${job.jobId}); it loads pgcopy, csv and jsonl`,
       { transient: false },
     );
   }

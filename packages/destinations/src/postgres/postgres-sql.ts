@@ -37,6 +37,11 @@ export class PostgresSqlCompiler extends SqlCompiler {
     return `COPY ${target} (${columns.map((c) => this.quote(c)).join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true)`;
   }
 
+  /** `COPY <target> (<cols>) FROM STDIN` for a binary loader file (`pgcopy`, the Postgres writer's). */
+  copyBinary(target: string, columns: readonly string[]): string {
+    return `COPY ${target} (${columns.map((c) => this.quote(c)).join(', ')}) FROM STDIN WITH (FORMAT binary)`;
+  }
+
   /**
    * `COPY` of JSON lines into a one-column (jsonb) table: CSV mode with quote and delimiter set to control
    * characters that valid JSON text never contains raw, so every line arrives verbatim.

@@ -189,25 +189,36 @@ const TIMESTAMPS: [string, string][] = [
   ['2024-03-25T13:47:20.129690Z', '2024-03-25T13:47:20.129690Z'],
   ['2022-05-05 06:51:10+00:00', '2022-05-05T06:51:10.000000Z'],
   ['2024-02-29T23:59:59.000001-01:30', '2024-03-01T01:29:59.000001Z'],
+  // Before 1970 and 2000 (negative offsets from either epoch), and far out (binary COPY takes a BigInt path).
+  ['1969-12-31T23:59:59.5Z', '1969-12-31T23:59:59.500000Z'],
+  ['1999-12-31 23:59:59.999999+00:00', '1999-12-31T23:59:59.999999Z'],
+  ['9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.999999Z'],
+  ['1200-03-01T12:00:00.000001Z', '1200-03-01T12:00:00.000001Z'],
 ];
 
 function typedRecords(): DataItem[] {
   return TEXTS.map((text, i) => ({
     id: i,
-    big: i % 2 === 0 ? 9007199254740993n + BigInt(i) : 9223372036854775807n - BigInt(i),
+    big:
+      i === 1
+        ? -9223372036854775808n
+        : i % 2 === 0
+          ? 9007199254740993n + BigInt(i)
+          : 9223372036854775807n - BigInt(i),
     small: -i * 1000 - 1,
     ratio: i === 0 ? 0.1 + 0.2 : i * 1.5e-7,
     flag: i % 3 === 0,
     label: text,
     maybe: i % 2 === 0 ? null : text,
     ts: TIMESTAMPS[i % TIMESTAMPS.length]![0],
-    day: `2024-03-${String(10 + i).padStart(2, '0')}`,
-    amount: `${i + 1}2345678901234567890.123456789`,
+    day: i === 0 ? '1969-07-20' : `2024-03-${String(10 + i).padStart(2, '0')}`,
+    amount:
+      i % 4 === 1 ? `-${i}.500000000` : i === 2 ? '0.000000001' : `${i + 1}2345678901234567890.123456789`,
     payload: { text, n: 9007199254740993n, list: [1, 'two', null, { deep: true }], unicode: 'ü名🚀' },
   }));
 }
 
-for (const format of ['csv', 'jsonl'] as const) {
+for (const format of ['pgcopy', 'csv', 'jsonl'] as const) {
   describe(`postgres type round trip (${format} loader files)`, () => {
     it('bigint past 2^53, microsecond timestamps in every dbt Cloud form, jsonb, numeric, unicode, quotes, newlines, NULL vs empty', async () => {
       const { dataDir, destination: base } = await fresh(`types_${format}`);

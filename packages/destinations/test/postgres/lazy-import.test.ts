@@ -19,7 +19,7 @@ describe('postgres destination module', () => {
     expect(JSON.parse(out)).toEqual({
       describe: 'postgres://u@127.0.0.1:1/db',
       type: 'postgres',
-      format: 'csv',
+      format: 'pgcopy',
       loaded: [],
     });
   });

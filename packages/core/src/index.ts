@@ -22,7 +22,7 @@ export {
 export { BufferedFile } from './writers/buffered-file.ts';
 export { NamingConvention } from './schema/naming.ts';
 export { Schema } from './schema/schema.ts';
-export { parseTimestamp, inferDataType, coerceValue } from './schema/infer.ts';
+export { parseTimestamp, inferDataType, coerceValue, daysFromCivil } from './schema/infer.ts';
 export { IncrementalTracker } from './extract/incremental.ts';
 export { RowNormalizer, type ResourceTableInfo } from './normalize/relational.ts';
 export { NOT_COERCIBLE, widenType } from './schema/infer.ts';

@@ -82,8 +82,11 @@ export function isIsoDate(text: string): boolean {
   return y >= 0 && m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m);
 }
 
-// Howard Hinnant's days_from_civil / civil_from_days: exact integer calendar arithmetic for offset shifts.
-function daysFromCivil(y: number, m: number, d: number): number {
+/**
+ * Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil): exact integer
+ * calendar arithmetic, used for offset shifts here and by binary writers that encode dates as day counts.
+ */
+export function daysFromCivil(y: number, m: number, d: number): number {
   y -= m <= 2 ? 1 : 0;
   const era = Math.floor(y / 400);
   const yoe = y - era * 400;

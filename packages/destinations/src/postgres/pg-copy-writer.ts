@@ -1,6 +1,7 @@
 import {
   BufferedFile,
   DataError,
+  daysFromCivil,
   parseTimestamp,
   stringifyJson,
   type FileWriterColumn,
@@ -19,16 +20,6 @@ const TWO_32 = 4294967296;
 const PG_EPOCH_DAYS = 10957;
 /** |seconds| below this times 1e6 stays a safe integer (years ~1715–2285); beyond, microseconds use BigInt. */
 const SAFE_SECONDS = 9_007_199_254;
-
-/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-function daysFromCivil(y: number, m: number, d: number): number {
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
 
 function num(text: string, at: number, n: number): number {
   let v = 0;

@@ -68,7 +68,10 @@ export interface LoadInfo {
   rowCounts: Record<string, number>;
   /** Schema changes applied. */
   schemaChanges: SchemaChange[];
-  /** Milliseconds per stage. */
+  /**
+   * Milliseconds per stage. In `run()` normalize overlaps extract: `extract` includes the normalize work
+   * done while the source was read, `normalize` is what was left after it.
+   */
   timings: { sync?: number; extract?: number; normalize?: number; load?: number; total: number };
   /** The schema after the run. */
   schemaVersion: number;

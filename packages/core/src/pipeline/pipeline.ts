@@ -30,6 +30,7 @@ import {
   type NormalizedJob,
   type NormalizedManifest,
 } from '../storage/package-storage.ts';
+import { acquireRunLock } from '../storage/run-lock.ts';
 import { remove, writeJsonAtomic } from '../util/fs.ts';
 import { BUILTIN_WRITERS } from '../writers/writers.ts';
 import type {
@@ -111,6 +112,40 @@ export class Pipeline {
         if (BigInt(id) > this.lastLoadId) this.lastLoadId = BigInt(id);
     }
     this.opened = true;
+  }
+
+  /** Nesting depth of {@link exclusive} calls and the release of the run lock they hold. */
+  private exclusiveDepth = 0;
+  private releaseLock: (() => Promise<void>) | undefined;
+
+  /**
+   * Run `fn` holding the working folder's run lock (one writer per folder, across processes and hosts;
+   * re-entrant within this object). The outermost call takes the lock and recovers what a crashed run
+   * left (temp folders, a package committed twice); readers never do either.
+   */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    await this.open();
+    if (this.exclusiveDepth === 0) {
+      this.releaseLock = await acquireRunLock(this.storage.lockFile, this.name);
+      try {
+        await this.storage.recover();
+      } catch (error) {
+        await this.releaseLock();
+        this.releaseLock = undefined;
+        throw error;
+      }
+    }
+    this.exclusiveDepth++;
+    try {
+      return await fn();
+    } finally {
+      this.exclusiveDepth--;
+      if (this.exclusiveDepth === 0) {
+        const release = this.releaseLock;
+        this.releaseLock = undefined;
+        await release?.();
+      }
+    }
   }
 
   /** A connected, initialized client (kept for the pipeline's lifetime; `close()` releases it). */
@@ -256,71 +291,77 @@ export class Pipeline {
    * container has none). Runs at the start of every `run()`.
    */
   async syncFromDestination(schemaNames: string[] = []): Promise<{ state: boolean; schemas: string[] }> {
-    await this.open();
-    const client = await this.connect();
-    const result = { state: false, schemas: [] as string[] };
-    const stored = await client.getStoredState(this.name);
-    let local = await this.storage.readState();
-    if (local?.lastLoadId && !(await client.isLoadCommitted(local.lastLoadId))) {
-      // The destination no longer holds the load this local state came from (the dataset was dropped
-      // or restored from an older backup): trust the destination, so no data is skipped.
-      this.emit({
-        type: 'warning',
-        message: `local state belongs to load ${local.lastLoadId}, which ${this.destination.type} does not hold; using the destination's state${stored ? '' : ' (none: loading from the start)'}`,
-      });
-      await this.storage.writeState(emptyState(this.name));
-      local = undefined;
-      result.state = true;
-    }
-    if (stored && (!local || stored.loadId > (local.lastLoadId ?? ''))) {
-      await this.storage.writeState({
-        ...stored.state,
-        lastLoadId: stored.state.lastLoadId ?? stored.loadId,
-      });
-      result.state = true;
-    }
-    const names = new Set([...schemaNames, ...(await this.storage.listSchemas())]);
-    for (const name of names) {
-      const remote = await client.getStoredSchema(name);
-      const mine = await this.schema(name);
-      if (remote && (!mine || remote.version > mine.version)) {
-        await this.storage.writeSchema(remote);
-        result.schemas.push(name);
+    return this.exclusive(async () => {
+      await this.open();
+      const client = await this.connect();
+      const result = { state: false, schemas: [] as string[] };
+      const stored = await client.getStoredState(this.name);
+      let local = await this.storage.readState();
+      if (local?.lastLoadId && !(await client.isLoadCommitted(local.lastLoadId))) {
+        // The destination no longer holds the load this local state came from (the dataset was dropped
+        // or restored from an older backup): trust the destination, so no data is skipped.
+        this.emit({
+          type: 'warning',
+          message: `local state belongs to load ${local.lastLoadId}, which ${this.destination.type} does not hold; using the destination's state${stored ? '' : ' (none: loading from the start)'}`,
+        });
+        await this.storage.writeState(emptyState(this.name));
+        local = undefined;
+        result.state = true;
       }
-    }
-    return result;
+      if (stored && (!local || stored.loadId > (local.lastLoadId ?? ''))) {
+        await this.storage.writeState({
+          ...stored.state,
+          lastLoadId: stored.state.lastLoadId ?? stored.loadId,
+        });
+        result.state = true;
+      }
+      const names = new Set([...schemaNames, ...(await this.storage.listSchemas())]);
+      for (const name of names) {
+        const remote = await client.getStoredSchema(name);
+        const mine = await this.schema(name);
+        if (remote && (!mine || remote.version > mine.version)) {
+          await this.storage.writeSchema(remote);
+          result.schemas.push(name);
+        }
+      }
+      return result;
+    });
   }
 
   /** Delete packages that were not loaded yet (the escape hatch after a terminal load failure). */
   async dropPending(): Promise<string[]> {
-    await this.open();
-    const dropped: string[] = [];
-    for (const stage of ['extracted', 'normalized'] as const) {
-      for (const id of await this.storage.list(stage)) {
-        await this.storage.delete(stage, id);
-        dropped.push(id);
+    return this.exclusive(async () => {
+      await this.open();
+      const dropped: string[] = [];
+      for (const stage of ['extracted', 'normalized'] as const) {
+        for (const id of await this.storage.list(stage)) {
+          await this.storage.delete(stage, id);
+          dropped.push(id);
+        }
       }
-    }
-    return dropped;
+      return dropped;
+    });
   }
 
   /** Extract a source (or resources) into a new package. */
   async extract(input: Source | Resource | Resource[]): Promise<ExtractInfo> {
-    await this.open();
-    const src = toSource(input);
-    this.checkSource(src);
-    const started = performance.now();
-    this.emit({ type: 'stage', stage: 'extract', status: 'start' });
-    const loadId = this.newLoadId();
-    const ex = await this.extractToTemp(src, loadId);
-    if (ex.empty) {
-      await remove(ex.dir);
-      this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: performance.now() - started });
-      return { loadId: undefined, items: ex.items };
-    }
-    await this.storage.commit(ex.dir, 'extracted', loadId);
-    this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: performance.now() - started });
-    return { loadId, items: ex.items };
+    return this.exclusive(async () => {
+      await this.open();
+      const src = toSource(input);
+      this.checkSource(src);
+      const started = performance.now();
+      this.emit({ type: 'stage', stage: 'extract', status: 'start' });
+      const loadId = this.newLoadId();
+      const ex = await this.extractToTemp(src, loadId);
+      if (ex.empty) {
+        await remove(ex.dir);
+        this.emit({ type: 'stage', stage: 'extract', status: 'end', ms: performance.now() - started });
+        return { loadId: undefined, items: ex.items };
+      }
+      await this.storage.commit(ex.dir, 'extracted', loadId);
+      this.emit({ type: 'stage', stage: 'extract', status: 'end', loadId, ms: performance.now() - started });
+      return { loadId, items: ex.items };
+    });
   }
 
   /**
@@ -432,52 +473,54 @@ export class Pipeline {
 
   /** Normalize every extracted package. */
   async normalize(): Promise<NormalizeInfo> {
-    await this.open();
-    const loadIds = await this.storage.list('extracted');
-    const rowCounts: Record<string, number> = {};
-    let last: StoredSchema | undefined;
-    const settings = this.normalizeSettings();
-    for (const loadId of loadIds) {
-      const started = performance.now();
-      this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
-      const manifest = await this.storage.readManifest<ExtractedManifest>('extracted', loadId);
-      let schema = new Schema(manifest.schemaName, await this.schema(manifest.schemaName));
-      const out = await this.storage.tempDir('normalize');
-      let normalized: NormalizedManifest;
-      try {
-        const result = await normalizePackageParallel({
-          ...settings,
-          extractedDir: this.storage.packageDir('extracted', loadId),
-          outDir: out,
-          manifest,
-          schema,
+    return this.exclusive(async () => {
+      await this.open();
+      const loadIds = await this.storage.list('extracted');
+      const rowCounts: Record<string, number> = {};
+      let last: StoredSchema | undefined;
+      const settings = this.normalizeSettings();
+      for (const loadId of loadIds) {
+        const started = performance.now();
+        this.emit({ type: 'stage', stage: 'normalize', status: 'start', loadId });
+        const manifest = await this.storage.readManifest<ExtractedManifest>('extracted', loadId);
+        let schema = new Schema(manifest.schemaName, await this.schema(manifest.schemaName));
+        const out = await this.storage.tempDir('normalize');
+        let normalized: NormalizedManifest;
+        try {
+          const result = await normalizePackageParallel({
+            ...settings,
+            extractedDir: this.storage.packageDir('extracted', loadId),
+            outDir: out,
+            manifest,
+            schema,
+          });
+          normalized = result.manifest;
+          schema = result.schema;
+        } catch (error) {
+          await remove(out);
+          throw error instanceof FerryError
+            ? error
+            : new PipelineStepError(
+                'normalize',
+                `normalize of package ${loadId} failed: ${(error as Error).message}`,
+                { loadId, cause: error },
+              );
+        }
+        await this.storage.commit(out, 'normalized', loadId);
+        last = schema.toStored();
+        await this.storage.writeSchema(last);
+        await this.storage.delete('extracted', loadId);
+        for (const [t, n] of Object.entries(normalized.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
+        this.emit({
+          type: 'stage',
+          stage: 'normalize',
+          status: 'end',
+          loadId,
+          ms: performance.now() - started,
         });
-        normalized = result.manifest;
-        schema = result.schema;
-      } catch (error) {
-        await remove(out);
-        throw error instanceof FerryError
-          ? error
-          : new PipelineStepError(
-              'normalize',
-              `normalize of package ${loadId} failed: ${(error as Error).message}`,
-              { loadId, cause: error },
-            );
       }
-      await this.storage.commit(out, 'normalized', loadId);
-      last = schema.toStored();
-      await this.storage.writeSchema(last);
-      await this.storage.delete('extracted', loadId);
-      for (const [t, n] of Object.entries(normalized.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
-      this.emit({
-        type: 'stage',
-        stage: 'normalize',
-        status: 'end',
-        loadId,
-        ms: performance.now() - started,
-      });
-    }
-    return { loadIds, rowCounts, schema: last };
+      return { loadIds, rowCounts, schema: last };
+    });
   }
 
   private async buildPlan(loadId: string, manifest: NormalizedManifest): Promise<LoadPackagePlan> {
@@ -587,52 +630,54 @@ export class Pipeline {
 
   /** Load every normalized package, oldest first. */
   async load(): Promise<{ loadIds: string[]; rowCounts: Record<string, number> }> {
-    await this.open();
-    const loadIds = await this.storage.list('normalized');
-    const rowCounts: Record<string, number> = {};
-    const retries = this.options.loadRetries ?? 5;
-    for (const loadId of loadIds) {
-      const started = performance.now();
-      this.emit({ type: 'stage', stage: 'load', status: 'start', loadId });
-      const manifest = await this.storage.readManifest<NormalizedManifest>('normalized', loadId);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const client = await this.connect();
-          if (!(await client.isLoadCommitted(loadId))) {
-            const plan = await this.buildPlan(loadId, manifest);
-            this.checkPlan(plan);
-            await client.loadPackage(plan);
+    return this.exclusive(async () => {
+      await this.open();
+      const loadIds = await this.storage.list('normalized');
+      const rowCounts: Record<string, number> = {};
+      const retries = this.options.loadRetries ?? 5;
+      for (const loadId of loadIds) {
+        const started = performance.now();
+        this.emit({ type: 'stage', stage: 'load', status: 'start', loadId });
+        const manifest = await this.storage.readManifest<NormalizedManifest>('normalized', loadId);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const client = await this.connect();
+            if (!(await client.isLoadCommitted(loadId))) {
+              const plan = await this.buildPlan(loadId, manifest);
+              this.checkPlan(plan);
+              await client.loadPackage(plan);
+            }
+            break;
+          } catch (error) {
+            const transient = error instanceof DestinationError ? error.transient : isNetworkError(error);
+            await this.close().catch(() => undefined);
+            await this.resetJobs(loadId, manifest.jobs);
+            if (!transient || attempt >= retries) {
+              throw error instanceof FerryError
+                ? error
+                : new PipelineStepError(
+                    'load',
+                    `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`,
+                    { loadId, cause: error },
+                  );
+            }
+            const delayMs = Math.min(15_000, 500 * 2 ** attempt);
+            this.emit({
+              type: 'retry',
+              loadId,
+              attempt: attempt + 1,
+              error: (error as Error).message,
+              delayMs,
+            });
+            await sleep(delayMs);
           }
-          break;
-        } catch (error) {
-          const transient = error instanceof DestinationError ? error.transient : isNetworkError(error);
-          await this.close().catch(() => undefined);
-          await this.resetJobs(loadId, manifest.jobs);
-          if (!transient || attempt >= retries) {
-            throw error instanceof FerryError
-              ? error
-              : new PipelineStepError(
-                  'load',
-                  `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`,
-                  { loadId, cause: error },
-                );
-          }
-          const delayMs = Math.min(15_000, 500 * 2 ** attempt);
-          this.emit({
-            type: 'retry',
-            loadId,
-            attempt: attempt + 1,
-            error: (error as Error).message,
-            delayMs,
-          });
-          await sleep(delayMs);
         }
+        await this.finishLocal(loadId);
+        for (const [t, n] of Object.entries(manifest.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
+        this.emit({ type: 'stage', stage: 'load', status: 'end', loadId, ms: performance.now() - started });
       }
-      await this.finishLocal(loadId);
-      for (const [t, n] of Object.entries(manifest.rowCounts)) rowCounts[t] = (rowCounts[t] ?? 0) + n;
-      this.emit({ type: 'stage', stage: 'load', status: 'end', loadId, ms: performance.now() - started });
-    }
-    return { loadIds, rowCounts };
+      return { loadIds, rowCounts };
+    });
   }
 
   /** Resources this destination cannot merge: refused, or appended when the destination opted in. */
@@ -689,55 +734,57 @@ export class Pipeline {
    * nothing new is extracted (exactly the rows of a clean run), and the next run extracts again.
    */
   async run(input: Source | Resource | Resource[]): Promise<LoadInfo> {
-    const t0 = performance.now();
-    const src = toSource(input);
-    this.checkSource(src);
-    const timings: LoadInfo['timings'] = { total: 0 };
-    try {
-      await this.open();
-      let t = performance.now();
-      this.emit({ type: 'stage', stage: 'sync', status: 'start' });
-      await this.syncFromDestination([src.name]);
-      timings.sync = performance.now() - t;
-      this.emit({ type: 'stage', stage: 'sync', status: 'end', ms: timings.sync });
-      const before = await this.schema(src.name);
-      const pending = await this.hasPending();
-      if (pending)
-        this.emit({
-          type: 'warning',
-          message: 'finishing packages of an interrupted run first; new data is extracted on the next run',
-        });
-      let extracted: ExtractInfo | undefined;
-      if (pending) {
+    return this.exclusive(async () => {
+      const t0 = performance.now();
+      const src = toSource(input);
+      this.checkSource(src);
+      const timings: LoadInfo['timings'] = { total: 0 };
+      try {
+        await this.open();
+        let t = performance.now();
+        this.emit({ type: 'stage', stage: 'sync', status: 'start' });
+        await this.syncFromDestination([src.name]);
+        timings.sync = performance.now() - t;
+        this.emit({ type: 'stage', stage: 'sync', status: 'end', ms: timings.sync });
+        const before = await this.schema(src.name);
+        const pending = await this.hasPending();
+        if (pending)
+          this.emit({
+            type: 'warning',
+            message: 'finishing packages of an interrupted run first; new data is extracted on the next run',
+          });
+        let extracted: ExtractInfo | undefined;
+        if (pending) {
+          t = performance.now();
+          await this.normalize();
+          timings.normalize = performance.now() - t;
+        } else {
+          extracted = await this.extractAndNormalize(src, timings);
+        }
         t = performance.now();
-        await this.normalize();
-        timings.normalize = performance.now() - t;
-      } else {
-        extracted = await this.extractAndNormalize(src, timings);
+        const loaded = await this.load();
+        timings.load = performance.now() - t;
+        const after = await this.schema(src.name);
+        const changes: SchemaChange[] = after ? new Schema(src.name, after).diff(before) : [];
+        timings.total = performance.now() - t0;
+        const info: LoadInfo = {
+          pipelineName: this.name,
+          dataset: this.destinationDataset,
+          destination: this.destination.describe(),
+          loadIds: loaded.loadIds,
+          rowCounts: loaded.rowCounts,
+          schemaChanges: changes,
+          timings,
+          schemaVersion: after?.version ?? 0,
+          empty: loaded.loadIds.length === 0 && extracted?.loadId === undefined,
+          extras: pending ? { resumedPending: true } : {},
+        };
+        await this.writeTrace(info);
+        return info;
+      } finally {
+        await this.close();
       }
-      t = performance.now();
-      const loaded = await this.load();
-      timings.load = performance.now() - t;
-      const after = await this.schema(src.name);
-      const changes: SchemaChange[] = after ? new Schema(src.name, after).diff(before) : [];
-      timings.total = performance.now() - t0;
-      const info: LoadInfo = {
-        pipelineName: this.name,
-        dataset: this.destinationDataset,
-        destination: this.destination.describe(),
-        loadIds: loaded.loadIds,
-        rowCounts: loaded.rowCounts,
-        schemaChanges: changes,
-        timings,
-        schemaVersion: after?.version ?? 0,
-        empty: loaded.loadIds.length === 0 && extracted?.loadId === undefined,
-        extras: pending ? { resumedPending: true } : {},
-      };
-      await this.writeTrace(info);
-      return info;
-    } finally {
-      await this.close();
-    }
+    });
   }
 }
 

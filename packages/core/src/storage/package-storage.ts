@@ -81,7 +81,7 @@ export type JobFolder = 'new_jobs' | 'started_jobs' | 'completed_jobs';
 
 /**
  * The pipeline's working folder: packages move `extracted → normalized → loaded` by renames, each a
- * commit point. Temp folders (`*.tmp`) are work in progress and are deleted on start.
+ * commit point. Temp folders are work in progress and are deleted when the next run takes the lock.
  */
 export class PackageStorage {
   /** Root folder `<dataDir>/<pipeline>`. */
@@ -101,11 +101,23 @@ export class PackageStorage {
     return path.join(this.root, stage, loadId);
   }
 
-  /** Create folders and delete half-written work from a crashed run. */
+  /** Create the folders. Reads need no more; writers take the run lock and call {@link recover}. */
   async open(): Promise<void> {
     for (const stage of ['extracted', 'normalized', 'loaded', 'tmp'] as const) {
       await mkdir(this.stageDir(stage), { recursive: true });
     }
+  }
+
+  /** The run lock file of this working folder (see `run-lock.ts`). */
+  get lockFile(): string {
+    return path.join(this.root, 'run.lock');
+  }
+
+  /**
+   * Delete half-written work from a crashed run. Only under the run lock: another live run's temp
+   * folders are its work in progress (a reader such as `ferry pipeline show` must never delete them).
+   */
+  async recover(): Promise<void> {
     await remove(this.stageDir('tmp'));
     await mkdir(this.stageDir('tmp'), { recursive: true });
     // A package normalized but whose extracted copy was not yet removed: the normalized one wins.

@@ -170,6 +170,13 @@ export interface DestinationClient {
   dropDataset(): Promise<void>;
   /** Close connections. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Hold a destination-side lock on this pipeline until the client closes (released by the server if the
+   * process dies), so runs with different working folders (two containers, two machines) never load one
+   * pipeline at once. Throws a `FerryError` with code `PIPELINE_BUSY` naming the holder. Optional: without
+   * it only the working folder's run lock applies.
+   */
+  lockPipeline?(pipelineName: string): Promise<void>;
 }
 
 /** Read-only SQL on a dataset; implemented per destination. */

@@ -117,6 +117,8 @@ export class Pipeline {
   /** Nesting depth of {@link exclusive} calls and the release of the run lock they hold. */
   private exclusiveDepth = 0;
   private releaseLock: (() => Promise<void>) | undefined;
+  /** Whether the current client holds the destination's pipeline lock (until it closes). */
+  private clientLocked = false;
 
   /**
    * Run `fn` holding the working folder's run lock (one writer per folder, across processes and hosts;
@@ -176,6 +178,11 @@ export class Pipeline {
         });
         await sleep(delayMs);
       }
+    }
+    // Writers (inside exclusive()) also hold the destination's pipeline lock, where it has one.
+    if (this.exclusiveDepth > 0 && !this.clientLocked && this.client.lockPipeline) {
+      await this.client.lockPipeline(this.name);
+      this.clientLocked = true;
     }
     return this.client;
   }
@@ -245,6 +252,7 @@ export class Pipeline {
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
+    this.clientLocked = false;
     await c?.close();
   }
 

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import {
   DestinationError,
+  FerryError,
   parseJson,
   type DatasetReader,
   type LoadJobFile,
@@ -143,6 +144,37 @@ export class PostgresClient extends SqlJobClient {
       if (position?.startsWith('COPY ')) error.message = `${error.message} at ${position}`;
     }
     return super.wrap(error, sql);
+  }
+
+  /**
+   * A session advisory lock on `ferry:<dataset>:<pipeline>` (held until this connection closes; the server
+   * drops it when the process dies). When another session holds it, names that backend.
+   */
+  async lockPipeline(pipelineName: string): Promise<void> {
+    this.ensureOpen();
+    const key = `ferry:${this.dataset}:${pipelineName}`;
+    const { rows } = await this.client.query<{ ok: boolean }>(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+      [key],
+    );
+    if (rows[0]?.ok) return;
+    const holders = await this.client.query<{ pid: number; addr: string | null; since: Date }>(
+      `SELECT a.pid, host(a.client_addr) AS addr, a.backend_start AS since
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)`,
+      [key],
+    );
+    const h = holders.rows[0];
+    throw new FerryError(
+      'PIPELINE_BUSY',
+      `pipeline '${pipelineName}' is already loading into ${this.describeTarget()}` +
+        (h
+          ? ` (backend pid ${h.pid}${h.addr ? ` from ${h.addr}` : ''}, connected since ${new Date(h.since).toISOString()})`
+          : '') +
+        ': wait for it to finish; the lock goes with that connection.',
+      { context: { pipeline: pipelineName, dataset: this.dataset, ...(h ? { backendPid: h.pid } : {}) } },
+    );
   }
 
   async execute(sql: string, params?: unknown[]): Promise<void> {

@@ -2,20 +2,13 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineCapabilities, pipeline, resource, source, type DataItem, type Destination } from '@ferry/core';
+import { pipeline, resource, source, type DataItem } from '@ferry/core';
+import { filesOnly } from './fixtures/files-only.ts';
 
 const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
-
-/** A destination that is never loaded into: these tests stop after normalize and read the files. */
-const filesOnly: Destination = {
-  type: 'files-only',
-  capabilities: defineCapabilities({ preferredFileFormat: 'jsonl' }),
-  describe: () => 'files-only',
-  connect: () => Promise.reject(new Error('not used')),
-};
 
 async function normalizeWith(workers: number, records: DataItem[]) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-par-'));

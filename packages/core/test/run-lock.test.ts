@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineCapabilities, FerryError, pipeline, resource, source, type Destination } from '@ferry/core';
+import { FerryError, pipeline, resource, source } from '@ferry/core';
+import { filesOnly } from './fixtures/files-only.ts';
 
 const CHILD = path.join(import.meta.dirname, 'fixtures', 'lock-child.ts');
 const dirs: string[] = [];
@@ -12,13 +13,6 @@ afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
-
-const filesOnly: Destination = {
-  type: 'files-only',
-  capabilities: defineCapabilities({ preferredFileFormat: 'jsonl' }),
-  describe: () => 'files-only',
-  connect: () => Promise.reject(new Error('not used')),
-};
 
 async function workdir() {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-lock-'));

@@ -397,13 +397,12 @@ export class Pipeline {
       });
     } catch (error) {
       await remove(dir);
-      throw error instanceof FerryError
-        ? error
-        : new PipelineStepError(
-            'extract',
-            `extract of source '${src.name}' failed: ${(error as Error).message}`,
-            { loadId, cause: error },
-          );
+      throw stepError(
+        'extract',
+        `extract of source '${src.name}' failed: ${(error as Error).message}`,
+        loadId,
+        error,
+      );
     }
     const items: Record<string, number> = {};
     for (const f of manifest.files) items[f.resource] = (items[f.resource] ?? 0) + f.items;
@@ -454,16 +453,12 @@ export class Pipeline {
     } catch (error) {
       await remove(out);
       await this.storage.commit(ex.dir, 'extracted', loadId);
-      throw error instanceof FerryError
-        ? error
-        : new PipelineStepError(
-            'normalize',
-            `normalize of package ${loadId} failed: ${(error as Error).message}`,
-            {
-              loadId,
-              cause: error,
-            },
-          );
+      throw stepError(
+        'normalize',
+        `normalize of package ${loadId} failed: ${(error as Error).message}`,
+        loadId,
+        error,
+      );
     }
     await writeNormalizedManifest(
       { manifest: ex.manifest, schema: result.schema, outDir: out },
@@ -506,13 +501,12 @@ export class Pipeline {
           schema = result.schema;
         } catch (error) {
           await remove(out);
-          throw error instanceof FerryError
-            ? error
-            : new PipelineStepError(
-                'normalize',
-                `normalize of package ${loadId} failed: ${(error as Error).message}`,
-                { loadId, cause: error },
-              );
+          throw stepError(
+            'normalize',
+            `normalize of package ${loadId} failed: ${(error as Error).message}`,
+            loadId,
+            error,
+          );
         }
         await this.storage.commit(out, 'normalized', loadId);
         last = schema.toStored();
@@ -661,13 +655,12 @@ export class Pipeline {
             await this.close().catch(() => undefined);
             await this.resetJobs(loadId, manifest.jobs);
             if (!transient || attempt >= retries) {
-              throw error instanceof FerryError
-                ? error
-                : new PipelineStepError(
-                    'load',
-                    `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`,
-                    { loadId, cause: error },
-                  );
+              throw stepError(
+                'load',
+                `load of package ${loadId} failed: ${(error as Error).message}. The package stays pending; fix the cause and run again.`,
+                loadId,
+                error,
+              );
             }
             const delayMs = Math.min(15_000, 500 * 2 ** attempt);
             this.emit({
@@ -794,6 +787,16 @@ export class Pipeline {
       }
     });
   }
+}
+
+/** `error` itself when it is Ferry's own, else a {@link PipelineStepError} of `step` (message + cause). */
+function stepError(
+  step: 'extract' | 'normalize' | 'load',
+  message: string,
+  loadId: string,
+  error: unknown,
+): Error {
+  return error instanceof FerryError ? error : new PipelineStepError(step, message, { loadId, cause: error });
 }
 
 function toSource(input: Source | Resource | Resource[]): Source {

@@ -2,34 +2,25 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pipeline, resource, source, type DataItem, type Destination, type PipelineEvent } from '@ferry/core';
 import { postgres } from '@ferry/destinations/postgres';
 import { runs, staticSource } from '../conformance/fixtures.ts';
-import { admin, createTestDatabase, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { admin, createTestDatabase, postgresForFile } from '../support/postgres.ts';
 
 /**
  * Postgres faults and exactness, against a real server (a postgres:15 container when Docker is
  * reachable, else DATABASE_URL; FERRY_PG_MODE forces one): a backend killed mid-COPY, a writer killed
  * mid-load, every type round trip, and passwords that never reach an error.
  */
-let server: TestPostgres;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  server = await startPostgres();
-}, 180_000);
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await server?.stop();
-});
+const pgFile = postgresForFile();
+const cleanups = pgFile.cleanups;
 
 /** A fresh database and data folder for one test; both removed after the file. */
 async function fresh(
   label: string,
 ): Promise<{ url: string; db: string; dataDir: string; destination: Destination }> {
-  const db = await createTestDatabase(server.url, label);
+  const db = await createTestDatabase(pgFile.server.url, label);
   const dataDir = await mkdtemp(path.join(tmpdir(), `ferry-pg-${label}-`));
   cleanups.push(
     () => db.drop(),
@@ -46,7 +37,7 @@ function watchBackend(
 ): { stop(): Promise<boolean> } {
   let running = true;
   let hit = false;
-  const done = admin(server.url, async (c) => {
+  const done = admin(pgFile.server.url, async (c) => {
     const deadline = Date.now() + 60_000;
     while (running && Date.now() < deadline) {
       const { rows } = await c.query<{ pid: number }>(
@@ -83,7 +74,7 @@ describe('postgres faults', () => {
     });
     let terminatedPid = 0;
     const watcher = watchBackend(db, 'COPY %', async (pid) => {
-      await admin(server.url, (c) => c.query('SELECT pg_terminate_backend($1)', [pid]));
+      await admin(pgFile.server.url, (c) => c.query('SELECT pg_terminate_backend($1)', [pid]));
       terminatedPid = pid;
     });
     const info = await p.run(staticSource(runs(200_000)));
@@ -384,13 +375,13 @@ describe('postgres credentials', () => {
 
   it('a failed pipeline run (fields form, missing database) keeps the password out of every error', async () => {
     // A role that really has this password, so the server gets as far as the missing database (with or without trust auth).
-    await admin(server.url, (c) =>
+    await admin(pgFile.server.url, (c) =>
       c.query(
         `DROP ROLE IF EXISTS ferry_cred; CREATE ROLE ferry_cred LOGIN PASSWORD '${PASSWORD.replaceAll("'", "''")}'`,
       ),
     );
-    cleanups.push(() => admin(server.url, (c) => c.query('DROP ROLE IF EXISTS ferry_cred')));
-    const u = new URL(server.url);
+    cleanups.push(() => admin(pgFile.server.url, (c) => c.query('DROP ROLE IF EXISTS ferry_cred')));
+    const u = new URL(pgFile.server.url);
     const destination = postgres({
       credentials: {
         host: u.hostname,

@@ -1,30 +1,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pipeline } from '@ferry/core';
 import { postgres } from '@ferry/destinations/postgres';
 import { runs, staticSource } from '../conformance/fixtures.ts';
-import { admin, createTestDatabase, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { admin, createTestDatabase, postgresForFile } from '../support/postgres.ts';
 
 /**
  * The destination-side pipeline lock (a session advisory lock): two runs of one pipeline from different
  * working folders (two containers) never load at once, and a dead holder's lock goes with its connection.
  */
-let server: TestPostgres;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  server = await startPostgres();
-}, 180_000);
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await server?.stop();
-});
+const pgFile = postgresForFile();
+const cleanups = pgFile.cleanups;
 
 async function twoContainers(label: string) {
-  const db = await createTestDatabase(server.url, label);
+  const db = await createTestDatabase(pgFile.server.url, label);
   const dirs = [
     await mkdtemp(path.join(tmpdir(), `ferry-lock-a-`)),
     await mkdtemp(path.join(tmpdir(), `ferry-lock-b-`)),
@@ -53,7 +44,7 @@ describe('postgres pipeline lock', () => {
   it('the lock of a holder whose connection died is gone (pg_terminate_backend)', async () => {
     const { db, a, b } = await twoContainers('lock_dead');
     await a.syncFromDestination();
-    const killed = await admin(server.url, async (c) => {
+    const killed = await admin(pgFile.server.url, async (c) => {
       const { rows } = await c.query<{ pid: number }>(
         `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid
           WHERE l.locktype = 'advisory' AND s.datname = $1`,

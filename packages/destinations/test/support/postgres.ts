@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 /** A Postgres server for one test file. */
 export interface TestPostgres {
@@ -146,4 +147,27 @@ export async function admin<T>(url: string, fn: (client: pg.Client) => Promise<T
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * One Postgres server for the calling test file: started in `beforeAll`, stopped in `afterAll` after the
+ * file's `cleanups` ran (newest first). Read `server` inside tests, not at import time.
+ */
+export function postgresForFile(): { readonly server: TestPostgres; cleanups: (() => Promise<unknown>)[] } {
+  let server: TestPostgres | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 180_000);
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await server?.stop();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the Postgres server starts in beforeAll; use it inside tests');
+      return server;
+    },
+    cleanups,
+  };
 }

@@ -1,13 +1,12 @@
 import {
   DestinationError,
-  SYSTEM_COLUMNS,
   SYSTEM_TABLES,
   shortHash,
   type ColumnSchema,
   type DataType,
   type StoredSchema,
 } from '@ferry/core';
-import { SqlCompiler, type MergeTable, type Statement } from '../sql/sql-compiler.ts';
+import { SqlCompiler, type MergeTable } from '../sql/sql-compiler.ts';
 
 /** One loader file staged for `COPY INTO`: where it was PUT and under which name it landed. */
 export interface StagedFile {
@@ -178,118 +177,14 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   }
 
   // SCHEMA is a reserved word in Snowflake: every system column is quoted (and so folded).
-  override systemTables(schema: string): string[] {
-    const q = (t: string) => this.qualified(schema, t);
-    const c = (n: string) => this.quote(n);
-    const text = this.columnType({ dataType: 'text' });
-    const big = this.columnType({ dataType: 'bigint' });
-    const ts = this.columnType({ dataType: 'timestamp' });
-    return [
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.loads)} (${c('load_id')} ${text} NOT NULL, ${c('schema_name')} ${text}, ${c('status')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_version_hash')} ${text})`,
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.state)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('pipeline_name')} ${text} NOT NULL, ${c('state')} ${text} NOT NULL, ${c('created_at')} ${ts} NOT NULL, ${c('version_hash')} ${text}, ${c(SYSTEM_COLUMNS.loadId)} ${text} NOT NULL)`,
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.version)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_name')} ${text} NOT NULL, ${c('version_hash')} ${text} NOT NULL, ${c('schema')} ${text} NOT NULL)`,
-    ];
-  }
-
-  // Quoted system columns (SCHEMA is reserved).
-  override insertLoad(
-    schema: string,
-    loadId: string,
-    schemaName: string,
-    versionHash: string,
-    insertedAt: string,
-  ): Statement {
-    const cols = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash']
-      .map((n) => this.quote(n))
-      .join(', ');
-    return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
-      params: [loadId, schemaName, insertedAt, versionHash],
-    };
-  }
-
-  // Quoted system columns (SCHEMA is reserved).
-  override insertState(
-    schema: string,
-    row: {
-      version: number;
-      engineVersion: number;
-      pipelineName: string;
-      state: string;
-      createdAt: string;
-      versionHash: string;
-      loadId: string;
-    },
-  ): Statement {
-    const cols = [
-      'version',
-      'engine_version',
-      'pipeline_name',
-      'state',
-      'created_at',
-      'version_hash',
-      SYSTEM_COLUMNS.loadId,
-    ]
-      .map((n) => this.quote(n))
-      .join(', ');
-    return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
-      params: [
-        row.version,
-        row.engineVersion,
-        row.pipelineName,
-        row.state,
-        row.createdAt,
-        row.versionHash,
-        row.loadId,
-      ],
-    };
-  }
-
-  // Quoted system columns (SCHEMA is reserved).
-  override insertVersion(
-    schema: string,
-    row: {
-      version: number;
-      engineVersion: number;
-      insertedAt: string;
-      schemaName: string;
-      versionHash: string;
-      schema: string;
-    },
-  ): Statement {
-    const cols = ['version', 'engine_version', 'inserted_at', 'schema_name', 'version_hash', 'schema']
-      .map((n) => this.quote(n))
-      .join(', ');
-    return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (${cols}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
-      params: [row.version, row.engineVersion, row.insertedAt, row.schemaName, row.versionHash, row.schema],
-    };
-  }
-
-  // Quoted system columns; aliases stay lower-case in the reader (it folds upper-case result names back).
-  override selectState(schema: string): Statement {
-    const q = (n: string) => this.quote(n);
-    return {
-      sql: `SELECT s.${q('state')} AS state, s.${q('version')} AS version, s.${q(SYSTEM_COLUMNS.loadId)} AS load_id FROM ${this.qualified(schema, SYSTEM_TABLES.state)} s JOIN ${this.qualified(schema, SYSTEM_TABLES.loads)} l ON l.${q('load_id')} = s.${q(SYSTEM_COLUMNS.loadId)} WHERE s.${q('pipeline_name')} = ${this.param(1)} AND l.${q('status')} = 0 ORDER BY s.${q(SYSTEM_COLUMNS.loadId)} DESC LIMIT 1`,
-      params: [],
-    };
+  protected override systemColumn(name: string): string {
+    return this.quote(name);
   }
 
   // Quoted: SCHEMA is reserved.
   override selectSchema(schema: string): string {
     const q = (n: string) => this.quote(n);
     return `SELECT ${q('schema')} AS schema_json FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE ${q('schema_name')} = ${this.param(1)} ORDER BY ${q('version')} DESC LIMIT 1`;
-  }
-
-  // Quoted system columns.
-  override selectVersionHash(schema: string): string {
-    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE ${this.quote('version_hash')} = ${this.param(1)} LIMIT 1`;
-  }
-
-  // Quoted system columns.
-  override selectLoad(schema: string): string {
-    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.loads)} WHERE ${this.quote('load_id')} = ${this.param(1)} LIMIT 1`;
   }
 
   // Snowflake's MERGE takes a target alias; ON then reads `t."ID" = s."ID"` rather than a qualified name.

@@ -106,17 +106,31 @@ export class SqlCompiler {
     return `DELETE FROM ${qualifiedName}`;
   }
 
+  /**
+   * A system-table column as it appears in SQL. Bare by default; a warehouse where one of them is a
+   * reserved word (Snowflake: SCHEMA) quotes them all, and every system statement below follows.
+   */
+  protected systemColumn(name: string): string {
+    return name;
+  }
+
   /** DDL of the system tables. */
   systemTables(schema: string): string[] {
     const q = (t: string) => this.qualified(schema, t);
+    const c = (n: string) => this.systemColumn(n);
     const text = this.columnType({ dataType: 'text' });
     const big = this.columnType({ dataType: 'bigint' });
     const ts = this.columnType({ dataType: 'timestamp' });
     return [
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.loads)} (load_id ${text} NOT NULL, schema_name ${text}, status ${big} NOT NULL, inserted_at ${ts} NOT NULL, schema_version_hash ${text})`,
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.state)} (version ${big} NOT NULL, engine_version ${big} NOT NULL, pipeline_name ${text} NOT NULL, state ${text} NOT NULL, created_at ${ts} NOT NULL, version_hash ${text}, ${SYSTEM_COLUMNS.loadId} ${text} NOT NULL)`,
-      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.version)} (version ${big} NOT NULL, engine_version ${big} NOT NULL, inserted_at ${ts} NOT NULL, schema_name ${text} NOT NULL, version_hash ${text} NOT NULL, schema ${text} NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.loads)} (${c('load_id')} ${text} NOT NULL, ${c('schema_name')} ${text}, ${c('status')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_version_hash')} ${text})`,
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.state)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('pipeline_name')} ${text} NOT NULL, ${c('state')} ${text} NOT NULL, ${c('created_at')} ${ts} NOT NULL, ${c('version_hash')} ${text}, ${c(SYSTEM_COLUMNS.loadId)} ${text} NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${q(SYSTEM_TABLES.version)} (${c('version')} ${big} NOT NULL, ${c('engine_version')} ${big} NOT NULL, ${c('inserted_at')} ${ts} NOT NULL, ${c('schema_name')} ${text} NOT NULL, ${c('version_hash')} ${text} NOT NULL, ${c('schema')} ${text} NOT NULL)`,
     ];
+  }
+
+  /** A comma-separated list of system-table columns. */
+  protected systemColumns(names: string[]): string {
+    return names.map((n) => this.systemColumn(n)).join(', ');
   }
 
   /** Cast a parameter to a timestamp (drivers bind ISO strings as text). */
@@ -133,7 +147,7 @@ export class SqlCompiler {
     insertedAt: string,
   ): Statement {
     return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.loads)} (${this.systemColumns(['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash'])}) VALUES (${this.param(1)}, ${this.param(2)}, 0, ${this.timestampParam(3)}, ${this.param(4)})`,
       params: [loadId, schemaName, insertedAt, versionHash],
     };
   }
@@ -152,7 +166,7 @@ export class SqlCompiler {
     },
   ): Statement {
     return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (version, engine_version, pipeline_name, state, created_at, version_hash, ${SYSTEM_COLUMNS.loadId}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.state)} (${this.systemColumns(['version', 'engine_version', 'pipeline_name', 'state', 'created_at', 'version_hash', SYSTEM_COLUMNS.loadId])}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.param(3)}, ${this.param(4)}, ${this.timestampParam(5)}, ${this.param(6)}, ${this.param(7)})`,
       params: [
         row.version,
         row.engineVersion,
@@ -178,7 +192,7 @@ export class SqlCompiler {
     },
   ): Statement {
     return {
-      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
+      sql: `INSERT INTO ${this.qualified(schema, SYSTEM_TABLES.version)} (${this.systemColumns(['version', 'engine_version', 'inserted_at', 'schema_name', 'version_hash', 'schema'])}) VALUES (${this.param(1)}, ${this.param(2)}, ${this.timestampParam(3)}, ${this.param(4)}, ${this.param(5)}, ${this.param(6)})`,
       params: [row.version, row.engineVersion, row.insertedAt, row.schemaName, row.versionHash, row.schema],
     };
   }
@@ -193,8 +207,10 @@ export class SqlCompiler {
 
   /** Newest committed state of a pipeline. Columns: state, version, load_id. */
   selectState(schema: string): Statement {
+    const c = (n: string) => this.systemColumn(n);
+    const loadId = c(SYSTEM_COLUMNS.loadId);
     return {
-      sql: `SELECT s.state AS state, s.version AS version, s.${SYSTEM_COLUMNS.loadId} AS load_id FROM ${this.qualified(schema, SYSTEM_TABLES.state)} s JOIN ${this.qualified(schema, SYSTEM_TABLES.loads)} l ON l.load_id = s.${SYSTEM_COLUMNS.loadId} WHERE s.pipeline_name = ${this.param(1)} AND l.status = 0 ORDER BY s.${SYSTEM_COLUMNS.loadId} DESC LIMIT 1`,
+      sql: `SELECT s.${c('state')} AS state, s.${c('version')} AS version, s.${loadId} AS load_id FROM ${this.qualified(schema, SYSTEM_TABLES.state)} s JOIN ${this.qualified(schema, SYSTEM_TABLES.loads)} l ON l.${c('load_id')} = s.${loadId} WHERE s.${c('pipeline_name')} = ${this.param(1)} AND l.${c('status')} = 0 ORDER BY s.${loadId} DESC LIMIT 1`,
       params: [],
     };
   }
@@ -206,12 +222,12 @@ export class SqlCompiler {
 
   /** Whether a schema version hash is stored. */
   selectVersionHash(schema: string): string {
-    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE version_hash = ${this.param(1)} LIMIT 1`;
+    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.version)} WHERE ${this.systemColumn('version_hash')} = ${this.param(1)} LIMIT 1`;
   }
 
   /** Whether a load is committed. */
   selectLoad(schema: string): string {
-    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.loads)} WHERE load_id = ${this.param(1)} LIMIT 1`;
+    return `SELECT 1 AS found FROM ${this.qualified(schema, SYSTEM_TABLES.loads)} WHERE ${this.systemColumn('load_id')} = ${this.param(1)} LIMIT 1`;
   }
 
   /** `a.c1 = b.c1 AND …` */

@@ -1,5 +1,3 @@
-import type { DataType } from '@ferry/core';
-
 /** Decimal precision every Ferry decimal column is written with (the writer gets no per-column precision). */
 export const DECIMAL_PRECISION = 38;
 /** Decimal scale, matching the SQL destinations' `DECIMAL(38, 9)` default. */
@@ -74,15 +72,3 @@ export function int64(value: unknown): bigint {
   if (typeof value === 'string' && /^[+-]?\d+$/.test(value)) return BigInt(value);
   throw new TypeError(`${String(value)} is not an integer`);
 }
-
-/** Ferry data types the Parquet writers accept. */
-export const PARQUET_TYPES: readonly DataType[] = [
-  'text',
-  'bigint',
-  'double',
-  'bool',
-  'timestamp',
-  'date',
-  'decimal',
-  'json',
-];

@@ -292,22 +292,15 @@ export class DbtCloudClient {
       const wait = this.#pausedUntil - Date.now();
       if (wait > 0) await sleep(wait, options.signal);
       const started = Date.now();
+      const report = (status: number | undefined, extra: { error?: string; retryInMs?: number } = {}) =>
+        this.#onRequest?.({ method, url, status, attempt, ms: Date.now() - started, ...extra });
       try {
         const result = await this.#attempt(method, url, headers, body, options, attempt);
-        this.#onRequest?.({ method, url, status: result.status, attempt, ms: Date.now() - started });
+        report(result.status);
         return result.body;
       } catch (error) {
         if (!(error instanceof TransientFailure)) {
-          if (error instanceof DbtCloudApiError) {
-            this.#onRequest?.({
-              method,
-              url,
-              status: error.status,
-              attempt,
-              ms: Date.now() - started,
-              error: error.message,
-            });
-          }
+          if (error instanceof DbtCloudApiError) report(error.status, { error: error.message });
           throw error;
         }
         last = error;
@@ -318,15 +311,7 @@ export class DbtCloudClient {
                 maxDelayMs: this.#maxDelayMs,
               })
             : undefined;
-        this.#onRequest?.({
-          method,
-          url,
-          status: error.status,
-          attempt,
-          ms: Date.now() - started,
-          error: error.message,
-          ...(retryInMs === undefined ? {} : { retryInMs }),
-        });
+        report(error.status, { error: error.message, ...(retryInMs === undefined ? {} : { retryInMs }) });
         if (retryInMs === undefined) break;
         if (error.status === 429) {
           // Pause every request of this client, not only this one: the limit is per account.

@@ -165,6 +165,17 @@ export async function startBigQueryServer(
     },
   });
 
+  /** Reserve a job id (a second insert of the same id is BigQuery's 409), marked RUNNING until it finishes. */
+  const claimJob = (jobId: string, configuration: unknown) => {
+    if (jobs.has(jobId))
+      throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
+    jobs.set(jobId, {
+      resource: { ...jobResource(jobId, location, configuration), status: { state: 'RUNNING' } },
+      fields: [],
+      rows: [],
+    });
+  };
+
   /** Run a BigQuery script; the last row-returning statement is the job's result. */
   const runScript = (sql: string, params: ApiParam[], mode: 'NAMED' | 'POSITIONAL') =>
     exclusive(async () => {
@@ -330,13 +341,7 @@ export async function startBigQueryServer(
         destination: `${dest.datasetId}.${dest.tableId}`,
         mediaBytes: media.length,
       });
-      if (jobs.has(jobId))
-        throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
-      jobs.set(jobId, {
-        resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } },
-        fields: [],
-        rows: [],
-      });
+      claimJob(jobId, json.configuration);
       const job = await runLoadJob(
         jobId,
         json.jobReference?.location ?? location,
@@ -356,13 +361,7 @@ export async function startBigQueryServer(
         sql: json.configuration?.query?.query,
         params: json.configuration?.query?.queryParameters,
       });
-      if (jobs.has(jobId))
-        throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${projectId}:${location}.${jobId}`);
-      jobs.set(jobId, {
-        resource: { ...jobResource(jobId, location, json.configuration), status: { state: 'RUNNING' } },
-        fields: [],
-        rows: [],
-      });
+      claimJob(jobId, json.configuration);
       const job = await runQueryJob(jobId, json.jobReference?.location ?? location, json.configuration ?? {});
       jobs.set(jobId, job);
       return [200, job.resource];

@@ -408,15 +408,6 @@ export async function startSnowflakeServer(
       rows,
       matchByColumnName: cmd.matchByColumnName,
     });
-    const text = (name: string) => ({
-      name,
-      type: 'text',
-      nullable: true,
-      scale: null,
-      precision: null,
-      length: 16777216,
-      byteLength: 16777216,
-    });
     const fixed = (name: string) => ({
       name,
       type: 'fixed',
@@ -428,16 +419,16 @@ export async function startSnowflakeServer(
     });
     return {
       rowtype: [
-        text('file'),
-        text('status'),
+        textColumn('file'),
+        textColumn('status'),
         fixed('rows_parsed'),
         fixed('rows_loaded'),
         fixed('error_limit'),
         fixed('errors_seen'),
-        text('first_error'),
+        textColumn('first_error'),
         fixed('first_error_line'),
         fixed('first_error_character'),
-        text('first_error_column_name'),
+        textColumn('first_error_column_name'),
       ],
       rowset,
       total: rowset.length,
@@ -661,19 +652,22 @@ export async function startSnowflakeServer(
 }
 
 /** A result with one `status` column (what Snowflake returns for BEGIN, COMMIT, DDL). */
+/** A VARCHAR column of a result's rowtype, as Snowflake describes one. */
+function textColumn(name: string) {
+  return {
+    name,
+    type: 'text',
+    nullable: true,
+    scale: null,
+    precision: null,
+    length: 16777216,
+    byteLength: 16777216,
+  };
+}
+
 function statusResult(message: string): Record<string, unknown> {
   return {
-    rowtype: [
-      {
-        name: 'status',
-        type: 'text',
-        nullable: true,
-        scale: null,
-        precision: null,
-        length: 16777216,
-        byteLength: 16777216,
-      },
-    ],
+    rowtype: [textColumn('status')],
     rowset: [[message]],
     total: 1,
     returned: 1,

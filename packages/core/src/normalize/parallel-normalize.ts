@@ -41,10 +41,15 @@ export interface WorkerInput {
   widen: boolean;
 }
 
+/** A closed raw file of `extractedDir/raw` and its resource's manifest entry. */
+export interface RawFileEntry {
+  extractedDir: string;
+  file: ExtractedFile;
+  resource: PackageResource | undefined;
+}
+
 /** Messages to a worker: a raw file to normalize, or the end of the package. */
-export type WorkerCommand =
-  | { kind: 'file'; extractedDir: string; file: ExtractedFile; resource: PackageResource | undefined }
-  | { kind: 'end' };
+export type WorkerCommand = ({ kind: 'file' } & RawFileEntry) | { kind: 'end' };
 
 /** What a worker sends back. */
 export interface WorkerOutput {
@@ -165,16 +170,9 @@ export class NormalizePool {
   private readonly snapshot: StoredSchema | undefined;
   private readonly threads: NormalizeThread[] = [];
   /** Files not handed to a worker yet (all of them, while the package is small). */
-  private readonly held: {
-    extractedDir: string;
-    file: ExtractedFile;
-    resource: PackageResource | undefined;
-  }[] = [];
-  private readonly seen: {
-    extractedDir: string;
-    file: ExtractedFile;
-    resource: PackageResource | undefined;
-  }[] = [];
+  private readonly held: RawFileEntry[] = [];
+  /** Every file handed in (a one-thread run, or a renormalize after a conflict, reads them all). */
+  private readonly seen: RawFileEntry[] = [];
   private heldItems = 0;
   private next = 0;
   /** Latest rows per (worker, table), summed into one progress figure per table. */
@@ -200,7 +198,7 @@ export class NormalizePool {
     for (const e of this.held.splice(0)) this.dispatch(e);
   }
 
-  private dispatch(entry: (typeof this.held)[number]): void {
+  private dispatch(entry: RawFileEntry): void {
     const n = this.options.workers;
     const w = this.next++ % n;
     if (this.threads[w] === undefined) {

@@ -6,6 +6,7 @@ import {
   DestinationError,
   FerryError,
   parseJson,
+  type DataType,
   type DatasetReader,
   type LoadJobFile,
   type TableSchema,
@@ -19,6 +20,23 @@ const MAX_IDENTIFIER = 63;
 
 /** Type OIDs whose default parsing loses information. */
 const OID = { int8: 20, numeric: 1700, json: 114, jsonb: 3802, date: 1082 } as const;
+
+/**
+ * Server types (`pg_type.typname`) that accept each Ferry type's binary COPY encoding as it is. A column
+ * created outside Ferry with another type (integer, real, json, an enum, a domain…) would refuse it
+ * ("incorrect binary data format"), so such files go through a scratch table and a cast.
+ * `timestamp` (without time zone) takes the UTC microseconds as they are, as it takes CSV's UTC text.
+ */
+const BINARY_COMPATIBLE: Record<DataType, readonly string[]> = {
+  text: ['text', 'varchar'],
+  bigint: ['int8'],
+  double: ['float8'],
+  bool: ['bool'],
+  timestamp: ['timestamptz', 'timestamp'],
+  date: ['date'],
+  decimal: ['numeric'],
+  json: ['jsonb'],
+};
 
 /** int8 → number when safe, else an exact JS bigint (COUNT(*) stays a plain number). */
 function parseInt8(text: string): number | bigint {
@@ -187,10 +205,10 @@ export class PostgresClient extends SqlJobClient {
     return (await this.client.query(sql, params)).rows as Row[];
   }
 
-  protected async loadFile(job: LoadJobFile, target: string, _table: TableSchema): Promise<void> {
+  protected async loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void> {
     this.ensureOpen();
     if (job.format === 'pgcopy') {
-      await this.copyIn(this.compiler.copyBinary(target, job.columns), job.path);
+      await this.copyBinary(job, target, table);
       return;
     }
     if (job.format === 'csv') {
@@ -210,6 +228,46 @@ export class PostgresClient extends SqlJobClient {
       `postgres cannot load ${job.format} files (job ${job.jobId}); it loads pgcopy, csv and jsonl`,
       { transient: false },
     );
+  }
+
+  /**
+   * COPY a binary loader file into `target`. When a column of the target has a server type that the
+   * binary value does not fit (the table was made outside Ferry), the file is copied into a scratch table
+   * of Ferry's types first and inserted with a cast to each such column's own type, so the team's types
+   * stay and a value that does not fit (an int past int4, say) fails with the server's own message.
+   */
+  private async copyBinary(job: LoadJobFile, target: string, table: TableSchema): Promise<void> {
+    const { rows } = await this.client.query<{ name: string; typname: string; native: string }>(
+      `SELECT a.attname AS name, t.typname, format_type(a.atttypid, a.atttypmod) AS native
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+      [target],
+    );
+    const natives = new Map(rows.map((r) => [r.name, r]));
+    const casts = new Map<string, string>();
+    for (const name of job.columns) {
+      const column = table.columns[name];
+      const native = natives.get(name);
+      if (column && native && !BINARY_COMPATIBLE[column.dataType].includes(native.typname))
+        casts.set(name, native.native);
+    }
+    if (casts.size === 0) {
+      await this.copyIn(this.compiler.copyBinary(target, job.columns), job.path);
+      return;
+    }
+    const q = (name: string) => this.compiler.quote(name);
+    const scratch = q('_ferry_binary_rows');
+    const defs = job.columns.map(
+      (c) => `${q(c)} ${this.compiler.columnType(table.columns[c] ?? { dataType: 'text' })}`,
+    );
+    await this.execute(`DROP TABLE IF EXISTS ${scratch}`);
+    await this.execute(`CREATE TEMP TABLE ${scratch} (${defs.join(', ')}) ON COMMIT DROP`);
+    await this.copyIn(this.compiler.copyBinary(scratch, job.columns), job.path);
+    const picked = job.columns.map((c) => (casts.has(c) ? `${q(c)}::${casts.get(c)}` : q(c)));
+    await this.execute(
+      `INSERT INTO ${target} (${job.columns.map(q).join(', ')}) SELECT ${picked.join(', ')} FROM ${scratch}`,
+    );
+    await this.execute(`DROP TABLE ${scratch}`);
   }
 
   private async copyIn(sql: string, file: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { link, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { FerryError } from '../errors.ts';
 
@@ -35,24 +35,86 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A lock file's text, its holder (undefined when unreadable: a holder that crashed while writing it) and mtime. */
+async function readLock(
+  file: string,
+): Promise<{ text: string; info: RunLockInfo | undefined; touched: number } | undefined> {
+  try {
+    const text = await readFile(file, 'utf8');
+    const touched = (await stat(file)).mtimeMs;
+    let info: RunLockInfo | undefined;
+    try {
+      info = JSON.parse(text) as RunLockInfo;
+    } catch {
+      info = undefined;
+    }
+    return { text, info, touched };
+  } catch {
+    return undefined; // none
+  }
+}
+
+/** Whether a lock read by {@link readLock} has a live holder (see {@link runLockHolder}). */
+function isLive(file: string, lock: { info: RunLockInfo | undefined; touched: number }): boolean {
+  const info = lock.info;
+  if (info === undefined) return false;
+  if (info.token === PROCESS_TOKEN) return heldHere.has(file);
+  if (Date.now() - lock.touched > LOCK_STALE_MS) return false;
+  if (info.host === hostname() && (info.pid === process.pid || !alive(info.pid))) return false;
+  return true;
+}
+
 /**
  * The live holder of the lock file at `file`, or undefined when there is none or it is stale: not touched
  * for {@link LOCK_STALE_MS}, or written on this host by a process that is gone (or by an earlier process
  * with this process's pid). This process's own lock counts as held.
  */
 export async function runLockHolder(file: string): Promise<RunLockInfo | undefined> {
-  let info: RunLockInfo;
-  let touched: number;
+  const lock = await readLock(file);
+  return lock && isLive(file, lock) ? lock.info : undefined;
+}
+
+/**
+ * Remove a stale lock without racing another process that takes it over at the same moment: the file
+ * is renamed aside (only one rename of it can succeed) and removed only if it is still the stale lock
+ * that was read. If what was renamed is another taker's fresh lock, it is linked back (never over a
+ * third one) and the caller reports the pipeline busy. Returns whether the stale lock is gone.
+ */
+export async function removeStale(file: string, staleText: string): Promise<boolean> {
+  const aside = `${file}.${PROCESS_TOKEN}.stale`;
   try {
-    info = JSON.parse(await readFile(file, 'utf8')) as RunLockInfo;
-    touched = (await stat(file)).mtimeMs;
-  } catch {
-    return undefined; // none, or half-written by a holder that crashed while writing it
+    await rename(file, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // another taker removed it
+    throw error;
   }
-  if (info.token === PROCESS_TOKEN) return heldHere.has(file) ? info : undefined;
-  if (Date.now() - touched > LOCK_STALE_MS) return undefined;
-  if (info.host === hostname() && (info.pid === process.pid || !alive(info.pid))) return undefined;
-  return info;
+  const moved = await readFile(aside, 'utf8').catch(() => undefined);
+  if (moved === staleText) {
+    await rm(aside, { force: true });
+    return true;
+  }
+  await link(aside, file).catch(() => undefined);
+  await rm(aside, { force: true });
+  return false;
+}
+
+/** Error codes of a filesystem without hard links (SMB shares, some FUSE mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Put the lock written aside into place; EEXIST when a lock is there. */
+async function place(written: string, file: string, mine: RunLockInfo): Promise<void> {
+  try {
+    await link(written, file);
+  } catch (error) {
+    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    // No hard links here: exclusive create, then write (a reader may briefly see it empty).
+    const handle = await open(file, 'wx');
+    try {
+      await handle.writeFile(JSON.stringify(mine));
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /**
@@ -67,26 +129,31 @@ export async function acquireRunLock(file: string, pipeline: string): Promise<()
     token: PROCESS_TOKEN,
     startedAt: new Date().toISOString(),
   };
+  // The lock appears whole or not at all: written aside, then linked into place (link fails if it exists),
+  // so no one ever reads a half-written lock of a live holder and takes it for a crashed one.
+  const written = `${file}.${PROCESS_TOKEN}.new`;
+  await writeFile(written, JSON.stringify(mine));
   for (let attempt = 0; ; attempt++) {
     try {
-      const handle = await open(file, 'wx');
-      try {
-        await handle.writeFile(JSON.stringify(mine));
-      } finally {
-        await handle.close();
-      }
+      await place(written, file, mine);
+      await rm(written, { force: true });
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = await runLockHolder(file);
-      if (holder || attempt >= 2)
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        await rm(written, { force: true });
+        throw error;
+      }
+      const lock = await readLock(file);
+      const holder = lock && isLive(file, lock) ? lock.info : undefined;
+      if (holder || attempt >= 2 || (lock && !(await removeStale(file, lock.text)))) {
+        await rm(written, { force: true });
         throw new FerryError(
           'PIPELINE_BUSY',
           `pipeline '${pipeline}' is already running${holder ? ` (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})` : ''}: ` +
             `wait for it to finish. If that run is gone, its lock ${file} expires ${LOCK_STALE_MS / 1000} s after its last heartbeat.`,
           { context: { pipeline, lock: file, ...(holder ? { holder } : {}) } },
         );
-      await rm(file, { force: true });
+      }
     }
   }
   heldHere.add(file);

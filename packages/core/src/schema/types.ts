@@ -124,4 +124,6 @@ export const SYSTEM_TABLES = {
   state: '_ferry_pipeline_state',
   /** Schema versions. */
   version: '_ferry_version',
+  /** One lease row per running pipeline, on warehouses without session locks (BigQuery, Snowflake). */
+  lease: '_ferry_pipeline_lease',
 } as const;

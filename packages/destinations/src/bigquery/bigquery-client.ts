@@ -277,6 +277,7 @@ export class BigQueryClient extends SqlJobClient {
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
 
+    this.lease?.assertHeld();
     try {
       await this.runOnce(bqPlan.scriptJobId, (id) =>
         this.startQuery(bqPlan.script.sql, bqPlan.script.params, id),
@@ -303,8 +304,14 @@ export class BigQueryClient extends SqlJobClient {
     );
   }
 
+  /** The pipeline's lease row (BigQuery has no session locks): see `SqlJobClient.leasePipeline`. */
+  lockPipeline(pipelineName: string): Promise<void> {
+    return this.leasePipeline(pipelineName);
+  }
+
   async close(): Promise<void> {
     // The REST client holds no connection state worth closing (HTTP keep-alive sockets time out).
+    await this.releaseLease();
   }
 }
 

@@ -189,8 +189,8 @@ export class BigQuerySqlCompiler extends SqlCompiler {
   }
 
   // BigQuery's MERGE: an aliased target, so SET and ON never need the project-qualified name.
-  protected override upsertTarget(root: MergeTable): { into: string; ref: string } {
-    return { into: `${root.target} AS t`, ref: 't' };
+  protected override mergeTarget(target: string): { into: string; ref: string } {
+    return { into: `${target} AS t`, ref: 't' };
   }
 
   // The dataset's own INFORMATION_SCHEMA, not the SQL-standard one.

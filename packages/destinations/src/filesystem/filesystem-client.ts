@@ -21,6 +21,8 @@ import {
   type LoadMarker,
   type StateFile,
 } from './filesystem-catalog.ts';
+import { PipelineLease } from '../lease.ts';
+import { fileLeaseStore } from './filesystem-lease.ts';
 import type { FilesystemLayout } from './filesystem-layout.ts';
 import { FilesystemReader } from './filesystem-reader.ts';
 import type { FilesystemStore } from './filesystem-store.ts';
@@ -58,6 +60,7 @@ export class FilesystemClient implements DestinationClient {
   private readonly options: FilesystemClientOptions;
   private readonly fsReader: FilesystemReader;
   private closed = false;
+  private lease: PipelineLease | undefined;
 
   constructor(store: FilesystemStore, options: FilesystemClientOptions) {
     this.store = store;
@@ -85,6 +88,23 @@ export class FilesystemClient implements DestinationClient {
       await this.store.init();
     } catch (error) {
       throw this.wrap(error, 'opening the bucket');
+    }
+  }
+
+  /**
+   * A lease file `_ferry_pipeline_lease/<pipeline>.json` in the dataset folder, renewed while this client
+   * is open: a second run of the pipeline from another working folder fails with `PIPELINE_BUSY`.
+   */
+  async lockPipeline(pipelineName: string): Promise<void> {
+    this.lease ??= new PipelineLease(
+      fileLeaseStore(this.store, (relative) => this.catalog.key(relative)),
+      pipelineName,
+      `${this.store.url}${this.catalog.prefix}`,
+    );
+    try {
+      await this.lease.acquire();
+    } catch (error) {
+      throw this.wrap(error, `taking the lease of pipeline '${pipelineName}'`);
     }
   }
 
@@ -191,6 +211,7 @@ export class FilesystemClient implements DestinationClient {
         replaced_tables: replaced,
       };
       // The commit: one atomic object. Everything before it is invisible until it exists.
+      this.lease?.assertHeld();
       await this.store.put(this.catalog.key(markerKey(plan.loadId)), `${JSON.stringify(marker)}\n`);
     } catch (error) {
       throw this.wrap(error, `commit of load ${plan.loadId}`);
@@ -255,6 +276,7 @@ export class FilesystemClient implements DestinationClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.lease?.release().catch(() => undefined);
     await this.fsReader.close();
     await this.store.close();
   }

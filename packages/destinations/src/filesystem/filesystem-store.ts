@@ -17,6 +17,14 @@ export interface PutFileResult {
   parts: number;
 }
 
+/** A small object as read, with what identifies this version of it (the ETag on S3). */
+export interface VersionedObject {
+  /** The object's text. */
+  text: string;
+  /** S3's ETag of this version; undefined for a local file (its text identifies it). */
+  etag?: string;
+}
+
 /**
  * The storage under a filesystem destination, as small as the destination needs: keys are `/`-separated
  * paths relative to the bucket URL. Every write is atomic (a reader sees the old object or the whole new
@@ -33,6 +41,16 @@ export interface FilesystemStore {
   putFile(key: string, localPath: string, options?: PutFileOptions): Promise<PutFileResult>;
   /** Read an object, or undefined when it does not exist. */
   get(key: string): Promise<Buffer | undefined>;
+  /** Read a small object with its version, or undefined when it does not exist. */
+  getVersioned(key: string): Promise<VersionedObject | undefined>;
+  /**
+   * Write a small object only if it is still as read: `expected` undefined means it must not exist,
+   * else it must still be that version. Atomic against another conditional write or delete of the key
+   * (a local folder: a hard link or a rename aside; S3: If-None-Match / If-Match). Returns whether it wrote.
+   */
+  putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean>;
+  /** Delete an object only if it is still the version read. Returns whether it deleted. */
+  deleteIf(key: string, expected: VersionedObject): Promise<boolean>;
   /** Download an object into a local file. */
   getFile(key: string, localPath: string): Promise<void>;
   /** Every key that starts with `prefix` (recursive), in no particular order. */

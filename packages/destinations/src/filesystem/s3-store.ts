@@ -8,7 +8,7 @@ import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DestinationError } from '@ferry/core';
 import type { FilesystemConfig } from '../config.ts';
-import type { FilesystemStore, PutFileOptions, PutFileResult } from './filesystem-store.ts';
+import type { FilesystemStore, PutFileOptions, PutFileResult, VersionedObject } from './filesystem-store.ts';
 
 type S3Sdk = typeof S3SdkModule;
 type S3Settings = NonNullable<FilesystemConfig['s3']>;
@@ -51,6 +51,18 @@ function isTransient(error: unknown): boolean {
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** A conditional request lost: 412 Precondition Failed, or 409 ConditionalRequestConflict (a concurrent one). */
+function isPreconditionFailed(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  return (
+    e?.name === 'PreconditionFailed' ||
+    e?.name === 'ConditionalRequestConflict' ||
+    status === 412 ||
+    status === 409
+  );
 }
 
 /**
@@ -177,6 +189,45 @@ export class S3Store implements FilesystemStore {
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw this.fail('GetObject', key, error);
+    }
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    try {
+      const out = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
+      );
+      const text = Buffer.from(await out.Body!.transformToByteArray()).toString('utf8');
+      return out.ETag ? { text, etag: out.ETag } : { text };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.fail('GetObject', key, error);
+    }
+  }
+
+  // S3 conditional writes (If-None-Match: * to create, If-Match: <ETag> to replace): 412 when it changed.
+  async putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean> {
+    const condition = expected === undefined ? { IfNoneMatch: '*' } : { IfMatch: expected.etag };
+    try {
+      await this.client.send(
+        new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: body, ...condition }),
+      );
+      return true;
+    } catch (error) {
+      if (isPreconditionFailed(error)) return false;
+      throw this.fail('PutObject', key, error);
+    }
+  }
+
+  async deleteIf(key: string, expected: VersionedObject): Promise<boolean> {
+    try {
+      await this.client.send(
+        new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(key), IfMatch: expected.etag }),
+      );
+      return true;
+    } catch (error) {
+      if (isPreconditionFailed(error) || isNotFound(error)) return false;
+      throw this.fail('DeleteObject', key, error);
     }
   }
 

@@ -232,6 +232,7 @@ export class SnowflakeClient extends SqlJobClient {
       }
       for (const sql of this.mergeStatements(plan, (name) => targets.get(name)!.target)) await this.run(sql);
       await this.writeSystemRows(plan);
+      this.lease?.assertHeld();
       await this.run('COMMIT');
     } catch (error) {
       await this.execute('ROLLBACK').catch(() => undefined);
@@ -244,8 +245,14 @@ export class SnowflakeClient extends SqlJobClient {
     return TRANSIENT_CODES.has(code);
   }
 
+  /** The pipeline's lease row (a Snowflake session holds no advisory locks): see `SqlJobClient.leasePipeline`. */
+  lockPipeline(pipelineName: string): Promise<void> {
+    return this.leasePipeline(pipelineName);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.releaseLease();
     this.closed = true;
     if (!this.connection.isUp()) return;
     await new Promise<void>((resolve) => this.connection.destroy(() => resolve()));

@@ -6,7 +6,7 @@ import {
   type DataType,
   type StoredSchema,
 } from '@ferry/core';
-import { SqlCompiler, type MergeTable } from '../sql/sql-compiler.ts';
+import { SqlCompiler } from '../sql/sql-compiler.ts';
 
 /** One loader file staged for `COPY INTO`: where it was PUT and under which name it landed. */
 export interface StagedFile {
@@ -188,8 +188,8 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
   }
 
   // Snowflake's MERGE takes a target alias; ON then reads `t."ID" = s."ID"` rather than a qualified name.
-  protected override upsertTarget(root: MergeTable): { into: string; ref: string } {
-    return { into: `${root.target} AS t`, ref: 't' };
+  protected override mergeTarget(target: string): { into: string; ref: string } {
+    return { into: `${target} AS t`, ref: 't' };
   }
 
   protected override upsertOn(ref: string, primaryKey: string[]): string {

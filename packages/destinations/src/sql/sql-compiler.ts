@@ -128,6 +128,47 @@ export class SqlCompiler {
     ];
   }
 
+  /**
+   * DDL of the lease table (warehouses without session locks; see `PipelineLease`). Expiry is epoch
+   * milliseconds of the holder's clock, so no dialect's timestamp arithmetic is involved.
+   */
+  leaseTable(schema: string): string {
+    const c = (n: string) => this.systemColumn(n);
+    const text = this.columnType({ dataType: 'text' });
+    const big = this.columnType({ dataType: 'bigint' });
+    return `CREATE TABLE IF NOT EXISTS ${this.qualified(schema, SYSTEM_TABLES.lease)} (${c('pipeline_name')} ${text} NOT NULL, ${c('holder')} ${text} NOT NULL, ${c('info')} ${text} NOT NULL, ${c('expires_ms')} ${big} NOT NULL)`;
+  }
+
+  /**
+   * Take a pipeline's lease when there is none, it expired, or the holder already has it (a renewal), in
+   * one MERGE: the warehouse serializes it against a concurrent one. Parameters: pipeline, holder, info
+   * (JSON), new expiry, now (both epoch ms).
+   */
+  claimLease(schema: string): string {
+    const c = (n: string) => this.systemColumn(n);
+    const { into, ref } = this.mergeTarget(this.qualified(schema, SYSTEM_TABLES.lease));
+    const cols = ['pipeline_name', 'holder', 'info', 'expires_ms'].map(c);
+    return (
+      `MERGE INTO ${into} USING (SELECT ${this.param(1)} AS ${cols[0]}, ${this.param(2)} AS ${cols[1]}, ${this.param(3)} AS ${cols[2]}, ` +
+      `${this.param(4)} AS ${cols[3]}, ${this.param(5)} AS ${c('now_ms')}) AS s ON ${ref}.${cols[0]} = s.${cols[0]} ` +
+      `WHEN MATCHED AND (${ref}.${cols[1]} = s.${cols[1]} OR ${ref}.${cols[3]} < s.${c('now_ms')}) THEN UPDATE SET ` +
+      `${cols[1]} = s.${cols[1]}, ${cols[2]} = s.${cols[2]}, ${cols[3]} = s.${cols[3]} ` +
+      `WHEN NOT MATCHED THEN INSERT (${cols.join(', ')}) VALUES (${cols.map((x) => `s.${x}`).join(', ')})`
+    );
+  }
+
+  /** The lease row of a pipeline (parameter: pipeline). */
+  selectLease(schema: string): string {
+    const c = (n: string) => this.systemColumn(n);
+    return `SELECT ${c('holder')} AS holder, ${c('info')} AS info, ${c('expires_ms')} AS expires_ms FROM ${this.qualified(schema, SYSTEM_TABLES.lease)} WHERE ${c('pipeline_name')} = ${this.param(1)}`;
+  }
+
+  /** Remove a pipeline's lease if the holder still holds it (parameters: pipeline, holder). */
+  releaseLease(schema: string): string {
+    const c = (n: string) => this.systemColumn(n);
+    return `DELETE FROM ${this.qualified(schema, SYSTEM_TABLES.lease)} WHERE ${c('pipeline_name')} = ${this.param(1)} AND ${c('holder')} = ${this.param(2)}`;
+  }
+
   /** A comma-separated list of system-table columns. */
   protected systemColumns(names: string[]): string {
     return names.map((n) => this.systemColumn(n)).join(', ');
@@ -309,7 +350,7 @@ export class SqlCompiler {
     const cols = Object.keys(root.table.columns);
     const q = (c: string) => this.quote(c);
     const updates = cols.filter((c) => !primaryKey.includes(c)).map((c) => `${q(c)} = s.${q(c)}`);
-    const { into, ref } = this.upsertTarget(root);
+    const { into, ref } = this.mergeTarget(root.target);
     return [
       ...this.deleteChildren(root, children, primaryKey, []),
       `MERGE INTO ${into} USING (${this.dedupedStaging(root, primaryKey, cols)}) AS s ON ${this.upsertOn(ref, primaryKey)} ` +
@@ -320,8 +361,8 @@ export class SqlCompiler {
   }
 
   /** How MERGE names its target (`into`) and how ON refers to it (`ref`). Default: the qualified name. */
-  protected upsertTarget(root: MergeTable): { into: string; ref: string } {
-    return { into: root.target, ref: root.target };
+  protected mergeTarget(target: string): { into: string; ref: string } {
+    return { into: target, ref: target };
   }
 
   /** The ON condition of the upsert MERGE: staged row `s` against the target `ref`, on the primary key. */

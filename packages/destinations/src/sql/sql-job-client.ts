@@ -14,6 +14,7 @@ import {
   stringifyJson,
   shortHash,
 } from '@ferry/core';
+import { PipelineLease, type LeaseInfo, type LeaseStore } from '../lease.ts';
 import type { MergeTable, SqlCompiler } from './sql-compiler.ts';
 
 /** Rows as plain objects. */
@@ -35,9 +36,57 @@ export abstract class SqlJobClient implements DestinationClient {
   /** Read access (dataset API). */
   abstract readonly reader: DatasetReader | undefined;
 
+  /** The pipeline's lease, once taken ({@link leasePipeline}). */
+  protected lease: PipelineLease | undefined;
+
   constructor(dataset: string, stagingSuffix = '_staging') {
     this.dataset = dataset;
     this.stagingDataset = `${dataset}${stagingSuffix}`;
+  }
+
+  /**
+   * Take the pipeline's lease row in `_ferry_pipeline_lease` (created on first use), for warehouses
+   * without session locks: BigQuery and Snowflake expose this as `lockPipeline`. Held, and renewed, until
+   * {@link releaseLease} (their `close()`); `PIPELINE_BUSY` names the holder when another run has it.
+   */
+  protected async leasePipeline(pipelineName: string): Promise<void> {
+    if (!this.lease) {
+      await this.run(this.compiler.leaseTable(this.dataset));
+      this.lease = new PipelineLease(this.leaseStore(), pipelineName, this.describeTarget());
+    }
+    await this.lease.acquire();
+  }
+
+  /** Give the lease back (close). Best effort: an unreachable warehouse lets it expire instead. */
+  protected async releaseLease(): Promise<void> {
+    await this.lease?.release().catch(() => undefined);
+  }
+
+  /** The lease table as a {@link LeaseStore}: a MERGE claims, a DELETE releases. */
+  private leaseStore(): LeaseStore {
+    return {
+      claim: async (pipeline, lease, nowMs) => {
+        const params = [pipeline, lease.holder, JSON.stringify(lease.info), lease.expiresMs, nowMs];
+        // Two claims at once: the warehouse may refuse one MERGE (concurrent update); it is retried.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.run(this.compiler.claimLease(this.dataset), params);
+            break;
+          } catch (error) {
+            if (attempt >= 3 || !(error instanceof DestinationError) || !error.transient) throw error;
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          }
+        }
+        const row = (await this.select(this.compiler.selectLease(this.dataset), [pipeline]))[0];
+        if (!row) return undefined;
+        return {
+          holder: String(row.holder),
+          info: JSON.parse(String(row.info)) as LeaseInfo,
+          expiresMs: Number(row.expires_ms),
+        };
+      },
+      release: (pipeline, holder) => this.run(this.compiler.releaseLease(this.dataset), [pipeline, holder]),
+    };
   }
 
   /** Run a statement without results. */
@@ -245,6 +294,7 @@ export abstract class SqlJobClient implements DestinationClient {
       }
       for (const sql of this.mergeStatements(plan, (name) => staging.get(name)!)) await this.run(sql);
       await this.writeSystemRows(plan);
+      this.lease?.assertHeld();
       try {
         await this.commit();
       } catch (error) {

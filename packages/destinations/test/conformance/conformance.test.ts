@@ -196,6 +196,23 @@ for (const target of selectedTargets()) {
         expect(again.empty).toBe(true);
       }));
 
+    // DuckDB is its own lock (one writer process per file); every other destination holds one at the destination.
+    if (!target.name.startsWith('duckdb'))
+      it('one run at a time: a second working folder gets PIPELINE_BUSY while the first holds the destination lock', () =>
+        withCase('lock', async (env) => {
+          const a = await env.pipeline();
+          await a.syncFromDestination(); // connected: holds the destination's lock until close()
+          const b = await env.pipeline({ dataDir: await env.newDataDir() });
+          const error = (await b.run(staticSource(runs(5))).catch((e: unknown) => e)) as Error;
+          expect(error).toMatchObject({ code: 'PIPELINE_BUSY' });
+          expect(error.message).toContain(`pipeline '${env.name}' is already loading into`);
+          await a.close();
+          expect((await b.run(staticSource(runs(5)))).rowCounts.runs).toBe(5);
+          // run() gives the lock back when it ends: the first folder loads again at once.
+          expect((await a.run(staticSource(runs(3, 5)))).rowCounts.runs).toBe(3);
+          expect(await env.count('runs')).toBe(8);
+        }));
+
     it('the dataset dropped at the destination: the next run loads from the start, not from the stale local cursor', () =>
       withCase('dropped', async (env) => {
         const make = () =>

@@ -243,6 +243,31 @@ describe('filesystem destination (local)', () => {
   });
 });
 
+describe('local store: conditional writes (the lease files rely on them)', () => {
+  it('of eight creates at once exactly one wins; a replace or delete of a changed file does nothing', async () => {
+    const d = await dirs();
+    const store = await openStore({ bucketUrl: d.bucket });
+    await store.init();
+    const wins = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.putIf('locks/p.json', `claim ${i}`, undefined)),
+    );
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    const first = (await store.getVersioned('locks/p.json'))!;
+    expect(first.text).toBe(`claim ${wins.indexOf(true)}`);
+    // Replace only the version read; a second replace from the same (now stale) read loses.
+    expect(await store.putIf('locks/p.json', 'renewed', first)).toBe(true);
+    expect(await store.putIf('locks/p.json', 'stale writer', first)).toBe(false);
+    expect((await store.getVersioned('locks/p.json'))!.text).toBe('renewed');
+    expect(await store.deleteIf('locks/p.json', first)).toBe(false);
+    expect((await store.getVersioned('locks/p.json'))!.text).toBe('renewed');
+    expect(await store.deleteIf('locks/p.json', { text: 'renewed' })).toBe(true);
+    expect(await store.getVersioned('locks/p.json')).toBeUndefined();
+    // No temp or aside file is left behind.
+    expect(await listFiles(d.bucket)).toEqual([]);
+    await store.close();
+  });
+});
+
 describe.each(['local', 's3'] as const)('fresh container restores from the bucket (%s)', (kind) => {
   it('state and schema come back from the bucket; a state file without a marker is ignored', async () => {
     const d = await dirs();

@@ -1,3 +1,5 @@
+import { createWriteStream } from 'node:fs';
+
 /**
  * Deterministic synthetic dbt-Cloud-run-like records for benchmarks: ints, 14-digit ids, timestamps in
  * the API's forms (space / T, with and without microseconds, +00:00 / Z), nullable strings (~30% null),
@@ -91,4 +93,15 @@ export function* runPages(n: number, page = 1000, seed = 42): Generator<Record<s
     }
     yield out;
   }
+}
+
+/** Write the first `n` records as JSONL to `file` (the baselines' input; done before any timing). */
+export async function writeRunsJsonl(file: string, n: number): Promise<void> {
+  const out = createWriteStream(file);
+  for (const page of runPages(n)) {
+    let chunk = '';
+    for (const r of page) chunk += `${JSON.stringify(r)}\n`;
+    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise<void>((r) => out.end(r));
 }

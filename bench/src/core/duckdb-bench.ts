@@ -6,7 +6,7 @@
  *   node --conditions=@ferry/source bench/src/core/duckdb-bench.ts --rows 1000000 [--rows 3000000]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,15 +44,9 @@ async function childPipeline(dir: string, n: number) {
 
 async function childBaseline(dir: string, n: number) {
   const { DuckDBInstance } = await import('@duckdb/node-api');
-  const { runPages } = await import('../records.ts');
+  const { writeRunsJsonl } = await import('../records.ts');
   const file = path.join(dir, 'runs.jsonl');
-  const out = createWriteStream(file);
-  for (const page of runPages(n)) {
-    let chunk = '';
-    for (const r of page) chunk += `${JSON.stringify(r)}\n`;
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-  }
-  await new Promise<void>((r) => out.end(r));
+  await writeRunsJsonl(file, n);
   const db = await DuckDBInstance.create(path.join(dir, 'baseline.duckdb'));
   const c = await db.connect();
   const t = performance.now();

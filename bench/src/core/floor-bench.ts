@@ -18,7 +18,7 @@
  * `flatten+json`, so its ratio to a baseline is a lower bound for the pipeline's ratio on this machine.
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,21 +44,11 @@ interface Result {
 const VARIANTS = ['ctas', 'parquet', 'generate', 'flatten', 'flatten+json'] as const;
 type Variant = (typeof VARIANTS)[number];
 
-async function writeJsonl(file: string, n: number): Promise<void> {
-  const { runPages } = await import('../records.ts');
-  const out = createWriteStream(file);
-  for (const page of runPages(n)) {
-    let chunk = '';
-    for (const r of page) chunk += `${JSON.stringify(r)}\n`;
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-  }
-  await new Promise<void>((r) => out.end(r));
-}
-
 async function duckdbBaseline(dir: string, n: number, variant: 'ctas' | 'parquet'): Promise<Result> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const file = path.join(dir, 'runs.jsonl');
-  await writeJsonl(file, n);
+  const { writeRunsJsonl } = await import('../records.ts');
+  await writeRunsJsonl(file, n);
   const db = await DuckDBInstance.create(path.join(dir, 'baseline.duckdb'));
   const c = await db.connect();
   const out = path.join(dir, 'runs.parquet');

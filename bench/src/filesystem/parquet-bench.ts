@@ -11,7 +11,7 @@
  *   node --conditions=@ferry/source bench/src/filesystem/parquet-bench.ts --rows 1000000 [--part e2e|writer]
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,21 +44,11 @@ function dirMib(dir: string): number {
   return total / 1024 / 1024;
 }
 
-async function writeJsonl(file: string, n: number): Promise<void> {
-  const { runPages } = await import('../records.ts');
-  const out = createWriteStream(file);
-  for (const page of runPages(n)) {
-    let chunk = '';
-    for (const r of page) chunk += `${JSON.stringify(r)}\n`;
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-  }
-  await new Promise<void>((r) => out.end(r));
-}
-
 async function duckdbCopyJsonl(dir: string, n: number): Promise<Result> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const file = path.join(dir, 'runs.jsonl');
-  await writeJsonl(file, n);
+  const { writeRunsJsonl } = await import('../records.ts');
+  await writeRunsJsonl(file, n);
   const db = await DuckDBInstance.create(':memory:');
   const c = await db.connect();
   const out = path.join(dir, 'duckdb.parquet');

@@ -28,3 +28,4 @@ export { RowNormalizer, type ResourceTableInfo } from './normalize/relational.ts
 export { NOT_COERCIBLE, widenType } from './schema/infer.ts';
 export { Dataset, Relation, toUserValue, type DatasetRow } from './dataset/dataset.ts';
 export { assertReadOnlySql, ReadOnlySqlError } from './dataset/read-only-sql.ts';
+export { processAlive } from './storage/run-lock.ts';

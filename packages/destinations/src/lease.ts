@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { FerryError } from '@ferry/core';
+import { FerryError, processAlive } from '@ferry/core';
 
 /** How long a lease lives without a renewal: a holder that died is replaced after this long at most. */
 export const LEASE_TTL_MS = 60_000;
@@ -46,15 +46,6 @@ export interface LeaseStore {
  * client of this process takes such a lease over at once instead of waiting for it to expire.
  */
 const abandoned = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * A pipeline's lease at a destination without session locks (BigQuery, Snowflake, buckets): one row or
@@ -138,7 +129,9 @@ export class PipelineLease {
   }
 
   private deadHere(lease: LeaseRecord): boolean {
-    return lease.info.host === this.info.host && lease.info.pid !== process.pid && !alive(lease.info.pid);
+    return (
+      lease.info.host === this.info.host && lease.info.pid !== process.pid && !processAlive(lease.info.pid)
+    );
   }
 
   /** Renew; a store error is retried at the next tick (the TTL leaves room for two misses). */

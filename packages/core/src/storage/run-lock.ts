@@ -25,7 +25,8 @@ export interface RunLockInfo {
   startedAt: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists on this host (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -60,7 +61,7 @@ function isLive(file: string, lock: { info: RunLockInfo | undefined; touched: nu
   if (info === undefined) return false;
   if (info.token === PROCESS_TOKEN) return heldHere.has(file);
   if (Date.now() - lock.touched > LOCK_STALE_MS) return false;
-  if (info.host === hostname() && (info.pid === process.pid || !alive(info.pid))) return false;
+  if (info.host === hostname() && (info.pid === process.pid || !processAlive(info.pid))) return false;
   return true;
 }
 

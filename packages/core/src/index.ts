@@ -29,3 +29,4 @@ export { NOT_COERCIBLE, widenType } from './schema/infer.ts';
 export { Dataset, Relation, toUserValue, type DatasetRow } from './dataset/dataset.ts';
 export { assertReadOnlySql, ReadOnlySqlError } from './dataset/read-only-sql.ts';
 export { processAlive } from './storage/run-lock.ts';
+export { withFileMutex, type FileMutexOptions } from './util/fs.ts';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { link, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, open, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { FerryError } from '../errors.ts';
+import { withFileMutex } from '../util/fs.ts';
 
 /** How often the holder touches the lock file. */
 const HEARTBEAT_MS = 10_000;
@@ -76,27 +77,18 @@ export async function runLockHolder(file: string): Promise<RunLockInfo | undefin
 }
 
 /**
- * Remove a stale lock without racing another process that takes it over at the same moment: the file
- * is renamed aside (only one rename of it can succeed) and removed only if it is still the stale lock
- * that was read. If what was renamed is another taker's fresh lock, it is linked back (never over a
- * third one) and the caller reports the pipeline busy. Returns whether the stale lock is gone.
+ * Remove a stale lock without racing another process that takes it over at the same moment: under the
+ * takeover mutex (`<lock>.takeover`), the lock is read again and removed only if it is still the stale lock
+ * that was read. Returns whether no lock is there now (false: another taker's fresh lock is).
  */
 export async function removeStale(file: string, staleText: string): Promise<boolean> {
-  const aside = `${file}.${PROCESS_TOKEN}.stale`;
-  try {
-    await rename(file, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // another taker removed it
-    throw error;
-  }
-  const moved = await readFile(aside, 'utf8').catch(() => undefined);
-  if (moved === staleText) {
-    await rm(aside, { force: true });
+  return withFileMutex(`${file}.takeover`, async () => {
+    const now = await readFile(file, 'utf8').catch(() => undefined);
+    if (now === undefined) return true;
+    if (now !== staleText) return false;
+    await rm(file, { force: true });
     return true;
-  }
-  await link(aside, file).catch(() => undefined);
-  await rm(aside, { force: true });
-  return false;
+  });
 }
 
 /** Error codes of a filesystem without hard links (SMB shares, some FUSE mounts). */

@@ -63,3 +63,48 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 }
 
 export { writeFile };
+
+/** Options of {@link withFileMutex}. */
+export interface FileMutexOptions {
+  /** A mutex file older than this is left from a crashed holder and removed. Default 30 s. */
+  staleMs?: number;
+  /** Give up (throw) after waiting this long for the mutex. Default 10 s: holders keep it for milliseconds. */
+  waitMs?: number;
+}
+
+/**
+ * Run `fn` holding the mutex file `mutex` (created with O_EXCL, removed after): a short critical section
+ * across processes sharing a folder, for read-compare-write steps such as taking over a stale lock or a
+ * conditional write. A crashed holder's mutex is removed once it is older than `staleMs`.
+ */
+export async function withFileMutex<T>(
+  mutex: string,
+  fn: () => Promise<T>,
+  options: FileMutexOptions = {},
+): Promise<T> {
+  const staleMs = options.staleMs ?? 30_000;
+  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  await mkdir(path.dirname(mutex), { recursive: true });
+  for (;;) {
+    try {
+      const handle = await open(mutex, 'wx');
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const age = await stat(mutex).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > staleMs) await rm(mutex, { force: true });
+    else if (Date.now() > deadline)
+      throw new Error(`${mutex} has been held for over ${options.waitMs ?? 10_000} ms`);
+    else await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(mutex, { force: true });
+  }
+}

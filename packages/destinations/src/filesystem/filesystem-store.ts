@@ -46,7 +46,8 @@ export interface FilesystemStore {
   /**
    * Write a small object only if it is still as read: `expected` undefined means it must not exist,
    * else it must still be that version. Atomic against another conditional write or delete of the key
-   * (a local folder: a hard link or a rename aside; S3: If-None-Match / If-Match). Returns whether it wrote.
+   * (a local folder: read, compare and write under a per-key mutex file; S3: If-None-Match / If-Match).
+   * Returns whether it wrote.
    */
   putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean>;
   /** Delete an object only if it is still the version read. Returns whether it deleted. */

@@ -1,54 +1,14 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import {
-  copyFile,
-  link,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
+import { withFileMutex } from '@ferry/core';
 import { createGzip } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import type { FilesystemStore, PutFileOptions, PutFileResult, VersionedObject } from './filesystem-store.ts';
 
 const TMP_MARK = '.ferry-tmp-';
-
-/** Error codes of a filesystem without hard links (SMB shares, some FUSE mounts). */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/**
- * Put the whole file `tmp` at `target` only if nothing is there: a hard link appears complete or fails
- * with EEXIST. Without hard links, an exclusive create and then the write. Returns whether it did.
- */
-async function createExclusive(tmp: string, target: string, body: string): Promise<boolean> {
-  try {
-    await link(tmp, target);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    if (code === 'EEXIST') return false;
-    if (!NO_HARD_LINKS.has(code)) throw error;
-  }
-  try {
-    const handle = await open(target, 'wx');
-    try {
-      await handle.writeFile(body);
-    } finally {
-      await handle.close();
-    }
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  }
-}
 
 /**
  * A local folder as a store. Writes go to a temp file in the same folder and are renamed into place,
@@ -116,41 +76,24 @@ export class LocalStore implements FilesystemStore {
     return body === undefined ? undefined : { text: body.toString('utf8') };
   }
 
+  // Conditional writes read, compare and write under a per-key mutex file (a sibling the listing skips).
   async putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean> {
     const target = this.abs(key);
-    const tmp = await this.tempFor(target);
-    await writeFile(tmp, body, { flush: true });
-    try {
-      if (expected !== undefined && !(await this.takeIfUnchanged(target, expected))) return false;
-      return await createExclusive(tmp, target, body);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    return withFileMutex(`${target}${TMP_MARK}mutex`, async () => {
+      const current = await this.getVersioned(key);
+      if (expected === undefined ? current !== undefined : current?.text !== expected.text) return false;
+      await this.put(key, body);
+      return true;
+    });
   }
 
   async deleteIf(key: string, expected: VersionedObject): Promise<boolean> {
-    return this.takeIfUnchanged(this.abs(key), expected);
-  }
-
-  /**
-   * Remove `target` if its text is still `expected.text`: it is renamed aside first (only one rename of
-   * a file can succeed), and put back (never over a newer one) when it turns out to have changed.
-   */
-  private async takeIfUnchanged(target: string, expected: VersionedObject): Promise<boolean> {
-    const aside = `${target}${TMP_MARK}${randomBytes(4).toString('hex')}`;
-    try {
-      await rename(target, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
-    }
-    try {
-      if ((await readFile(aside, 'utf8')) === expected.text) return true;
-      await link(aside, target).catch(() => undefined);
-      return false;
-    } finally {
-      await rm(aside, { force: true });
-    }
+    const target = this.abs(key);
+    return withFileMutex(`${target}${TMP_MARK}mutex`, async () => {
+      if ((await this.getVersioned(key))?.text !== expected.text) return false;
+      await rm(target, { force: true });
+      return true;
+    });
   }
 
   async getFile(key: string, localPath: string): Promise<void> {

@@ -74,23 +74,10 @@ async function duckdbBaseline(dir: string, n: number, variant: 'ctas' | 'parquet
 }
 
 async function jsFloor(n: number, variant: 'generate' | 'flatten' | 'flatten+json'): Promise<Result> {
-  const { NamingConvention, RowNormalizer, Schema } = await import('@ferry/core');
+  const { RUNS_INFO, benchNormalizer } = await import('../normalizer.ts');
   const { runPages } = await import('../records.ts');
-  const schema = new Schema('bench');
-  const normalizer = new RowNormalizer(
-    schema,
-    new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }),
-    { loadId: '1763900000.000001' },
-  );
-  const info = {
-    resource: 'runs',
-    table: 'runs',
-    writeDisposition: 'append' as const,
-    primaryKey: [],
-    mergeKey: [],
-    columns: {},
-    maxTableNesting: 1000,
-  };
+  const normalizer = benchNormalizer();
+  const info = RUNS_INFO;
   let rows = 0;
   let bytes = 0;
   const emit =

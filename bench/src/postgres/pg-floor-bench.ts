@@ -23,9 +23,6 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import {
-  NamingConvention,
-  RowNormalizer,
-  Schema,
   pipeline,
   resource,
   source,
@@ -34,6 +31,7 @@ import {
   type TableSchema,
 } from '@ferry/core';
 import { pgCopyWriter, postgres } from '@ferry/destinations/postgres';
+import { RUNS_INFO, benchNormalizer } from '../normalizer.ts';
 import { runPages } from '../records.ts';
 
 const { values } = parseArgs({
@@ -56,22 +54,6 @@ function psql(...commands: string[]): number {
   if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
   return (performance.now() - t) / 1000;
 }
-
-const INFO = {
-  resource: 'runs',
-  table: 'runs',
-  writeDisposition: 'append' as const,
-  primaryKey: [],
-  mergeKey: [],
-  columns: {},
-  maxTableNesting: 1000,
-};
-const newNormalizer = () =>
-  new RowNormalizer(
-    new Schema('bench'),
-    new NamingConvention({ maxIdentifierLength: 63, identifierCase: 'lower' }),
-    { loadId: '1763900000000001' },
-  );
 
 async function ferry(dir: string): Promise<number> {
   psql('DROP SCHEMA IF EXISTS floor_ferry CASCADE', 'DROP SCHEMA IF EXISTS floor_ferry_staging CASCADE');
@@ -103,13 +85,13 @@ function baseline(dir: string): number {
 }
 
 function flattenOnly(): number {
-  const normalizer = newNormalizer();
+  const normalizer = benchNormalizer();
   let rows = 0;
   const t = performance.now();
   let i = 0;
   for (const page of runPages(N))
     for (const record of page)
-      normalizer.normalize(INFO, record, `r${i++}`, () => {
+      normalizer.normalize(RUNS_INFO, record, `r${i++}`, () => {
         rows++;
       });
   if (rows !== 3 * N) throw new Error(`flatten emitted ${rows} rows`);
@@ -130,7 +112,7 @@ async function fusedStreaming(
   await client.connect();
   const t0 = performance.now();
   await client.query('BEGIN');
-  const normalizer = newNormalizer();
+  const normalizer = benchNormalizer();
   let copies: Promise<void> = Promise.resolve();
   let copyBusy = 0;
   interface Open {
@@ -160,7 +142,7 @@ async function fusedStreaming(
   let i = 0;
   for (const page of runPages(N)) {
     for (const record of page) {
-      normalizer.normalize(INFO, record, `1763900000000001_${(i++).toString(36)}`, emit);
+      normalizer.normalize(RUNS_INFO, record, `1763900000000001_${(i++).toString(36)}`, emit);
       for (let k = 0; k < rows.length; k++) {
         const t = tables[k]!;
         let f = open.get(t.name);

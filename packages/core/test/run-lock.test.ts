@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FerryError, pipeline, resource, source } from '@ferry/core';
-import { removeStale } from '../src/storage/run-lock.ts';
 import { filesOnly } from './fixtures/files-only.ts';
 
 const CHILD = path.join(import.meta.dirname, 'fixtures', 'lock-child.ts');
@@ -124,24 +123,6 @@ describe('run lock of a working folder', () => {
     // Another host with a fresh heartbeat: live, so busy.
     await write({ pid: 1, host: 'pod-running' });
     await expect(p.extract(items(4))).rejects.toMatchObject({ code: 'PIPELINE_BUSY' });
-  });
-
-  it('a stale lock replaced by another taker before it is removed stays (removeStale)', async () => {
-    const { dataDir } = await workdir();
-    const lock = path.join(dataDir, 'run.lock');
-    const stale = JSON.stringify({ pid: 1, host: 'pod-gone', token: 'gone', startedAt: 'then' });
-    const fresh = JSON.stringify({ pid: 2, host: 'pod-new', token: 'new', startedAt: 'now' });
-    await writeFile(lock, stale);
-    expect(await removeStale(lock, stale)).toBe(true);
-    expect(await readdir(dataDir)).toEqual([]);
-    // Read as stale, then another process took it over before this one removed it: the new lock stays.
-    await writeFile(lock, fresh);
-    expect(await removeStale(lock, stale)).toBe(false);
-    expect(await readFile(lock, 'utf8')).toBe(fresh);
-    expect(await readdir(dataDir)).toEqual(['run.lock']);
-    // Already removed by another taker: nothing to do.
-    await rm(lock);
-    expect(await removeStale(lock, stale)).toBe(true);
   });
 
   it('processes racing to take over one stale lock: exactly one wins each time', async () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { link, open, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { FerryError } from '../errors.ts';
-import { withFileMutex } from '../util/fs.ts';
+import { withFileMutex, writeFileAtomic } from '../util/fs.ts';
 
 /** How often the holder touches the lock file. */
 const HEARTBEAT_MS = 10_000;
@@ -37,22 +37,22 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** A lock file's text, its holder (undefined when unreadable: a holder that crashed while writing it) and mtime. */
+/** A lock file's holder (undefined when unreadable) and when it was last touched; undefined when there is none. */
 async function readLock(
   file: string,
-): Promise<{ text: string; info: RunLockInfo | undefined; touched: number } | undefined> {
+): Promise<{ info: RunLockInfo | undefined; touched: number } | undefined> {
+  let text: string;
+  let touched: number;
   try {
-    const text = await readFile(file, 'utf8');
-    const touched = (await stat(file)).mtimeMs;
-    let info: RunLockInfo | undefined;
-    try {
-      info = JSON.parse(text) as RunLockInfo;
-    } catch {
-      info = undefined;
-    }
-    return { text, info, touched };
+    text = await readFile(file, 'utf8');
+    touched = (await stat(file)).mtimeMs;
   } catch {
     return undefined; // none
+  }
+  try {
+    return { info: JSON.parse(text) as RunLockInfo, touched };
+  } catch {
+    return { info: undefined, touched };
   }
 }
 
@@ -77,40 +77,6 @@ export async function runLockHolder(file: string): Promise<RunLockInfo | undefin
 }
 
 /**
- * Remove a stale lock without racing another process that takes it over at the same moment: under the
- * takeover mutex (`<lock>.takeover`), the lock is read again and removed only if it is still the stale lock
- * that was read. Returns whether no lock is there now (false: another taker's fresh lock is).
- */
-export async function removeStale(file: string, staleText: string): Promise<boolean> {
-  return withFileMutex(`${file}.takeover`, async () => {
-    const now = await readFile(file, 'utf8').catch(() => undefined);
-    if (now === undefined) return true;
-    if (now !== staleText) return false;
-    await rm(file, { force: true });
-    return true;
-  });
-}
-
-/** Error codes of a filesystem without hard links (SMB shares, some FUSE mounts). */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/** Put the lock written aside into place; EEXIST when a lock is there. */
-async function place(written: string, file: string, mine: RunLockInfo): Promise<void> {
-  try {
-    await link(written, file);
-  } catch (error) {
-    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-    // No hard links here: exclusive create, then write (a reader may briefly see it empty).
-    const handle = await open(file, 'wx');
-    try {
-      await handle.writeFile(JSON.stringify(mine));
-    } finally {
-      await handle.close();
-    }
-  }
-}
-
-/**
  * Take the run lock of a pipeline's working folder (one `extract`/`normalize`/`load`/`run` at a time per
  * folder, also across processes and hosts sharing it). The holder touches the file every 10 s; a stale
  * lock is taken over. Throws `PIPELINE_BUSY` naming the holder when it is live. Returns the release.
@@ -122,34 +88,21 @@ export async function acquireRunLock(file: string, pipeline: string): Promise<()
     token: PROCESS_TOKEN,
     startedAt: new Date().toISOString(),
   };
-  // The lock appears whole or not at all: written aside, then linked into place (link fails if it exists),
-  // so no one ever reads a half-written lock of a live holder and takes it for a crashed one.
-  const written = `${file}.${PROCESS_TOKEN}.new`;
-  await writeFile(written, JSON.stringify(mine));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await place(written, file, mine);
-      await rm(written, { force: true });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        await rm(written, { force: true });
-        throw error;
-      }
-      const lock = await readLock(file);
-      const holder = lock && isLive(file, lock) ? lock.info : undefined;
-      if (holder || attempt >= 2 || (lock && !(await removeStale(file, lock.text)))) {
-        await rm(written, { force: true });
-        throw new FerryError(
-          'PIPELINE_BUSY',
-          `pipeline '${pipeline}' is already running${holder ? ` (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})` : ''}: ` +
-            `wait for it to finish. If that run is gone, its lock ${file} expires ${LOCK_STALE_MS / 1000} s after its last heartbeat.`,
-          { context: { pipeline, lock: file, ...(holder ? { holder } : {}) } },
-        );
-      }
-    }
-  }
-  heldHere.add(file);
+  // Reading the lock, judging its holder and writing ours happen under one mutex, so of two processes
+  // taking a free or stale lock at once exactly one wins; the lock file itself is replaced whole.
+  await withFileMutex(`${file}.mutex`, async () => {
+    const lock = await readLock(file);
+    const holder = lock && isLive(file, lock) ? lock.info : undefined;
+    if (holder)
+      throw new FerryError(
+        'PIPELINE_BUSY',
+        `pipeline '${pipeline}' is already running (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}): ` +
+          `wait for it to finish. If that run is gone, its lock ${file} expires ${LOCK_STALE_MS / 1000} s after its last heartbeat.`,
+        { context: { pipeline, lock: file, holder } },
+      );
+    await writeFileAtomic(file, JSON.stringify(mine));
+    heldHere.add(file);
+  });
   const heartbeat = setInterval(() => {
     const now = new Date();
     utimes(file, now, now).catch(() => undefined);
@@ -159,11 +112,8 @@ export async function acquireRunLock(file: string, pipeline: string): Promise<()
     clearInterval(heartbeat);
     heldHere.delete(file);
     // Remove only our own lock (a stale-lock takeover by another process must not be undone).
-    try {
-      const info = JSON.parse(await readFile(file, 'utf8')) as RunLockInfo;
-      if (info.token === PROCESS_TOKEN) await rm(file, { force: true });
-    } catch {
-      // already gone
-    }
+    await withFileMutex(`${file}.mutex`, async () => {
+      if ((await readLock(file))?.info?.token === PROCESS_TOKEN) await rm(file, { force: true });
+    }).catch(() => undefined);
   };
 }

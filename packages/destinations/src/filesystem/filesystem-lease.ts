@@ -33,7 +33,8 @@ export function fileLeaseStore(store: FilesystemStore, keyOf: (relative: string)
           current.lease === undefined ||
           current.lease.holder === lease.holder ||
           current.lease.expiresMs < nowMs;
-        if (!free || (await store.putIf(k, body, current?.v))) break;
+        if (!free) return current.lease;
+        if (await store.putIf(k, body, current?.v)) return lease;
       }
       return (await read(k))?.lease;
     },

@@ -76,10 +76,14 @@ export class LocalStore implements FilesystemStore {
     return body === undefined ? undefined : { text: body.toString('utf8') };
   }
 
-  // Conditional writes read, compare and write under a per-key mutex file (a sibling the listing skips).
-  async putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean> {
+  /** Run a conditional step on `key` under its mutex file (a sibling the listing skips). */
+  private underMutex<T>(key: string, fn: (target: string) => Promise<T>): Promise<T> {
     const target = this.abs(key);
-    return withFileMutex(`${target}${TMP_MARK}mutex`, async () => {
+    return withFileMutex(`${target}${TMP_MARK}mutex`, () => fn(target));
+  }
+
+  async putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean> {
+    return this.underMutex(key, async () => {
       const current = await this.getVersioned(key);
       if (expected === undefined ? current !== undefined : current?.text !== expected.text) return false;
       await this.put(key, body);
@@ -88,8 +92,7 @@ export class LocalStore implements FilesystemStore {
   }
 
   async deleteIf(key: string, expected: VersionedObject): Promise<boolean> {
-    const target = this.abs(key);
-    return withFileMutex(`${target}${TMP_MARK}mutex`, async () => {
+    return this.underMutex(key, async (target) => {
       if ((await this.getVersioned(key))?.text !== expected.text) return false;
       await rm(target, { force: true });
       return true;

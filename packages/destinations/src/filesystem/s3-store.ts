@@ -180,29 +180,29 @@ export class S3Store implements FilesystemStore {
     return { bytes: options.gzip ? bytes : size, parts: Math.max(parts, 1) };
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  /** An object's bytes and ETag, or undefined when it does not exist. */
+  private async getObject(key: string): Promise<{ bytes: Buffer; etag?: string } | undefined> {
     try {
       const out = await this.client.send(
         new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
       );
-      return Buffer.from(await out.Body!.transformToByteArray());
+      const bytes = Buffer.from(await out.Body!.transformToByteArray());
+      return out.ETag ? { bytes, etag: out.ETag } : { bytes };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw this.fail('GetObject', key, error);
     }
   }
 
+  async get(key: string): Promise<Buffer | undefined> {
+    return (await this.getObject(key))?.bytes;
+  }
+
   async getVersioned(key: string): Promise<VersionedObject | undefined> {
-    try {
-      const out = await this.client.send(
-        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
-      );
-      const text = Buffer.from(await out.Body!.transformToByteArray()).toString('utf8');
-      return out.ETag ? { text, etag: out.ETag } : { text };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw this.fail('GetObject', key, error);
-    }
+    const object = await this.getObject(key);
+    if (object === undefined) return undefined;
+    const text = object.bytes.toString('utf8');
+    return object.etag ? { text, etag: object.etag } : { text };
   }
 
   // S3 conditional writes (If-None-Match: * to create, If-Match: <ETag> to replace): 412 when it changed.

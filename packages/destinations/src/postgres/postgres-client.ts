@@ -260,7 +260,6 @@ export class PostgresClient extends SqlJobClient {
     const defs = job.columns.map(
       (c) => `${q(c)} ${this.compiler.columnType(table.columns[c] ?? { dataType: 'text' })}`,
     );
-    await this.execute(`DROP TABLE IF EXISTS ${scratch}`);
     await this.execute(`CREATE TEMP TABLE ${scratch} (${defs.join(', ')}) ON COMMIT DROP`);
     await this.copyIn(this.compiler.copyBinary(scratch, job.columns), job.path);
     const picked = job.columns.map((c) => (casts.has(c) ? `${q(c)}::${casts.get(c)}` : q(c)));

@@ -17,6 +17,8 @@ import {
 import { emulatorCommand, runJobCommand, runStatusCommand } from './commands/dbt-cloud.ts';
 import { demoCommand } from './commands/demo.ts';
 import { queryCommand, type QueryFormat } from './commands/query.ts';
+import { mcpCommand, type McpCommandFlags } from './mcp/mcp-command.ts';
+import { aiInitCommand, AI_AGENTS, type AiAgent } from './ai/ai-init.ts';
 
 /** Where `main` reads and writes; defaults are the process's. */
 export interface CliIO {
@@ -262,6 +264,35 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
     .option('--print-yaml', 'print the demo team file and exit')
     .action(async (opts: { db: string; printYaml?: boolean }) => {
       exitCode = await demoCommand(opts, ctx());
+    });
+
+  program
+    .command('mcp')
+    .description(
+      'Model Context Protocol server over stdio for coding agents (tools over team files and datasets)',
+    )
+    .option('--dir <dir>', 'folder of team files (default $FERRY_CONFIG_DIR or .)')
+    .option('--allow-writes', 'also offer run_pipeline and dbt_cloud_trigger_job')
+    .option('--max-result-bytes <n>', 'cap on one tool result (default 100000)')
+    .option('--max-rows <n>', 'row cap of the query tool (default 500)')
+    .option('--query-timeout <duration>', 'cancel a query after this long (default 30s)')
+    .option('--check-timeout <duration>', 'timeout of each check_credentials probe (default 15s)')
+    .action(async (opts: McpCommandFlags) => {
+      exitCode = await mcpCommand(opts, ctx());
+    });
+
+  program
+    .command('ai')
+    .description('Set up a coding agent for this project')
+    .command('init')
+    .description(
+      "Write the agent's rules file, ignore secrets and .ferry/, register `ferry mcp` with the agent",
+    )
+    .addOption(new Option('--agent <agent>', 'which agent').choices([...AI_AGENTS]).makeOptionMandatory())
+    .option('--dir <dir>', 'project folder (default .)')
+    .option('--force', 'overwrite files ferry did not write')
+    .action(async (opts: { agent: AiAgent; dir?: string; force?: boolean }) => {
+      exitCode = await aiInitCommand(opts, ctx());
     });
 
   try {

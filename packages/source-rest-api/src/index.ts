@@ -1,0 +1,46 @@
+export { restApiSource, parseRestApiConfig, resolveResources, detectDataSelector } from './source.ts';
+export type { RestApiSourceOptions, ResolvedResource } from './source.ts';
+export {
+  restApiConfigSchema,
+  clientSchema,
+  authSchema,
+  paginatorSchema,
+  endpointSchema,
+  incrementalSchema,
+  processingStepSchema,
+  resourceSchema,
+  resourceDefaultsSchema,
+  responseActionSchema,
+} from './config.ts';
+export type {
+  RestApiConfig,
+  RestApiConfigInput,
+  AuthConfig,
+  ClientConfig,
+  EndpointConfig,
+  IncrementalConfig,
+  PaginatorConfig,
+  ProcessingStep,
+  ResourceConfig,
+} from './config.ts';
+export { RestApiError, RestApiPaginationError, RestApiAuthError } from './errors.ts';
+export type { RestApiErrorContext } from './errors.ts';
+export { RestClient, parseRetryAfter } from './http-client.ts';
+export type { RestClientOptions, RestRequest, RestResponse, RestRequestEvent } from './http-client.ts';
+export {
+  createPaginator,
+  detectPaginator,
+  parseLinkHeader,
+  CursorPaginator,
+  HeaderLinkPaginator,
+  JsonLinkPaginator,
+  OffsetPaginator,
+  PageNumberPaginator,
+  SinglePagePaginator,
+} from './paginators.ts';
+export type { Paginator, PageRequest, PageResponse } from './paginators.ts';
+export { createAuth, OAuth2ClientCredentials } from './auth.ts';
+export type { Auth } from './auth.ts';
+export { Redactor } from './redact.ts';
+export { compileSteps } from './expressions.ts';
+export type { RecordStep } from './expressions.ts';

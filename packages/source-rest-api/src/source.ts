@@ -1,0 +1,607 @@
+import { createHash } from 'node:crypto';
+import {
+  ConfigError,
+  DataError,
+  resource as coreResource,
+  source as coreSource,
+  transformer,
+  type ColumnHint,
+  type DataItem,
+  type IncrementalOptions,
+  type Resource,
+  type ResourceContext,
+  type ResourceOptions,
+  type Source,
+} from '@ferry/core';
+import { createAuth, type Auth } from './auth.ts';
+import {
+  restApiConfigSchema,
+  type EndpointConfig,
+  type IncrementalConfig,
+  type PaginatorConfig,
+  type RestApiConfig,
+  type RestApiConfigInput,
+  type ResourceConfig,
+} from './config.ts';
+import { RestApiPaginationError } from './errors.ts';
+import { applySteps, compileSteps, type RecordStep } from './expressions.ts';
+import { RestClient, type RestRequestEvent } from './http-client.ts';
+import { findValue, findValues } from './jsonpath.ts';
+import {
+  createPaginator,
+  detectPaginator,
+  PaginationDataError,
+  type PageRequest,
+  type Paginator,
+} from './paginators.ts';
+import { Redactor } from './redact.ts';
+
+/** Options of {@link restApiSource} that are code, not configuration. */
+export interface RestApiSourceOptions {
+  /**
+   * Receives the source's log lines (the paginator `auto` chose, the data selector it detected). Default:
+   * written to stderr as `rest_api: …`, because a guessed paginator is something to see and pin down.
+   */
+  log?: (message: string) => void;
+  /** Receives every HTTP attempt (URL redacted). Default none. */
+  onRequest?: (event: RestRequestEvent) => void;
+  /** Sleep between retries (tests pass a recording one). Default a timer. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** A resource entry after defaults are merged and placeholders are parsed. */
+export interface ResolvedResource {
+  /** Resource name. */
+  name: string;
+  /** The endpoint, with `path` always set. */
+  endpoint: EndpointConfig & { path: string };
+  /** The merged resource entry. */
+  config: ResourceConfig;
+  /** The parent resource this one runs once per row of, if any. */
+  parent: string | undefined;
+  /** Parent fields the placeholders read (JSONPath), by placeholder text. */
+  parentFields: Map<string, string>;
+}
+
+const PLACEHOLDER = /\{([^{}]+)\}/g;
+const INCREMENTAL_KEYS = new Set(['start_value', 'end_value', 'initial_value', 'last_value']);
+const DEFAULT_MAX_PAGES = 10_000;
+const DEFAULT_PARENT_CONCURRENCY = 4;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** dlt's merge of resource_defaults under a resource: objects deep-merged, the resource wins. */
+function deepMerge<T>(base: unknown, over: T): T {
+  if (!isObject(base) || !isObject(over)) return (over === undefined ? base : over) as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over))
+    out[k] = k in out && isObject(v) && !('type' in v) ? deepMerge(out[k], v) : v;
+  return out as T;
+}
+
+/** Parse and check a config: zod issues become one ConfigError naming every bad key. */
+export function parseRestApiConfig(input: unknown, where = 'rest_api'): RestApiConfig {
+  const r = restApiConfigSchema.safeParse(input);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${[where, ...i.path.map(String)].join('.')}: ${i.message}`);
+  throw new ConfigError(`invalid REST API source config:\n${lines.join('\n')}`, {
+    path: where,
+    issues: r.error.issues,
+  });
+}
+
+/**
+ * Merge defaults into each resource, turn dlt's legacy `resolve`/`incremental` params into placeholders,
+ * and check every `{resources.<parent>.<field>}` names a declared resource (one parent per resource, no
+ * cycles). Throws {@link ConfigError} naming the resource and the key.
+ */
+export function resolveResources(config: RestApiConfig): ResolvedResource[] {
+  const defaults = config.resource_defaults ?? {};
+  const entries: ResourceConfig[] = config.resources.map((r) => (typeof r === 'string' ? { name: r } : r));
+  const names = new Set<string>();
+  for (const e of entries) {
+    if (names.has(e.name))
+      throw new ConfigError(`resources: '${e.name}' is declared twice`, { path: `resources.${e.name}` });
+    names.add(e.name);
+  }
+  const out = entries.map((entry): ResolvedResource => {
+    const own = typeof entry.endpoint === 'string' ? { path: entry.endpoint } : (entry.endpoint ?? {});
+    const base =
+      typeof defaults.endpoint === 'string' ? { path: defaults.endpoint } : (defaults.endpoint ?? {});
+    const { endpoint: _d, ...restDefaults } = defaults;
+    const { endpoint: _o, ...restOwn } = entry;
+    const merged = { ...restDefaults, ...restOwn } as ResourceConfig;
+    const endpoint = deepMerge(base, own) as EndpointConfig;
+    endpoint.path ??= entry.name;
+    const where = `resources.${entry.name}.endpoint`;
+    const params: Record<string, unknown> = { ...endpoint.params };
+    for (const [k, v] of Object.entries(params)) {
+      if (!isObject(v)) continue;
+      if (v['type'] === 'resolve') params[k] = `{resources.${String(v['resource'])}.${String(v['field'])}}`;
+      else if (v['type'] === 'incremental') {
+        if (endpoint.incremental)
+          throw new ConfigError(
+            `${where}.params.${k}: an incremental param and endpoint.incremental are both set; keep one`,
+            {
+              path: `${where}.params.${k}`,
+            },
+          );
+        const { type: _t, ...inc } = v;
+        endpoint.incremental = inc as IncrementalConfig;
+        params[k] = '{incremental.start_value}';
+      }
+    }
+    if (endpoint.incremental?.start_param)
+      params[endpoint.incremental.start_param] = '{incremental.start_value}';
+    if (endpoint.incremental?.end_param) params[endpoint.incremental.end_param] = '{incremental.end_value}';
+    endpoint.params = params as EndpointConfig['params'];
+
+    let parent: string | undefined;
+    const parentFields = new Map<string, string>();
+    const visit = (text: string, key: string, strict: boolean) => {
+      for (const m of text.matchAll(PLACEHOLDER)) {
+        const body = m[1]!.trim();
+        const [head, ...rest] = body.split('.');
+        if (head === 'resources' && rest.length >= 2) {
+          const p = rest[0]!;
+          if (!names.has(p))
+            throw new ConfigError(
+              `${where}.${key}: placeholder {${body}} names resource '${p}', which is not declared; resources: ${[...names].join(', ')}`,
+              { path: `${where}.${key}` },
+            );
+          if (p === entry.name)
+            throw new ConfigError(`${where}.${key}: resource '${p}' cannot be its own parent`, {
+              path: `${where}.${key}`,
+            });
+          if (parent !== undefined && parent !== p)
+            throw new ConfigError(
+              `${where}.${key}: a resource has one parent, but placeholders name both '${parent}' and '${p}'`,
+              { path: `${where}.${key}` },
+            );
+          parent = p;
+          parentFields.set(body, rest.slice(1).join('.'));
+        } else if (head === 'incremental' && rest.length === 1 && INCREMENTAL_KEYS.has(rest[0]!)) {
+          if (!endpoint.incremental)
+            throw new ConfigError(
+              `${where}.${key}: {${body}} needs endpoint.incremental (cursor_path, initial_value)`,
+              {
+                path: `${where}.${key}`,
+              },
+            );
+        } else if (strict) {
+          throw new ConfigError(
+            `${where}.${key}: unknown placeholder {${body}}; use {resources.<parent>.<field>} or {incremental.start_value}`,
+            { path: `${where}.${key}` },
+          );
+        }
+      }
+    };
+    visit(endpoint.path, 'path', true);
+    for (const [k, v] of Object.entries(params)) if (typeof v === 'string') visit(v, `params.${k}`, true);
+    for (const [k, v] of Object.entries(endpoint.headers ?? {})) visit(v, `headers.${k}`, false);
+    const walk = (v: unknown, key: string): void => {
+      if (typeof v === 'string') visit(v, key, false);
+      else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${key}[${i}]`));
+      else if (isObject(v)) for (const [k, x] of Object.entries(v)) walk(x, `${key}.${k}`);
+    };
+    walk(endpoint.json, 'json');
+    if (merged.include_from_parent?.length && parent === undefined)
+      throw new ConfigError(
+        `resources.${entry.name}.include_from_parent: the resource has no parent (no {resources.<parent>.<field>} placeholder)`,
+        { path: `resources.${entry.name}.include_from_parent` },
+      );
+    return {
+      name: entry.name,
+      endpoint: endpoint as EndpointConfig & { path: string },
+      config: merged,
+      parent,
+      parentFields,
+    };
+  });
+  // cycles: follow parents; a chain longer than the resource count loops
+  const byName = new Map(out.map((r) => [r.name, r]));
+  for (const r of out) {
+    let cur: ResolvedResource | undefined = r;
+    for (let i = 0; cur?.parent !== undefined; i++) {
+      if (i > out.length)
+        throw new ConfigError(`resources.${r.name}: parent placeholders form a cycle`, {
+          path: `resources.${r.name}`,
+        });
+      cur = byName.get(cur.parent);
+    }
+  }
+  return out;
+}
+
+function columnHints(columns: ResourceConfig['columns']): Record<string, ColumnHint> | undefined {
+  if (!columns) return undefined;
+  return Object.fromEntries(
+    Object.entries(columns).map(([name, c]) => [
+      name,
+      {
+        ...(c.data_type === undefined ? {} : { dataType: c.data_type as ColumnHint['dataType'] & string }),
+        ...(c.nullable === undefined ? {} : { nullable: c.nullable }),
+        ...(c.precision === undefined ? {} : { precision: c.precision }),
+        ...(c.scale === undefined ? {} : { scale: c.scale }),
+      } as ColumnHint,
+    ]),
+  );
+}
+
+function incrementalOptions(inc: IncrementalConfig | undefined): IncrementalOptions | undefined {
+  if (!inc) return undefined;
+  const cursorPath = inc.cursor_path.replace(/^\$\.?/, '');
+  const numeric = typeof inc.initial_value === 'number' || typeof inc.end_value === 'number';
+  return {
+    cursorPath,
+    ...(inc.initial_value === undefined ? {} : { initialValue: inc.initial_value }),
+    ...(inc.end_value === undefined ? {} : { endValue: inc.end_value }),
+    // dlt's lag is seconds for datetime cursors and units for numeric ones; core's lookback is ms for times
+    ...(inc.lag === undefined ? {} : { lookback: numeric ? inc.lag : inc.lag * 1000 }),
+    ...(inc.row_order === undefined ? {} : { rowOrder: inc.row_order }),
+    ...(inc.on_cursor_value_missing === undefined
+      ? {}
+      : { onCursorValueMissing: inc.on_cursor_value_missing }),
+  };
+}
+
+function formatValue(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  if (isObject(v) || Array.isArray(v)) return JSON.stringify(v);
+  return String(v);
+}
+
+/** Values placeholders resolve to in one call: the parent row's fields and the incremental cursor. */
+interface Bindings {
+  parent: DataItem | undefined;
+  parentName: string | undefined;
+  fields: Map<string, string>;
+  incremental: ResourceContext['incremental'];
+}
+
+function lookup(body: string, b: Bindings, resource: string): { found: boolean; value: unknown } {
+  if (body.startsWith('resources.')) {
+    const path = b.fields.get(body)!;
+    const value = findValue(path, b.parent);
+    if (value === undefined || value === null)
+      throw new DataError(
+        `resource '${resource}': its parent '${b.parentName}' row has no '${path}' (placeholder {${body}}); check the field name or filter such rows out in the parent's processing_steps`,
+        { resource, parent: b.parentName, field: path },
+      );
+    return { found: true, value };
+  }
+  const key = body.split('.')[1] as 'start_value' | 'end_value' | 'initial_value' | 'last_value';
+  const inc = b.incremental;
+  const map = {
+    start_value: inc?.startValue,
+    end_value: inc?.endValue,
+    initial_value: inc?.initialValue,
+    last_value: inc?.lastValue,
+  };
+  return { found: map[key] !== undefined && map[key] !== null, value: map[key] };
+}
+
+/** Substitute placeholders; a string that is exactly one placeholder keeps the value's type (JSON bodies). */
+function substitute(text: string, b: Bindings, resource: string, encode: boolean): unknown {
+  const whole = /^\{([^{}]+)\}$/.exec(text);
+  if (whole && (whole[1]!.startsWith('resources.') || whole[1]!.startsWith('incremental.'))) {
+    const r = lookup(whole[1]!.trim(), b, resource);
+    return r.found ? r.value : undefined;
+  }
+  return text.replace(PLACEHOLDER, (m, raw: string) => {
+    const body = raw.trim();
+    if (!body.startsWith('resources.') && !body.startsWith('incremental.')) return m;
+    const r = lookup(body, b, resource);
+    const s = r.found ? formatValue(r.value) : '';
+    return encode ? encodeURIComponent(s) : s;
+  });
+}
+
+function substituteDeep(v: unknown, b: Bindings, resource: string): unknown {
+  if (typeof v === 'string') return substitute(v, b, resource, false);
+  if (Array.isArray(v)) return v.map((x) => substituteDeep(x, b, resource));
+  if (isObject(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const s = substituteDeep(x, b, resource);
+      if (s !== undefined) out[k] = s;
+    }
+    return out;
+  }
+  return v;
+}
+
+/** dlt's data detection: a top-level list, else the first list (2 levels deep) under a records-like key, else the first list. */
+export function detectDataSelector(body: unknown): string {
+  if (!isObject(body)) return '$';
+  const lists: string[][] = [];
+  const find = (node: Record<string, unknown>, path: string[]) => {
+    if (path.length > 2) return;
+    for (const [k, v] of Object.entries(node)) {
+      if (Array.isArray(v)) lists.push([...path, k]);
+      else if (isObject(v)) find(v, [...path, k]);
+    }
+  };
+  find(body, []);
+  if (lists.length === 0) return '$';
+  const RECORD_KEYS = new Set([
+    'data',
+    'items',
+    'results',
+    'entries',
+    'records',
+    'rows',
+    'entities',
+    'payload',
+    'content',
+    'objects',
+    'values',
+  ]);
+  const pick = lists.find((p) => RECORD_KEYS.has(p[p.length - 1]!)) ?? lists[0]!;
+  return pick
+    .map((k) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : `['${k.replace(/'/g, "\\'")}']`))
+    .join('.');
+}
+
+function selectRecords(body: unknown, selector: string): unknown[] {
+  if (body === undefined) return [];
+  const values = selector === '$' ? [body] : findValues(selector, body);
+  const v = values.length === 1 ? values[0] : values;
+  if (Array.isArray(v)) return v;
+  return v === undefined || v === null ? [] : [v];
+}
+
+function requestKey(method: string, req: PageRequest): string {
+  const u = new URL(req.url);
+  for (const [k, v] of Object.entries(req.params)) u.searchParams.set(k, v);
+  u.searchParams.sort();
+  return `${method} ${u.toString()} ${req.json === undefined ? '' : JSON.stringify(req.json)}`;
+}
+
+/** Everything one resource needs to run its calls. */
+interface Runner {
+  resolved: ResolvedResource;
+  client: RestClient;
+  auth: Auth | undefined;
+  baseUrl: string;
+  paginator: PaginatorConfig;
+  steps: RecordStep[];
+  maxPages: number;
+  log: (message: string) => void;
+  /** Data selector detected on the first page of the first call; reused by later calls. */
+  detectedSelector?: string;
+}
+
+function resolveUrl(baseUrl: string, path: string): string {
+  if (/^https?:\/\//i.test(path)) return path;
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return new URL(path.replace(/^\/+/, ''), base).toString();
+}
+
+async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGenerator<DataItem[]> {
+  const { resolved, client } = r;
+  const name = resolved.name;
+  const ep = resolved.endpoint;
+  const path = substitute(ep.path, b, name, true);
+  if (typeof path !== 'string' || path === '')
+    throw new DataError(
+      `resource '${name}': endpoint.path '${ep.path}' resolved to nothing (is the incremental value set?)`,
+      {
+        resource: name,
+      },
+    );
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ep.params ?? {})) {
+    const s = typeof v === 'string' ? substitute(v, b, name, false) : v;
+    if (s !== undefined && s !== null) params[k] = formatValue(s);
+  }
+  const req: PageRequest = {
+    url: resolveUrl(r.baseUrl, path),
+    params,
+    json: ep.json === undefined ? undefined : (substituteDeep(ep.json, b, name) as Record<string, unknown>),
+  };
+  const headers = ep.headers
+    ? Object.fromEntries(
+        Object.entries(ep.headers).map(([k, v]) => [k, String(substitute(v, b, name, false) ?? '')]),
+      )
+    : undefined;
+  const configured = createPaginator(r.paginator, `resources.${name}.endpoint.paginator`);
+  let paginator: Paginator | undefined = configured === 'auto' ? undefined : configured;
+  paginator?.init(req);
+  const method = ep.method ?? 'GET';
+  const seen = new Set<string>();
+  let previousHash: string | undefined;
+  let previousUrl = '';
+  for (let page = 1; ; page++) {
+    const shown = client.redactor.url(requestKey(method, req).split(' ')[1]!);
+    const key = requestKey(method, req);
+    if (seen.has(key))
+      throw new RestApiPaginationError(
+        `resource '${name}': the ${paginator?.type ?? 'auto'} paginator asked for ${shown} a second time; the API does not advance with this paginator, so paging stopped to avoid a loop. Check the paginator settings.`,
+        { resource: name, url: shown },
+      );
+    seen.add(key);
+    if (page > r.maxPages)
+      throw new RestApiPaginationError(
+        `resource '${name}': reached client.max_pages (${r.maxPages}) at ${shown} without the last page; raise client.max_pages if the endpoint really has more pages`,
+        { resource: name, url: shown },
+      );
+    const res = await client.request({
+      resource: name,
+      method,
+      url: req.url,
+      params: req.params,
+      ...(req.json === undefined ? {} : { json: req.json }),
+      ...(ep.data === undefined ? {} : { data: ep.data }),
+      ...(headers === undefined ? {} : { headers }),
+      auth: r.auth,
+      ...(ep.response_actions ? { responseActions: ep.response_actions } : {}),
+      signal: ctx.signal,
+    });
+    if (res.ignored) return;
+    let selector = ep.data_selector ?? r.detectedSelector;
+    if (selector === undefined) {
+      selector = detectDataSelector(res.body);
+      r.detectedSelector = selector;
+      // a top-level list needs no guess; a list picked out of an object is worth a line
+      if (isObject(res.body))
+        r.log(
+          `resource '${name}': data_selector not set; using '${selector}' (detected from the first response)`,
+        );
+    }
+    const raw = selectRecords(res.body, selector);
+    if (raw.length > 0) {
+      const hash = createHash('sha1').update(JSON.stringify(raw)).digest('hex');
+      if (hash === previousHash)
+        throw new RestApiPaginationError(
+          `resource '${name}': ${shown} returned the same ${raw.length} records as the previous page ${previousUrl}; the API ignores the ${paginator?.type ?? ''} paginator's parameter, so paging stopped to avoid a loop. Check the paginator settings (param names, base_page).`,
+          { resource: name, url: shown },
+        );
+      previousHash = hash;
+    }
+    previousUrl = shown;
+    for (const [i, item] of raw.entries())
+      if (!isObject(item))
+        throw new DataError(
+          `resource '${name}': record ${i} of ${shown} is ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}, not an object; set endpoint.data_selector to the list of records`,
+          { resource: name, url: shown },
+        );
+    let records = raw as DataItem[];
+    if (b.parent && resolved.config.include_from_parent?.length) {
+      const extra: DataItem = {};
+      for (const f of resolved.config.include_from_parent)
+        extra[`_${b.parentName}_${f}`] = findValue(f, b.parent);
+      records = records.map((rec) => ({ ...rec, ...extra }));
+    }
+    records = await applySteps(r.steps, records);
+    if (records.length > 0) yield records;
+    if (!paginator) {
+      const d = detectPaginator({ url: res.url, headers: res.headers, body: res.body });
+      paginator = d.paginator;
+      r.log(`resource '${name}': paginator not set; using ${d.paginator.describe()} because ${d.reason}`);
+    }
+    try {
+      paginator.update({ url: res.url, headers: res.headers, body: res.body }, raw);
+    } catch (error) {
+      if (error instanceof PaginationDataError)
+        throw new RestApiPaginationError(`resource '${name}': ${error.message} (at ${shown})`, {
+          resource: name,
+          url: shown,
+        });
+      throw error;
+    }
+    if (!paginator.hasNext) return;
+    paginator.next(req);
+  }
+}
+
+/** Does the path end in a placeholder (`pokemon/{resources.pokemon.name}`)? dlt then expects one object. */
+function singleEntityPath(path: string): boolean {
+  const last = path.split('?')[0]!.split('/').filter(Boolean).pop() ?? '';
+  return /\{[A-Za-z0-9._-]+\}/.test(last);
+}
+
+/**
+ * A Ferry source from a dlt-style REST API config: each entry of `resources` becomes a resource (a table);
+ * one whose path or params name `{resources.<parent>.<field>}` runs once per parent row. State (incremental
+ * cursors) is stored at the destination like every resource's. See docs/rest-api-source.md.
+ */
+export function restApiSource(
+  input: RestApiConfigInput | RestApiConfig,
+  options: RestApiSourceOptions = {},
+): Source {
+  const config = parseRestApiConfig(input);
+  const log = options.log ?? ((m: string) => process.stderr.write(`rest_api: ${m}\n`));
+  const redactor = new Redactor();
+  const c = config.client;
+  const client = new RestClient({
+    ...(c.headers === undefined ? {} : { headers: c.headers }),
+    ...(c.timeout === undefined ? {} : { timeoutMs: c.timeout * 1000 }),
+    ...(c.max_retries === undefined ? {} : { maxRetries: c.max_retries }),
+    ...(c.retry_backoff === undefined ? {} : { backoffMs: c.retry_backoff * 1000 }),
+    ...(c.retry_max_delay === undefined ? {} : { maxDelayMs: c.retry_max_delay * 1000 }),
+    ...(c.request_budget === undefined
+      ? {}
+      : {
+          budget: {
+            requests: c.request_budget.requests,
+            intervalMs: c.request_budget.per === 'second' ? 1000 : 60_000,
+          },
+        }),
+    redactor,
+    ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest }),
+    ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+  });
+  const clientAuth = c.auth ? createAuth(c.auth, redactor) : undefined;
+  const resolved = resolveResources(config);
+  const built = new Map<string, Resource>();
+  const byName = new Map(resolved.map((r) => [r.name, r]));
+  const concurrency = config.parent_concurrency ?? DEFAULT_PARENT_CONCURRENCY;
+
+  const build = (r: ResolvedResource): Resource => {
+    const existing = built.get(r.name);
+    if (existing) return existing;
+    const cfg = r.config;
+    const wd = cfg.write_disposition;
+    const inc = incrementalOptions(r.endpoint.incremental);
+    const opts: ResourceOptions = {
+      name: r.name,
+      ...(cfg.table_name === undefined ? {} : { tableName: cfg.table_name }),
+      ...(wd === undefined
+        ? {}
+        : typeof wd === 'string'
+          ? { writeDisposition: wd }
+          : { writeDisposition: wd.disposition }),
+      ...(typeof wd === 'object' && wd.strategy ? { mergeStrategy: wd.strategy } : {}),
+      ...(cfg.primary_key === undefined ? {} : { primaryKey: cfg.primary_key }),
+      ...(cfg.merge_key === undefined ? {} : { mergeKey: cfg.merge_key }),
+      ...(cfg.columns === undefined ? {} : { columns: columnHints(cfg.columns)! }),
+      ...(cfg.max_table_nesting === undefined ? {} : { maxTableNesting: cfg.max_table_nesting }),
+      ...(cfg.selected === undefined ? {} : { selected: cfg.selected }),
+      ...(inc === undefined ? {} : { incremental: inc }),
+    };
+    if (opts.writeDisposition === 'merge' && !opts.primaryKey && !opts.mergeKey)
+      throw new ConfigError(`resources.${r.name}: write_disposition merge needs primary_key or merge_key`, {
+        path: `resources.${r.name}.write_disposition`,
+      });
+    const paginator =
+      r.endpoint.paginator ?? (singleEntityPath(r.endpoint.path) ? 'single_page' : (c.paginator ?? 'auto'));
+    // fail on a bad paginator now, not on the first page
+    createPaginator(paginator, `resources.${r.name}.endpoint.paginator`);
+    const runner: Runner = {
+      resolved: r,
+      client,
+      auth: r.endpoint.auth ? createAuth(r.endpoint.auth, redactor) : clientAuth,
+      baseUrl: c.base_url,
+      paginator,
+      steps: compileSteps(cfg.processing_steps ?? [], r.name),
+      maxPages: c.max_pages ?? DEFAULT_MAX_PAGES,
+      log,
+    };
+    let res: Resource;
+    if (r.parent === undefined) {
+      res = coreResource(opts, (ctx) =>
+        runCall(
+          runner,
+          { parent: undefined, parentName: undefined, fields: r.parentFields, incremental: ctx.incremental },
+          ctx,
+        ),
+      );
+    } else {
+      const parent = build(byName.get(r.parent)!);
+      res = transformer({ ...opts, parent, concurrency }, (item, ctx) =>
+        runCall(
+          runner,
+          { parent: item, parentName: r.parent, fields: r.parentFields, incremental: ctx.incremental },
+          ctx,
+        ),
+      );
+    }
+    built.set(r.name, res);
+    return res;
+  };
+  const resources = resolved.map(build);
+  return coreSource({ name: config.name ?? 'rest_api', resources });
+}

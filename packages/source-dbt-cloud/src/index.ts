@@ -9,6 +9,8 @@ export type {
   DbtCloudQueryValue,
   DbtCloudRequestEvent,
   DbtCloudRequestOptions,
+  DbtCloudSafeTriggerOptions,
+  DbtCloudTriggerEvent,
   DbtCloudTriggerOptions,
 } from './client/dbt-cloud-client.ts';
 export {

@@ -2,6 +2,7 @@ import {
   DbtCloudClient,
   type DbtCloudClientOptions,
   type DbtCloudId,
+  type DbtCloudSafeTriggerOptions,
   type DbtCloudTriggerOptions,
 } from './client/dbt-cloud-client.ts';
 import { sleep } from './client/dbt-cloud-backoff.ts';
@@ -80,6 +81,12 @@ export interface RunDbtCloudJobOptions extends DbtCloudConnectionOptions, DbtClo
    * `data` argument and then ignores it; here it is sent.
    */
   data?: Record<string, unknown>;
+  /**
+   * How a trigger whose outcome is unknown (502, timeout, reset after sending) looks for the run it may
+   * have created before triggering once more. Default: 4 look-ups 2 s apart (see
+   * {@link DbtCloudClient.triggerJobRun}).
+   */
+  triggerSafety?: DbtCloudSafeTriggerOptions;
 }
 
 /** Options of {@link getDbtCloudRunStatus}. */
@@ -136,7 +143,10 @@ export async function runDbtCloudJob(options: RunDbtCloudJobOptions = {}): Promi
     ...options.trigger,
     extra: { ...options.trigger?.extra, ...options.data },
   };
-  const run = await client.triggerJobRun(jobId, trigger);
+  const run = await client.triggerJobRun(jobId, trigger, {
+    ...options.triggerSafety,
+    ...(options.signal && !options.triggerSafety?.signal ? { signal: options.signal } : {}),
+  });
   return waitForRun(client, runIdOf(run), run, options);
 }
 

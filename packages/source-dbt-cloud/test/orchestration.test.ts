@@ -50,8 +50,8 @@ describe('orchestration helpers against the emulator', () => {
     expect(polls.at(-1)).toBe(10);
     expect(polls).toContain(3); // went through Running
     const run = emu.store.run(Number(outcome.runId))!;
+    expect(run.cause).toMatch(/^ferry test \[ferry:[0-9a-f-]{13}\]$/); // unique per trigger
     expect(run.trigger).toMatchObject({
-      cause: 'ferry test',
       git_branch: 'feature/x',
       schema_override: 'pr_42',
       steps_override: ['dbt build -s orders+'],

@@ -95,6 +95,29 @@ function printRun(
   }
 }
 
+/**
+ * Say what a trigger whose answer was lost did next: adopted the run it had created, or (none found)
+ * triggered once more. One line each, so a reader of the log knows why no second run exists (or why one does).
+ */
+export function printTriggerEvent(
+  ctx: Pick<CommandContext, 'stderr' | 'stdout' | 'format'>,
+  redactor: Redactor,
+  event: { kind: string; runId?: unknown; cause: string; error: unknown },
+): void {
+  const why = event.error instanceof Error ? event.error.message : String(event.error);
+  const text =
+    event.kind === 'adopted'
+      ? `dbt Cloud trigger answer was lost (${why}); adopted run ${String(event.runId)} it created (cause "${event.cause}")`
+      : event.kind === 'retrying'
+        ? `dbt Cloud trigger answer was lost (${why}) and no run with cause "${event.cause}" exists; triggering once more`
+        : `dbt Cloud trigger failed again after sending (${why}); not triggering a third time`;
+  if (ctx.format === 'json')
+    ctx.stdout.write(
+      `${redactor.redact(JSON.stringify({ ts: new Date().toISOString(), level: 'warn', event: `dbt_cloud_trigger_${event.kind}`, runId: event.runId, cause: event.cause, message: text }, jsonReplacer))}\n`,
+    );
+  else ctx.stderr.write(`warning: ${redactor.redact(text)}\n`);
+}
+
 function exitFor(outcome: string | undefined): ExitCode {
   return outcome === 'error' || outcome === 'cancelled' || outcome === 'timeout' || outcome === 'failed'
     ? EXIT.transformFailed
@@ -126,6 +149,7 @@ export async function runJobCommand(
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.pollInterval === undefined ? {} : { pollIntervalMs: parsePoll(options.pollInterval) }),
       trigger: { cause: options.cause ?? 'Triggered by ferry dbt-cloud run-job' },
+      triggerSafety: { onEvent: (e) => printTriggerEvent(ctx, redactor, e) },
     });
     const d = describeRun(run);
     const outcome = wait ? (d.outcome ?? 'success') : 'triggered';

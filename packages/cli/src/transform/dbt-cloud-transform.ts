@@ -20,6 +20,12 @@ export interface DbtCloudTransformResult {
   ms: number;
   /** What went wrong, for failed outcomes (no secrets). */
   error?: string;
+  /**
+   * Set when the trigger's answer was lost after sending (502, timeout, reset): `adopted` when the run it
+   * had created was found by its unique cause (no second run), `retried` when none existed and the job was
+   * triggered once more. Absent on a clean trigger.
+   */
+  triggerRecovery?: 'adopted' | 'retried';
 }
 
 /** True when the outcome means the orchestrator should see a failure (exit code 3). */
@@ -43,6 +49,9 @@ export async function runDbtCloudTransform(
   const started = performance.now();
   const base = { jobId: config.jobId };
   if (config.skipIfEmpty && info.empty) return { ...base, outcome: 'skipped', ms: 0 };
+  let triggerRecovery: DbtCloudTransformResult['triggerRecovery'];
+  const recovery = (): Pick<DbtCloudTransformResult, 'triggerRecovery'> =>
+    triggerRecovery === undefined ? {} : { triggerRecovery };
   try {
     const mod = await loadDbtCloud();
     const result = await mod.runDbtCloudJob({
@@ -54,10 +63,17 @@ export async function runDbtCloudTransform(
       cancelOnTimeout: config.cancelOnTimeout,
       ...(config.pollIntervalMs === undefined ? {} : { pollIntervalMs: config.pollIntervalMs }),
       trigger: { cause: config.cause },
+      // The same safe trigger as `ferry dbt-cloud run-job`: a lost answer never starts the job twice.
+      triggerSafety: {
+        onEvent: (e) => {
+          if (e.kind === 'adopted') triggerRecovery = 'adopted';
+          else if (e.kind === 'retrying') triggerRecovery = 'retried';
+        },
+      },
     });
     const run = describeRun(result);
     const outcome = !config.wait ? 'triggered' : (run.outcome ?? 'success');
-    return { ...base, ...run.fields, outcome, ms: Math.round(performance.now() - started) };
+    return { ...base, ...run.fields, ...recovery(), outcome, ms: Math.round(performance.now() - started) };
   } catch (error) {
     const run = describeRun(error);
     const name = error instanceof Error ? error.name : '';
@@ -67,6 +83,7 @@ export async function runDbtCloudTransform(
     return {
       ...base,
       ...run.fields,
+      ...recovery(),
       outcome,
       ms: Math.round(performance.now() - started),
       error: error instanceof Error ? error.message : String(error),

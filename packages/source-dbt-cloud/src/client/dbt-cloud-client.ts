@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { ConfigError } from '@ferry/core';
 import { parseJsonExact, stringifyJsonExact } from '../util/dbt-cloud-json.ts';
@@ -97,6 +98,13 @@ export interface DbtCloudRequestOptions {
   raw?: boolean;
   /** Cancels the request and any retry wait. */
   signal?: AbortSignal;
+  /**
+   * Which failures are retried. `'any'` (default): 429, 408, 5xx, network errors, timeouts and non-JSON
+   * bodies, right for reads. `'unsent'`: only where the server cannot have acted — a 429 and a connection
+   * refused (or a host not found) before the request left — right for a POST that is not idempotent, such
+   * as a trigger; any other failure throws {@link DbtCloudApiError} with code `DBT_CLOUD_OUTCOME_UNKNOWN`.
+   */
+  retry?: 'any' | 'unsent';
 }
 
 /** Options of {@link DbtCloudClient.paginate}. */
@@ -176,11 +184,29 @@ function envelopeMessage(body: unknown): string | undefined {
 class TransientFailure extends Error {
   readonly status: number | undefined;
   readonly hintMs: number | undefined;
-  constructor(message: string, status: number | undefined, hintMs: number | undefined, cause?: unknown) {
+  /** True when the request never reached the server (connection refused, host not found). */
+  readonly unsent: boolean;
+  constructor(
+    message: string,
+    status: number | undefined,
+    hintMs: number | undefined,
+    cause?: unknown,
+    unsent = false,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.status = status;
     this.hintMs = hintMs;
+    this.unsent = unsent;
   }
+}
+
+/** Network error codes that mean the request was never sent, so the server cannot have acted on it. */
+const UNSENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function networkCode(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  const code = e?.cause?.code ?? e?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /**
@@ -304,6 +330,24 @@ export class DbtCloudClient {
           throw error;
         }
         last = error;
+        if (options.retry === 'unsent' && error.status !== 429 && !error.unsent) {
+          report(error.status, { error: error.message });
+          throw new DbtCloudApiError(
+            redactSecret(
+              `dbt Cloud ${method} ${url} failed after the request was sent (${error.message}); ` +
+                'the server may have acted on it, so it is not retried blindly.',
+              this.#token,
+            ),
+            {
+              ...(error.status === undefined ? {} : { status: error.status }),
+              url,
+              method,
+              attempts: attempt,
+              code: 'DBT_CLOUD_OUTCOME_UNKNOWN',
+              cause: error,
+            },
+          );
+        }
         const retryInMs =
           attempt < attempts
             ? retryDelayMs(attempt, error.hintMs, {
@@ -353,11 +397,13 @@ export class DbtCloudClient {
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       const reason = timeout.aborted ? `timed out after ${this.#timeoutMs} ms` : describeNetworkError(error);
+      const code = networkCode(error);
       throw new TransientFailure(
         status === undefined ? reason : `${status} then ${reason} while reading the body`,
         status,
         undefined,
         error,
+        status === undefined && !timeout.aborted && code !== undefined && UNSENT_CODES.has(code),
       );
     }
     const hintMs = parseRetryAfter(response.headers.get('retry-after'));
@@ -618,13 +664,24 @@ export class DbtCloudClient {
     );
   }
 
-  /** `POST /api/v2/accounts/{a}/jobs/{id}/run/`: trigger a run. `cause` is required by the API. */
+  /**
+   * `POST /api/v2/accounts/{a}/jobs/{id}/run/`: trigger a run, at most once. The POST is not idempotent,
+   * so it is retried only where dbt Cloud cannot have created the run (429, connection refused). After any
+   * other failure (502/504, timeout, reset) the run it may have created is looked up among the job's newest
+   * runs by its cause, which carries a marker unique to this trigger (`[ferry:…]`), and adopted; only when
+   * none turns up after a short bounded search is the job triggered once more. `cause` is required by the
+   * API (default "Triggered via API by Ferry").
+   */
   async triggerJobRun(
     jobId: DbtCloudId,
     options: DbtCloudTriggerOptions = {},
+    safety: DbtCloudSafeTriggerOptions = {},
   ): Promise<Record<string, unknown>> {
     const { cause, gitSha, gitBranch, schemaOverride, extra, ...rest } = options;
-    const body: Record<string, unknown> = { cause: (cause ?? 'Triggered via API by Ferry').slice(0, 255) };
+    const marker = ` [ferry:${randomUUID().slice(0, 13)}]`;
+    const body: Record<string, unknown> = {
+      cause: `${(cause ?? 'Triggered via API by Ferry').slice(0, 255 - marker.length)}${marker}`,
+    };
     if (gitSha) body['git_sha'] = gitSha;
     else if (gitBranch) body['git_branch'] = gitBranch;
     if (schemaOverride) body['schema_override'] = schemaOverride;
@@ -644,11 +701,66 @@ export class DbtCloudClient {
       if (v !== undefined) body[names[k as keyof typeof rest] ?? k] = v;
     }
     Object.assign(body, extra ?? {});
-    return (
-      (await this.request('POST', 'v2', `${this.accountPath}/jobs/${String(jobId)}/run/`, {
-        body,
-      })) as DbtCloudEnvelope<Record<string, unknown>>
-    ).data;
+    const sentCause = String(body['cause']);
+    const searchAttempts = safety.searchAttempts ?? 4;
+    const searchDelayMs = safety.searchDelayMs ?? 2_000;
+    const path = `${this.accountPath}/jobs/${String(jobId)}/run/`;
+    const post = async (): Promise<Record<string, unknown>> =>
+      (
+        (await this.request('POST', 'v2', path, {
+          body,
+          retry: 'unsent',
+          ...(safety.signal ? { signal: safety.signal } : {}),
+        })) as DbtCloudEnvelope<Record<string, unknown>>
+      ).data;
+    const find = async (): Promise<Record<string, unknown> | undefined> => {
+      for (let i = 0; i < searchAttempts; i++) {
+        if (i > 0) await sleep(searchDelayMs, safety.signal);
+        // Newest runs of the job first: a run created by this POST is among them whatever the clocks say.
+        const env = await this.getEnvelope<Record<string, unknown>[]>(
+          'v2',
+          `${this.accountPath}/runs/`,
+          { job_definition_id: jobId, order_by: '-id', include_related: 'trigger', limit: 100 },
+          safety.signal,
+        );
+        const runs = Array.isArray(env.data) ? env.data : [];
+        const hit = runs.find((r) => {
+          const t = r['trigger'] as Record<string, unknown> | null | undefined;
+          return t?.['cause'] === sentCause;
+        });
+        if (hit) return hit;
+      }
+      return undefined;
+    };
+    let lastError: unknown;
+    for (let round = 0; round < 2; round++) {
+      try {
+        return await post();
+      } catch (error) {
+        if (!(error instanceof DbtCloudApiError) || error.code !== 'DBT_CLOUD_OUTCOME_UNKNOWN') throw error;
+        lastError = error;
+        const adopted = await find();
+        if (adopted) {
+          safety.onEvent?.({ kind: 'adopted', runId: adopted['id'] as DbtCloudId, cause: sentCause, error });
+          return adopted;
+        }
+        safety.onEvent?.({ kind: round === 0 ? 'retrying' : 'gave_up', cause: sentCause, error });
+      }
+    }
+    throw new DbtCloudApiError(
+      redactSecret(
+        `dbt Cloud trigger of job ${String(jobId)} failed twice after the request was sent, and no run with cause ` +
+          `"${sentCause}" was found among the job's newest runs. Check the job's runs in dbt Cloud before triggering again.`,
+        this.#token,
+      ),
+      {
+        url: this.url('v2', path),
+        method: 'POST',
+        attempts: 2,
+        code: 'DBT_CLOUD_OUTCOME_UNKNOWN',
+        cause: lastError,
+      },
+    );
   }
 
   /** `POST /api/v2/accounts/{a}/runs/{id}/cancel/`: returns the run (already cancelled or finished). */
@@ -701,9 +813,36 @@ export class DbtCloudClient {
   }
 }
 
+/** What {@link DbtCloudClient.triggerJobRun} did after a trigger whose outcome was unknown. */
+export interface DbtCloudTriggerEvent {
+  /** `adopted`: the run the failed POST created was found; `retrying`: none found, triggering once more; `gave_up`. */
+  kind: 'adopted' | 'retrying' | 'gave_up';
+  /** The adopted run's id. */
+  runId?: DbtCloudId;
+  /** The unique cause sent (the run's `trigger.cause`). */
+  cause: string;
+  /** The failure that made the outcome unknown. */
+  error: unknown;
+}
+
+/** How {@link DbtCloudClient.triggerJobRun} looks for a run after a trigger whose outcome is unknown. */
+export interface DbtCloudSafeTriggerOptions {
+  /** Look-ups of the job's newest runs before triggering once more. Default 4. */
+  searchAttempts?: number;
+  /** Wait between look-ups, ms (a run can take a moment to be listed). Default 2,000. */
+  searchDelayMs?: number;
+  /** Told when a run is adopted or the job is triggered again (for a log line). Default: none. */
+  onEvent?: (event: DbtCloudTriggerEvent) => void;
+  /** Cancels the trigger and the search. */
+  signal?: AbortSignal;
+}
+
 /** Body of a trigger (`POST .../jobs/{id}/run/`), in camelCase. Only `cause` is required by dbt Cloud. */
 export interface DbtCloudTriggerOptions {
-  /** Free-text reason, stored as `trigger.cause` (cut to 255 chars). Default "Triggered via API by Ferry". */
+  /**
+   * Free-text reason, stored as `trigger.cause`. Default "Triggered via API by Ferry". A marker unique to
+   * the trigger (` [ferry:…]`) is appended, and the text cut so the whole stays within 255 chars.
+   */
   cause?: string;
   /** Commit to check out (wins over `gitBranch`, as in dlt). */
   gitSha?: string;

@@ -1,9 +1,14 @@
 /** A fault the emulator can inject into one response. */
 export type EmulatorFault =
-  /** Answer with this status. 429 gets the dbt envelope; 5xx an nginx-style HTML page when `html` (default true). */
-  | { kind: 'status'; status: number; retryAfter?: string | null; html?: boolean }
-  /** Destroy the connection without answering (ECONNRESET at the client). */
-  | { kind: 'reset' }
+  /**
+   * Answer with this status. 429 gets the dbt envelope; 5xx an nginx-style HTML page when `html` (default
+   * true). With `afterSideEffect` the request is served first (a POST creates its run) and the answer then
+   * replaced, as when a proxy times out on an upstream that went on: the fault that makes a blind retry of a
+   * trigger start the job twice.
+   */
+  | { kind: 'status'; status: number; retryAfter?: string | null; html?: boolean; afterSideEffect?: boolean }
+  /** Destroy the connection without answering (ECONNRESET at the client); after serving it with `afterSideEffect`. */
+  | { kind: 'reset'; afterSideEffect?: boolean }
   /** Answer 200 with an HTML page instead of JSON (dbt-core#2836). */
   | { kind: 'html200' }
   /** Add this much latency to the response. */

@@ -606,7 +606,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     const fault = faults.take(method, url.pathname);
     if (fault?.kind === 'delay') latency += fault.ms;
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
-    if (fault?.kind === 'reset') {
+    const afterSideEffect =
+      (fault?.kind === 'status' || fault?.kind === 'reset') && fault.afterSideEffect === true;
+    if (fault?.kind === 'reset' && !afterSideEffect) {
       req.socket.destroy();
       return;
     }
@@ -621,7 +623,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         ...fail(429, 'Too many requests.'),
         headers: faults.rateLimitRetryAfter === null ? {} : { 'retry-after': faults.rateLimitRetryAfter },
       };
-    } else if (fault && faultReply(fault)) reply = faultReply(fault)!;
+    } else if (fault && !afterSideEffect && faultReply(fault)) reply = faultReply(fault)!;
     else {
       const segs = m[2]!.split('/').filter((s) => s !== '');
       try {
@@ -633,6 +635,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
       }
       const due = reply.status === 200 ? faults.insertionsDue(url.pathname) : 0;
       if (due > 0) store.addRuns(due);
+      if (afterSideEffect && fault) {
+        if (fault.kind === 'reset') {
+          req.socket.destroy();
+          return;
+        }
+        reply = faultReply(fault)!;
+      }
     }
     entry.status = reply.status;
     send(res, reply);

@@ -43,6 +43,46 @@ export interface DestinationCapabilities {
    * Default `refuse`.
    */
   readonly mergeFallback: 'refuse' | 'append';
+  /**
+   * Most columns one table may have, system columns included. The normalizer keeps every table within it:
+   * fields that would add a column beyond it go to the table's one JSON overflow column
+   * (`_ferry_overflow`), or the record is refused where the schema contract's `limits` part says so.
+   * Default Infinity (no limit known).
+   */
+  readonly maxColumnsPerTable: number;
+  /**
+   * Widest row a table's columns may add up to in the destination's own row format (Postgres: one heap
+   * tuple, 8,160 bytes with 8 KB pages), counting fixed-width types at 8 bytes and every variable-length
+   * value at {@link variableWidthBytes}. Columns that would pass it overflow like those past
+   * {@link maxColumnsPerTable}. Default Infinity.
+   */
+  readonly maxRowWidthBytes: number;
+  /**
+   * Bytes a variable-length value (text, json, decimal) takes in a row at most, for
+   * {@link maxRowWidthBytes}: Postgres moves longer values out of line behind a pointer (TOAST), 24 bytes
+   * after alignment. Default 24.
+   */
+  readonly variableWidthBytes: number;
+  /**
+   * Largest row the destination loads, every value at its full size in UTF-8 (DuckDB's JSON reader: one
+   * 16 MiB line). A record with a bigger row is refused, naming the resource, position and limit (or
+   * dropped under the contract's `limits: discard_row`). Default Infinity.
+   */
+  readonly maxRowBytes: number;
+  /** Largest single value in bytes (Postgres: 1 GB per field). Refused like {@link maxRowBytes}. Default Infinity. */
+  readonly maxValueBytes: number;
+  /**
+   * Levels of nesting (objects and lists; the record is level 0) expanded into columns and child tables;
+   * deeper data is stored as one JSON value. A resource's own `maxTableNesting` can only lower it.
+   * Default 32: a record nested 1,000 deep makes at most 32 child tables, not 1,000.
+   */
+  readonly maxNestingDepth: number;
+  /**
+   * Tables one load transaction may change, Ferry's system tables (schema version, state, loads marker)
+   * included: BigQuery's transactions mutate at most 100. The engine refuses a package that would
+   * change more before touching data, naming the limit. Default Infinity (no limit).
+   */
+  readonly maxTablesPerTransaction: number;
 }
 
 /** Defaults for every capability: the common SQL warehouse. */
@@ -61,6 +101,13 @@ export const DEFAULT_CAPABILITIES: DestinationCapabilities = Object.freeze({
   supportsJson: true,
   supportsSql: true,
   mergeFallback: 'refuse',
+  maxColumnsPerTable: Number.POSITIVE_INFINITY,
+  maxRowWidthBytes: Number.POSITIVE_INFINITY,
+  variableWidthBytes: 24,
+  maxRowBytes: Number.POSITIVE_INFINITY,
+  maxValueBytes: Number.POSITIVE_INFINITY,
+  maxNestingDepth: 32,
+  maxTablesPerTransaction: Number.POSITIVE_INFINITY,
 } satisfies DestinationCapabilities);
 
 /** Capabilities with defaults filled in; pass only what differs (kysely's `DialectAdapterBase` idea). */

@@ -20,7 +20,9 @@ import { jobFileName } from '../storage/package-storage.ts';
 import { parseJson } from '../util/json.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { FILE_EXTENSIONS, isRecordFileWriter, type RecordFileWriter } from '../writers/writers.ts';
+import { NO_LIMITS, SizeGuard, type NormalizeLimits } from './limits.ts';
 import { RowNormalizer } from './relational.ts';
+import { resolveContract } from '../schema/schema.ts';
 
 /** Options of {@link normalizePackage}. */
 export interface NormalizePackageOptions {
@@ -50,6 +52,8 @@ export interface NormalizePackageOptions {
   fileIdPrefix?: string;
   /** Widen column types in place (the destination can ALTER them). Default true; else variant columns. */
   widen?: boolean;
+  /** The destination's limits (columns, row width, row and value size, nesting). Default none. */
+  limits?: NormalizeLimits;
 }
 
 interface OpenFile {
@@ -163,10 +167,13 @@ export async function createFileNormalizer(options: FileNormalizerOptions): Prom
   await mkdir(path.join(options.outDir, 'started_jobs'), { recursive: true });
   await mkdir(path.join(options.outDir, 'completed_jobs'), { recursive: true });
 
+  const limits = options.limits ?? NO_LIMITS;
   const normalizer = new RowNormalizer(schema, naming, {
     loadId,
     widen: options.widen ?? true,
+    limits,
   });
+  const sizes = new SizeGuard(limits);
   const open = new Map<string, OpenFile>();
   const jobs: NormalizedJob[] = [];
   const rowCounts: Record<string, number> = {};
@@ -300,6 +307,19 @@ export async function createFileNormalizer(options: FileNormalizerOptions): Prom
         const rootId = seqPart + toBase36(line, 6);
         line++;
         normalizer.normalize(info, record as Record<string, unknown>, rootId, emit);
+        if (
+          sizes.needsCheck(text.length) &&
+          !sizes.check(
+            pendingRows,
+            pendingTables,
+            { resource: info.resource, position: `line ${line} of ${file.file}` },
+            resolveContract(info.schemaContract).limits,
+          )
+        ) {
+          pendingRows.length = 0;
+          pendingTables.length = 0;
+          continue;
+        }
         for (let i = 0; i < pendingRows.length; i++) {
           const table = pendingTables[i]!;
           let f = open.get(table.name);

@@ -39,6 +39,7 @@ const ready: Promise<FileNormalizer> = loadWriter().then((writer) =>
     onEvent: (event) => post({ kind: 'event', event }),
     fileIdPrefix: input.fileIdPrefix,
     widen: input.widen,
+    limits: input.limits,
   }),
 );
 // Files are normalized one after another, in the order they were posted.

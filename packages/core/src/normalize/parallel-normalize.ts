@@ -16,6 +16,7 @@ import type {
   PackageResource,
 } from '../storage/package-storage.ts';
 import { listDir } from '../util/fs.ts';
+import { NO_LIMITS, type NormalizeLimits } from './limits.ts';
 import {
   createFileNormalizer,
   writeNormalizedManifest,
@@ -39,6 +40,8 @@ export interface WorkerInput {
   fileMaxRows: number;
   fileMaxBytes: number;
   widen: boolean;
+  /** The destination's limits. */
+  limits: NormalizeLimits;
 }
 
 /** A closed raw file of `extractedDir/raw` and its resource's manifest entry. */
@@ -218,6 +221,7 @@ export class NormalizePool {
           fileMaxRows: this.options.fileMaxRows,
           fileMaxBytes: this.options.fileMaxBytes,
           widen: this.options.widen ?? true,
+          limits: this.options.limits ?? NO_LIMITS,
         },
         (e) => this.onWorkerEvent(w, e),
       );

@@ -1,6 +1,7 @@
 import { DataError } from '../errors.ts';
 import { NOT_COERCIBLE, coerceValue, inferDataType, widenType } from '../schema/infer.ts';
 import type { NamingConvention } from '../schema/naming.ts';
+import { NO_LIMITS, OVERFLOW_COLUMN, TableBudget, type NormalizeLimits } from './limits.ts';
 import { resolveContract, type ResolvedContract, type Schema } from '../schema/schema.ts';
 import {
   SYSTEM_COLUMNS,
@@ -139,13 +140,25 @@ export class RowNormalizer {
   private readonly listKey: string;
 
   private readonly widen: boolean;
+  private readonly limits: NormalizeLimits;
+  private readonly budget: TableBudget;
+  /** Position of the record being normalized (for messages). */
+  private position = 0;
 
   /**
    * `widen` (default true): bigint→double and date→timestamp widen the column in place. False for
    * destinations that cannot alter a column's type: the value goes to a variant column instead.
+   * `limits` (default none): the destination's limits; fields past its column or row-width limit go to
+   * the table's overflow column (or the record is refused, per the contract's `limits` part).
    */
-  constructor(schema: Schema, naming: NamingConvention, options: { loadId: string; widen?: boolean }) {
+  constructor(
+    schema: Schema,
+    naming: NamingConvention,
+    options: { loadId: string; widen?: boolean; limits?: NormalizeLimits },
+  ) {
     this.widen = options.widen ?? true;
+    this.limits = options.limits ?? NO_LIMITS;
+    this.budget = new TableBudget(this.limits);
     this.schema = schema;
     this.naming = naming;
     this.loadId = options.loadId;
@@ -170,6 +183,7 @@ export class RowNormalizer {
     const counted = this.positions.get(info.resource) ?? 0;
     this.positions.set(info.resource, counted + 1);
     const pos = position ?? counted;
+    this.position = pos;
     if (record === null || typeof record !== 'object' || Array.isArray(record) || !isPlainObject(record)) {
       throw new DataError(
         `Resource '${info.resource}' yielded ${describe(record)} at position ${pos}; records must be plain objects. ` +
@@ -231,7 +245,7 @@ export class RowNormalizer {
         info,
         rootTable: naming.normalizeIdentifier(info.table),
         contract: resolveContract(info.schemaContract),
-        maxNesting: info.maxTableNesting ?? 1000,
+        maxNesting: Math.min(info.maxTableNesting ?? 1000, this.limits.maxNestingDepth),
         rootId: merge,
         pkRaw: new Set(info.primaryKey),
         mkRaw: new Set(info.mergeKey),
@@ -408,6 +422,14 @@ export class RowNormalizer {
     const hint = node.hint;
     const dataType = hint?.dataType ?? inferDataType(value);
     if (dataType === undefined) return;
+    if (
+      this.budget.enabled &&
+      !this.budget.fits(table, dataType, this.schema.changeCount) &&
+      (ic.contract.columns === 'evolve' || this.schema.isNewTable(table.name))
+    ) {
+      this.overflow(ic, table, node, name, value, row);
+      return;
+    }
     const created: ColumnSchema = {
       name,
       dataType,
@@ -451,6 +473,15 @@ export class RowNormalizer {
       variants[valueType] = name;
     }
     let column = columnOf(table, name);
+    if (
+      column === undefined &&
+      this.budget.enabled &&
+      ic.contract.data_type === 'evolve' &&
+      !this.budget.fits(table, valueType, this.schema.changeCount)
+    ) {
+      this.overflow(ic, table, node, name, value, row);
+      return;
+    }
     if (column === undefined) {
       column = {
         name,
@@ -475,6 +506,61 @@ export class RowNormalizer {
       );
     }
     row[name] = coerced;
+  }
+
+  /**
+   * A field that would add a column past the destination's limit: into the table's JSON overflow column
+   * (by raw field path), or refused, dropped or skipped as the contract's `limits` part says.
+   */
+  private overflow(
+    ic: InfoCtx,
+    table: TableSchema,
+    node: PathNode,
+    column: string,
+    value: unknown,
+    row: Record<string, unknown>,
+  ): void {
+    const mode = ic.contract.limits;
+    if (mode === 'discard_value') return;
+    if (mode === 'discard_row') {
+      this.discardRow = true;
+      return;
+    }
+    if (mode === 'freeze') {
+      throw new DataError(
+        `Record at position ${this.position} of resource '${ic.info.resource}' needs column '${column}' ` +
+          `(field '${node.rawPath}') in table '${table.name}', past ${this.budget.describeLimit()}. ` +
+          `Store the parent field as JSON (a column hint dataType: 'json'), yield fewer fields, or let such ` +
+          `fields go to the '${OVERFLOW_COLUMN}' JSON column (schemaContract: { limits: 'evolve' }, the default).`,
+        {
+          resource: ic.info.resource,
+          position: this.position,
+          table: table.name,
+          column,
+          limit: this.budget.describeLimit(),
+        },
+      );
+    }
+    if (columnOf(table, OVERFLOW_COLUMN) === undefined) {
+      this.schema.addColumn(
+        table,
+        { name: OVERFLOW_COLUMN, dataType: 'json', nullable: true },
+        ic.contract,
+        ic.info.resource,
+      );
+    }
+    let bag = row[OVERFLOW_COLUMN] as Record<string, unknown> | undefined;
+    if (bag === undefined) {
+      bag = {};
+      row[OVERFLOW_COLUMN] = bag;
+    }
+    // defineProperty: a field named `__proto__` is data here like any other.
+    Object.defineProperty(bag, node.rawPath, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
 
   private ensureSystemColumns(ic: InfoCtx, tctx: TableCtx, table: TableSchema, root: boolean): void {

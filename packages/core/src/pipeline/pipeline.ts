@@ -19,6 +19,7 @@ import {
   normalizePackageParallel,
   type WorkerWriter,
 } from '../normalize/parallel-normalize.ts';
+import { limitsOf } from '../normalize/limits.ts';
 import { NamingConvention } from '../schema/naming.ts';
 import { Schema } from '../schema/schema.ts';
 import type { StoredSchema } from '../schema/types.ts';
@@ -41,6 +42,7 @@ import type {
   PipelineOptions,
   SchemaChange,
 } from './types.ts';
+import { pipelineNameProblem } from './pipeline-name.ts';
 
 /** Connection attempts after the first when the destination is not reachable yet (about 20 s in all). */
 const CONNECT_RETRIES = 5;
@@ -75,12 +77,8 @@ export class Pipeline {
   private lastLoadId = 0n;
 
   constructor(options: PipelineOptions) {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(options.name)) {
-      throw new FerryError(
-        'CONFIG_INVALID',
-        `pipeline name '${options.name}' may use letters, digits, '_', '-' and '.' only`,
-      );
-    }
+    const nameProblem = pipelineNameProblem(options.name);
+    if (nameProblem !== undefined) throw new FerryError('CONFIG_INVALID', nameProblem);
     this.options = options;
     this.name = options.name;
     this.datasetName = options.dataset ?? `${options.name}_dataset`;
@@ -244,6 +242,7 @@ export class Pipeline {
       fileMaxRows: caps.fileMaxRows,
       fileMaxBytes: caps.fileMaxBytes,
       widen: caps.supportsAlterColumnType,
+      limits: limitsOf(caps, this.destination.type),
       onEvent: (e: PipelineEvent) => this.emit(e),
     };
   }
@@ -717,6 +716,25 @@ export class Pipeline {
 
   private checkPlan(plan: LoadPackagePlan): void {
     const caps = this.destination.capabilities;
+    const changed = new Set([
+      ...plan.tables.map((t) => t.table),
+      ...plan.replaceChains.flatMap((c) => c.tables),
+    ]);
+    // The schema version, state and loads marker tables change in the same transaction.
+    const total = changed.size + 3;
+    if (total > caps.maxTablesPerTransaction) {
+      throw new FerryError(
+        'UNSUPPORTED',
+        `package ${plan.loadId} changes ${changed.size} tables (${total} with Ferry's 3 system tables), more than destination ${this.destination.type} allows in one transaction (maxTablesPerTransaction = ${caps.maxTablesPerTransaction}); nothing was loaded. Load fewer resources per run, or lower maxTableNesting so nested lists make fewer child tables.`,
+        {
+          context: {
+            loadId: plan.loadId,
+            tables: changed.size,
+            maxTablesPerTransaction: caps.maxTablesPerTransaction,
+          },
+        },
+      );
+    }
     for (const t of plan.tables) {
       if (
         t.writeDisposition === 'merge' &&

@@ -142,16 +142,23 @@ describe('Schema', () => {
   });
 
   it('resolves contracts', () => {
-    expect(resolveContract(undefined)).toEqual({ tables: 'evolve', columns: 'evolve', data_type: 'evolve' });
+    expect(resolveContract(undefined)).toEqual({
+      tables: 'evolve',
+      columns: 'evolve',
+      data_type: 'evolve',
+      limits: 'evolve',
+    });
     expect(resolveContract('discard_row')).toEqual({
       tables: 'discard_row',
       columns: 'discard_row',
       data_type: 'discard_row',
+      limits: 'discard_row',
     });
     expect(resolveContract({ columns: 'freeze' })).toEqual({
       tables: 'evolve',
       columns: 'freeze',
       data_type: 'evolve',
+      limits: 'evolve',
     });
   });
 });

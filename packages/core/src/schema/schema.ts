@@ -24,6 +24,8 @@ export interface ResolvedContract {
   readonly columns: ContractMode;
   /** Variant columns and widened types. */
   readonly data_type: ContractMode;
+  /** Records past a destination limit (see {@link SchemaContract}). */
+  readonly limits: ContractMode;
 }
 
 /** The default contract: everything evolves (dlt's default). */
@@ -31,6 +33,7 @@ export const EVOLVE_CONTRACT: ResolvedContract = Object.freeze({
   tables: 'evolve',
   columns: 'evolve',
   data_type: 'evolve',
+  limits: 'evolve',
 });
 
 const MODE_CONTRACTS = new Map<string, ResolvedContract>();
@@ -41,7 +44,12 @@ export function resolveContract(contract: SchemaContract | undefined): ResolvedC
   if (typeof contract === 'string') {
     let resolved = MODE_CONTRACTS.get(contract);
     if (resolved === undefined) {
-      resolved = Object.freeze({ tables: contract, columns: contract, data_type: contract });
+      resolved = Object.freeze({
+        tables: contract,
+        columns: contract,
+        data_type: contract,
+        limits: contract,
+      });
       MODE_CONTRACTS.set(contract, resolved);
     }
     return resolved;
@@ -50,6 +58,7 @@ export function resolveContract(contract: SchemaContract | undefined): ResolvedC
     tables: contract.tables ?? 'evolve',
     columns: contract.columns ?? 'evolve',
     data_type: contract.data_type ?? 'evolve',
+    limits: contract.limits ?? 'evolve',
   };
 }
 

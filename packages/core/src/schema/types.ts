@@ -27,9 +27,17 @@ export type MergeStrategy = 'delete-insert' | 'upsert';
 /** What a schema contract does with something new. Default `evolve` everywhere. */
 export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value';
 
-/** Schema contract for a resource or a source (dlt-compatible). A single mode applies to all three. */
+/**
+ * Schema contract for a resource or a source (dlt-compatible). A single mode applies to every part.
+ * `limits` (Ferry's own part) decides what happens to a record past a destination limit (columns per
+ * table, row width, row or value size): `evolve` (default) stores overflowing fields in the table's JSON
+ * overflow column; `freeze` refuses the record naming resource, position and limit; `discard_row` drops
+ * the record; `discard_value` drops the overflowing fields. Row and value sizes cannot overflow: there
+ * `evolve` refuses too.
+ */
 export type SchemaContract =
-  ContractMode | { tables?: ContractMode; columns?: ContractMode; data_type?: ContractMode };
+  | ContractMode
+  | { tables?: ContractMode; columns?: ContractMode; data_type?: ContractMode; limits?: ContractMode };
 
 /** A column of a table. */
 export interface ColumnSchema {
@@ -112,6 +120,8 @@ export const SYSTEM_COLUMNS = {
   listIdx: '_ferry_list_idx',
   /** Child rows of merge tables: the root row's `_ferry_id`. */
   rootId: '_ferry_root_id',
+  /** Fields past a destination's column or row-width limit, as one JSON object by raw field path. */
+  overflow: '_ferry_overflow',
   /** Lists of scalars unpack into a child table with this column. */
   value: 'value',
 } as const;

@@ -47,6 +47,11 @@ export const BIGQUERY_CAPABILITIES: DestinationCapabilities = defineCapabilities
   identifierCase: 'lower',
   supportsAlterColumnType: false,
   maxParallelLoadJobs: 4,
+  // https://cloud.google.com/bigquery/docs/transactions#limitations: a transaction mutates at most 100 tables.
+  maxTablesPerTransaction: 100,
+  // Documented quotas: 10,000 columns per table, 100 MB per row in a JSON load, JSON nested 500 deep at most.
+  maxColumnsPerTable: 10_000,
+  maxRowBytes: 100 * 1024 * 1024,
 });
 
 /**
@@ -96,6 +101,7 @@ export function bigquery(config: BigQueryOptions): Destination {
         location: settings.location,
         parallelLoads: BIGQUERY_CAPABILITIES.maxParallelLoadJobs,
         describe,
+        pipelineName: options.pipelineName,
       });
     },
   };

@@ -21,6 +21,11 @@ export const DUCKDB_CAPABILITIES: DestinationCapabilities = defineCapabilities({
   supportsTransactionalDdl: true,
   maxIdentifierLength: 120,
   fileMaxRows: 1_000_000,
+  // No documented column limit, but read_json of a 2,000-column file ran out of memory under the default
+  // 256 MB memory_limit (1,500 loaded): 1,000 keeps a margin. One JSON line is at most 16 MiB
+  // (`maximum_object_size` of the loader's read_json).
+  maxColumnsPerTable: 1000,
+  maxRowBytes: 16 * 1024 * 1024,
 });
 
 /**

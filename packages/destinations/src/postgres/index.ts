@@ -27,6 +27,12 @@ export const POSTGRES_CAPABILITIES: DestinationCapabilities = defineCapabilities
   supportedFileFormats: ['pgcopy', 'csv', 'jsonl'],
   supportsTransactionalDdl: true,
   maxIdentifierLength: 63,
+  // Documented limits (appendix K): 1,600 columns, one heap tuple of 8,160 bytes (8 KB pages) in which
+  // long values take a 24-byte TOAST pointer, 1 GB per field.
+  maxColumnsPerTable: 1600,
+  maxRowWidthBytes: 8160,
+  variableWidthBytes: 24,
+  maxValueBytes: 1024 * 1024 * 1024,
 });
 
 /**

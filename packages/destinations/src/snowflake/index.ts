@@ -29,6 +29,8 @@ export const SNOWFLAKE_CAPABILITIES: DestinationCapabilities = defineCapabilitie
   identifierCase: 'lower',
   fileMaxRows: 1_000_000,
   fileMaxBytes: 256 * 1024 * 1024,
+  // Documented: a VARCHAR or VARIANT value holds at most 16 MB.
+  maxValueBytes: 16 * 1024 * 1024,
 });
 
 /** A PEM key inline, or a path to one. */

@@ -129,17 +129,28 @@ export async function main(argv: readonly string[], io: CliIO = {}): Promise<num
       ]),
     )
     .option('--param <value...>', 'positional parameters for $1, $2 …')
+    .option('--timeout <seconds>', 'cancel the query after this many seconds (default 300)')
     .option('--config <file>', 'the team file of this pipeline')
     .option('--dir <dir>', 'folder of team files to search by pipeline name (default $FERRY_CONFIG_DIR or .)')
+    .addHelpText(
+      'after',
+      `
+Read-only, enforced by the destination, not by reading the text: Postgres runs the statement as a cursor's
+query through the extended protocol inside BEGIN READ ONLY (rolled back, statement_timeout set); DuckDB and
+the filesystem open read-only with file access off and let only one SELECT through DuckDB's own parser;
+BigQuery dry-runs it and runs it only when its statementType is SELECT; Snowflake sets
+MULTI_STATEMENT_COUNT=1. Use credentials of a read-only role all the same: docs/read-only-roles.md.`,
+    )
     .action(
       async (
         name: string,
         sql: string,
-        opts: { format?: QueryFormat; param?: string[]; config?: string; dir?: string },
+        opts: { format?: QueryFormat; param?: string[]; config?: string; dir?: string; timeout?: string },
       ) => {
         exitCode = await queryCommand(name, sql, target(opts), ctx(), {
           ...(opts.format === undefined ? {} : { format: opts.format }),
           ...(opts.param === undefined ? {} : { params: opts.param }),
+          ...(opts.timeout === undefined ? {} : { timeoutSeconds: opts.timeout }),
         });
       },
     );

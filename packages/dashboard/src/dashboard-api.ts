@@ -25,6 +25,8 @@ export class DashboardRequestError extends FerryError {
 export const MAX_PAGE_ROWS = 500;
 /** Most rows the SQL box returns; the answer says when there were more. */
 export const MAX_SQL_ROWS = 1000;
+/** Default timeout of a dashboard SQL-box query: 30 s. */
+export const DEFAULT_DASHBOARD_QUERY_TIMEOUT_MS = 30_000;
 /** Loads listed on the overview, newest first. */
 const OVERVIEW_LOADS = 20;
 /** Columns the dbt Cloud charts need in the `runs` table. */
@@ -81,8 +83,12 @@ export class DashboardApi {
   private open: Dataset | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(pipeline: Pipeline) {
+  /** Timeout of one SQL-box query (ms). Default 30 s: a page must answer, a long query belongs in `ferry query`. */
+  readonly queryTimeoutMs: number;
+
+  constructor(pipeline: Pipeline, options: { queryTimeoutMs?: number } = {}) {
     this.pipeline = pipeline;
+    this.queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_DASHBOARD_QUERY_TIMEOUT_MS;
   }
 
   /** Run `fn` on the shared read-only dataset, one call at a time. */
@@ -263,19 +269,11 @@ export class DashboardApi {
     assertReadOnlySql(text);
     return this.withDataset(async (ds) => {
       const started = performance.now();
-      const reader = await ds.reader();
-      const out: Record<string, unknown>[] = [];
-      let truncated = false;
-      // Stream and stop early instead of wrapping the text in a subquery: SHOW, DESCRIBE and EXPLAIN stay valid.
-      read: for await (const batch of reader.stream(text, [], MAX_SQL_ROWS + 1)) {
-        for (const row of batch) {
-          if (out.length === MAX_SQL_ROWS) {
-            truncated = true;
-            break read;
-          }
-          out.push(row);
-        }
-      }
+      // The destination's own read-only path (one statement as its parser counts them, SELECT only, a
+      // read-only transaction or connection), bounded in rows and time.
+      const out = await ds.sql(text, [], { timeoutMs: this.queryTimeoutMs, maxRows: MAX_SQL_ROWS + 1 });
+      const truncated = out.length > MAX_SQL_ROWS;
+      if (truncated) out.length = MAX_SQL_ROWS;
       const columns = out.length > 0 ? Object.keys(out[0]!) : [];
       return {
         columns,

@@ -25,8 +25,13 @@ export async function queryCommand(
   sql: string,
   target: PipelineTarget,
   ctx: CommandContext,
-  options: { format?: QueryFormat; params?: string[] },
+  options: { format?: QueryFormat; params?: string[]; timeoutSeconds?: string },
 ): Promise<ExitCode> {
+  const timeout = options.timeoutSeconds === undefined ? 300 : Number(options.timeoutSeconds);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new UsageError(
+      `ferry query: --timeout must be a positive number of seconds, not '${options.timeoutSeconds}'`,
+    );
   try {
     assertReadOnlySql(sql);
   } catch (error) {
@@ -37,7 +42,7 @@ export async function queryCommand(
   const p = await teamPipeline(cfg);
   const ds = p.dataset();
   try {
-    const rows = await ds.sql(sql, options.params ?? []);
+    const rows = await ds.sql(sql, options.params ?? [], { timeoutMs: Math.round(timeout * 1000) });
     const format = options.format ?? (ctx.stdout.isTTY === true ? 'table' : 'json');
     if (format === 'table')
       ctx.stdout.write(`${formatRows(rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);

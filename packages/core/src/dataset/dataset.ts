@@ -4,10 +4,14 @@ import type {
   Destination,
   DestinationClient,
   PipelineStateDoc,
+  UntrustedQueryOptions,
 } from '../destination/destination.ts';
 import { SYSTEM_TABLES, type DataType, type StoredSchema, type TableSchema } from '../schema/types.ts';
 import { assertReadOnlySql } from './read-only-sql.ts';
 import type { Table as ArrowTable, Vector as ArrowVector } from 'apache-arrow';
+
+/** Default timeout of `Dataset.sql`: 5 minutes, long enough for an analyst's query, short of a stuck one. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 300_000;
 
 /** A row as the dataset API returns it. */
 export type DatasetRow = Record<string, unknown>;
@@ -308,10 +312,22 @@ export class Dataset {
     return new Relation(this, name);
   }
 
-  /** Run one read-only SQL query (DDL, DML and multiple statements are refused before they are sent). */
-  async sql(text: string, params: unknown[] = []): Promise<DatasetRow[]> {
+  /**
+   * Run one read-only SQL query written by a user. A text guard refuses DDL, DML and several statements
+   * with a clear message first; then the destination's own read-only path runs it (one statement as its
+   * parser counts them, a read-only transaction or connection, SELECT only, a timeout). Default timeout:
+   * 5 minutes (a library caller who wants longer says so); rows: all unless `maxRows`.
+   */
+  async sql(
+    text: string,
+    params: unknown[] = [],
+    options: Partial<UntrustedQueryOptions> = {},
+  ): Promise<DatasetRow[]> {
     assertReadOnlySql(text);
-    return (await this.reader()).query(text, params);
+    return (await this.reader()).untrustedQuery(text, params, {
+      timeoutMs: options.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
+      ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}),
+    });
   }
 
   /** Row count per data table. */

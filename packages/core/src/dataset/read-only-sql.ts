@@ -56,34 +56,73 @@ export class ReadOnlySqlError extends FerryError {
   }
 }
 
-/** SQL with comments, string literals and quoted identifiers blanked out (keywords stay where they were). */
+/** Characters that continue an identifier (Postgres and DuckDB allow `$` after the first character). */
+const IDENT_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
+
+/**
+ * End (index of the closing quote) of a quoted token opened at `start`, read one way: with the quote
+ * doubled as its escape (standard SQL), or also with backslash escapes (Postgres `E''`, BigQuery and
+ * Snowflake strings, MySQL). -1 when it never closes.
+ */
+function quotedEnd(sql: string, start: number, quote: string, backslash: boolean): number {
+  for (let j = start + 1; j < sql.length; j++) {
+    const c = sql[j];
+    if (backslash && c === '\\') j++;
+    else if (c === quote) {
+      if (sql[j + 1] === quote) j++;
+      else return j;
+    }
+  }
+  return -1;
+}
+
+/**
+ * SQL with comments, string literals and quoted identifiers blanked out (keywords stay where they were).
+ * Where dialects read the same text differently (a backslash before a quote, a nested block comment), the
+ * text is refused rather than guessed: this guard is a first line that gives a clear message; the
+ * destination's own read-only path is what makes a query read-only.
+ */
 function stripLiterals(sql: string): string {
   let out = '';
   for (let i = 0; i < sql.length; i++) {
     const c = sql[i]!;
     const next = sql[i + 1];
+    const prev = i > 0 ? sql[i - 1]! : ' ';
     if (c === '-' && next === '-') {
       const end = sql.indexOf('\n', i);
       i = end === -1 ? sql.length : end;
       out += ' ';
+    } else if (c === '#') {
+      // BigQuery and MySQL read `#` as a line comment, Postgres as an operator: a comment could hide a quote.
+      throw new ReadOnlySqlError("'#' is refused (a comment in some dialects, an operator in others)");
     } else if (c === '/' && next === '*') {
       const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? sql.length : end + 1;
+      const body = sql.slice(i + 2, end === -1 ? sql.length : end);
+      if (body.includes('/*'))
+        throw new ReadOnlySqlError('nested block comments are refused (dialects disagree on where they end)');
+      if (end === -1) throw new ReadOnlySqlError('a block comment is not closed');
+      i = end + 1;
       out += ' ';
     } else if (c === "'" || c === '"' || c === '`') {
-      let j = i + 1;
-      for (; j < sql.length; j++) {
-        if (sql[j] === c) {
-          if (sql[j + 1] === c) j++;
-          else break;
-        }
-      }
-      i = j;
+      const standard = quotedEnd(sql, i, c, false);
+      const escaped = quotedEnd(sql, i, c, true);
+      if (standard !== escaped)
+        throw new ReadOnlySqlError(
+          `a quoted string or name with a backslash before a quote is refused (dialects read it differently): ${sql.slice(i, i + 40)}`,
+        );
+      if (standard === -1) throw new ReadOnlySqlError(`a quote is not closed: ${sql.slice(i, i + 40)}`);
+      i = standard;
       out += c === "'" ? "''" : '"x"';
-    } else if (c === '$' && /[A-Za-z_$]/.test(next ?? '') && /^\$[A-Za-z_]*\$/.test(sql.slice(i))) {
-      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i))![0];
+    } else if (
+      c === '$' &&
+      !IDENT_CHAR.test(prev) &&
+      /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.test(sql.slice(i, i + 80))
+    ) {
+      // A dollar-quoted string: `$$…$$` or `$tag$…$tag$` (not `$1`, not the `$` inside an identifier `x$y$`).
+      const tag = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 80))![0];
       const end = sql.indexOf(tag, i + tag.length);
-      i = end === -1 ? sql.length : end + tag.length - 1;
+      if (end === -1) throw new ReadOnlySqlError(`a dollar-quoted string is not closed: ${tag}`);
+      i = end + tag.length - 1;
       out += "''";
     } else out += c;
   }

@@ -189,10 +189,30 @@ export interface DatasetReader {
     params: unknown[] | undefined,
     batchSize: number,
   ): AsyncIterable<Record<string, unknown>[]>;
+  /**
+   * Run one statement written by a user (`ferry query`, the dashboard, `dataset.sql()`), which is
+   * hostile until the destination itself has refused everything but a read: one statement only (the
+   * destination's own parser counts them, never a text guard), a read-only transaction or connection, a
+   * statement type of SELECT, and a timeout. Throws `ReadOnlySqlError` when refused and `FerryError`
+   * `QUERY_TIMEOUT` past the timeout. Rows beyond `maxRows` are not fetched.
+   */
+  untrustedQuery(
+    sql: string,
+    params: unknown[] | undefined,
+    options: UntrustedQueryOptions,
+  ): Promise<Record<string, unknown>[]>;
   /** Quote an identifier for this destination's SQL. */
   quoteIdentifier(name: string): string;
   /** Fully qualified, quoted name of a table in the dataset. */
   qualifiedTable(table: string): string;
+}
+
+/** Bounds of one untrusted query. */
+export interface UntrustedQueryOptions {
+  /** Cancel the statement after this long (ms). Callers choose: 30 s in the dashboard, 5 min in the CLI. */
+  timeoutMs: number;
+  /** Fetch at most this many rows (default: all); the rest stay on the server. */
+  maxRows?: number;
 }
 
 /** Writes rows of one table to one loader file. */

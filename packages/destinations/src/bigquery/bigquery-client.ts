@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { BigQuery, Job, JobMetadata, Query, QueryResultsOptions } from '@google-cloud/bigquery';
-import { type DatasetReader, type LoadJobFile, type LoadPackagePlan, type TableSchema } from '@ferry/core';
+import {
+  ReadOnlySqlError,
+  type DatasetReader,
+  type LoadJobFile,
+  type LoadPackagePlan,
+  type TableSchema,
+  type UntrustedQueryOptions,
+} from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { planPackage, loadJobConfiguration, sanitizeJobId, type BigQueryLoad } from './bigquery-plan.ts';
-import { BigQuerySqlCompiler, dollarToNamed, usesNamedParams } from './bigquery-sql.ts';
+import { BigQuerySqlCompiler, STAGING_CHECK, dollarToNamed, usesNamedParams } from './bigquery-sql.ts';
 
 /** How the client reaches BigQuery. */
 export interface BigQueryClientOptions {
@@ -17,6 +24,8 @@ export interface BigQueryClientOptions {
   parallelLoads?: number;
   /** A description without secrets, for error messages. */
   describe: string;
+  /** Pipeline that loads, for job labels (admins see whose jobs run). Default: none labelled. */
+  pipelineName?: string;
 }
 
 /** Schema field of a query result, as the REST API returns it. */
@@ -27,8 +36,6 @@ interface ResultField {
   fields?: ResultField[] | null;
 }
 
-/** How many times a job id gets a new suffix after its earlier job failed (a failed job loaded nothing). */
-const MAX_JOB_ATTEMPTS = 5;
 /** Error reasons BigQuery documents as worth retrying. */
 const TRANSIENT_REASONS = new Set([
   'backendError',
@@ -58,6 +65,7 @@ export class BigQueryClient extends SqlJobClient {
     this.reader = {
       query: (sql, params) => this.select(sql, params),
       stream: (sql, params, batchSize) => this.stream(sql, params, batchSize),
+      untrustedQuery: (sql, params, options) => this.untrusted(sql, params, options),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };
@@ -79,11 +87,49 @@ export class BigQueryClient extends SqlJobClient {
     return rows;
   }
 
+  /**
+   * One untrusted statement: a dry run first (BigQuery parses it and names its `statementType`; nothing
+   * runs), allowed only when that is `SELECT` (a script of several statements is `SCRIPT`), then the query
+   * with `jobTimeoutMs` so the service cancels it past the timeout.
+   */
+  private async untrusted(
+    sql: string,
+    params: unknown[] | undefined,
+    options: UntrustedQueryOptions,
+  ): Promise<Row[]> {
+    let statementType: string | undefined;
+    try {
+      const dry = await this.startQuery(sql, params, undefined, { dryRun: true });
+      statementType =
+        (dry.metadata as JobMetadata | undefined)?.statistics?.query?.statementType ?? undefined;
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+    if (statementType !== 'SELECT')
+      throw new ReadOnlySqlError(
+        `only one SELECT is allowed; BigQuery's dry run reads this as ${statementType ?? 'an unknown statement type'}`,
+      );
+    const rows: Row[] = [];
+    const limit = options.maxRows ?? Number.POSITIVE_INFINITY;
+    for await (const page of this.stream(sql, params, 10_000, {
+      jobTimeoutMs: Math.max(1, options.timeoutMs),
+    })) {
+      rows.push(...page.slice(0, limit - rows.length));
+      if (rows.length >= limit) break;
+    }
+    return rows;
+  }
+
   /** Paged results through `getQueryResults` (one page in memory at a time). */
-  private async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {
+  private async *stream(
+    sql: string,
+    params: unknown[] | undefined,
+    batchSize: number,
+    extra?: Partial<Query>,
+  ): AsyncIterable<Row[]> {
     let job: Job;
     try {
-      job = await this.startQuery(sql, params);
+      job = await this.startQuery(sql, params, undefined, extra);
     } catch (error) {
       throw this.wrap(error, sql);
     }
@@ -128,8 +174,9 @@ export class BigQueryClient extends SqlJobClient {
     sql: string,
     params?: unknown[] | Record<string, unknown>,
     jobId?: string,
+    extra?: Partial<Query>,
   ): Promise<Job> {
-    const query: Query = { query: sql, location: this.options.location, useLegacySql: false };
+    const query: Query = { query: sql, location: this.options.location, useLegacySql: false, ...extra };
     if (Array.isArray(params)) {
       // `$n` (the DatasetReader convention) and the compiler's `@pN` bind by name; `?` binds by position.
       query.query = dollarToNamed(sql).sql;
@@ -164,12 +211,15 @@ export class BigQueryClient extends SqlJobClient {
 
   /**
    * Run a job exactly once per id: insert it, or on 409 (the id exists: an earlier attempt of this
-   * package made it) wait for that job instead. An earlier job that failed loaded nothing, so the next
-   * suffixed id (`_r2`, …) runs it again.
+   * package made it) wait for that job instead. An earlier job that finished and failed loaded (or
+   * committed) nothing, so the next suffixed id (`_r2`, `_r3`, …) runs it again; there is no cap, since
+   * a failure of a job this call inserted itself ends the call. `fresh` starts past the ids in use (a
+   * reload after the commit found staging incomplete, {@link loadPackage}).
    */
   private async runOnce(
     baseId: string,
     insert: (id: string) => Promise<Job>,
+    fresh = false,
   ): Promise<{ meta: JobMetadata; id: string; reused: boolean }> {
     for (let attempt = 1; ; attempt++) {
       const id = attempt === 1 ? baseId : `${baseId}_r${attempt}`;
@@ -182,21 +232,33 @@ export class BigQueryClient extends SqlJobClient {
         job = this.bq.job(id, { location: this.options.location });
         reused = true;
       }
+      let meta: JobMetadata;
       try {
-        return { meta: await this.waitForJob(job), id, reused };
+        meta = await this.waitForJob(job);
       } catch (error) {
-        if (!reused || attempt >= MAX_JOB_ATTEMPTS) throw error;
+        if (!reused) throw error;
+        continue;
       }
+      // A reload needs a job of its own: an earlier successful one loaded into a staging table since lost.
+      if (fresh && reused) continue;
+      return { meta, id, reused };
     }
   }
 
   /** Load one file with a load job (deterministic id) into a table of a dataset. */
-  private async runLoad(load: BigQueryLoad): Promise<void> {
+  private async runLoad(load: BigQueryLoad, fresh = false): Promise<void> {
     const table = this.bq.dataset(load.dataset, { location: this.options.location }).table(load.table);
-    await this.runOnce(load.jobId, async (id) => {
-      const [job] = await table.createLoadJob(load.job.path, { ...load.configuration, jobId: id });
-      return job;
-    });
+    await this.runOnce(
+      load.jobId,
+      async (id) => {
+        const [job] = await table.createLoadJob(load.job.path, {
+          ...load.configuration,
+          jobId: id,
+        });
+        return job;
+      },
+      fresh,
+    );
   }
 
   /**
@@ -247,15 +309,48 @@ export class BigQueryClient extends SqlJobClient {
     const ddl = bqPlan.ddl.map((s) => `${s};`).join('\n');
     await this.run(ddl);
 
-    const queue = [...bqPlan.loads];
+    await this.runLoads(plan, bqPlan.loads, false);
+
+    this.lease?.assertHeld();
+    try {
+      await this.runOnce(bqPlan.scriptJobId, (id) =>
+        this.startQuery(bqPlan.script.sql, bqPlan.script.params, id, this.labelled(plan)),
+      );
+    } catch (error) {
+      if (!String((error as Error)?.message).includes(STAGING_CHECK))
+        throw this.wrap(error, bqPlan.script.sql);
+      // A staging table lacks rows that reused (409) load jobs had loaded: it was dropped or expired
+      // between an earlier attempt and this one. Empty the staging tables, load every file again under
+      // new job ids, and commit with a new script job (the failed one committed nothing).
+      await this.run(bqPlan.stagingDdl.map((s) => `${s};`).join('\n'));
+      await this.runLoads(plan, bqPlan.loads, true);
+      this.lease?.assertHeld();
+      try {
+        await this.runOnce(bqPlan.scriptJobId, (id) =>
+          this.startQuery(bqPlan.script.sql, bqPlan.script.params, id, this.labelled(plan)),
+        );
+      } catch (again) {
+        throw this.wrap(again, bqPlan.script.sql);
+      }
+    }
+    // Best effort: a leftover staging table holds only rows already committed under another name.
+    if (bqPlan.cleanup.length > 0)
+      await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
+  }
+
+  /**
+   * Run a package's load jobs, `parallelLoads` at a time. After a failure no new job starts (jobs in
+   * flight finish; their ids make a re-run skip them). `fresh`: new job ids (a reload).
+   */
+  private async runLoads(plan: LoadPackagePlan, loads: BigQueryLoad[], fresh: boolean): Promise<void> {
+    const queue = [...loads];
     let failed = false;
     const worker = async () => {
-      // After a failure no new job starts (jobs in flight finish; their ids make a re-run skip them).
       for (let load = queue.shift(); load && !failed; load = queue.shift()) {
         try {
           await plan.events.jobStarted(load.job);
           try {
-            await this.runLoad(load);
+            await this.runLoad(load, fresh);
           } catch (error) {
             throw this.wrap(
               error,
@@ -276,18 +371,15 @@ export class BigQueryClient extends SqlJobClient {
     const results = await Promise.allSettled(workers);
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
+  }
 
-    this.lease?.assertHeld();
-    try {
-      await this.runOnce(bqPlan.scriptJobId, (id) =>
-        this.startQuery(bqPlan.script.sql, bqPlan.script.params, id),
-      );
-    } catch (error) {
-      throw this.wrap(error, bqPlan.script.sql);
-    }
-    // Best effort: a leftover staging table holds only rows already committed under another name.
-    if (bqPlan.cleanup.length > 0)
-      await this.execute(bqPlan.cleanup.map((s) => `${s};`).join('\n')).catch(() => undefined);
+  /**
+   * Labels of the commit script's job that let a warehouse admin find Ferry's loads (BigQuery's
+   * counterpart of a query tag): `ferry`, the pipeline and the load id. Label values allow lower-case letters, digits, `_` and `-`
+   * (at most 63 characters).
+   */
+  private labelled(plan: LoadPackagePlan | undefined): Partial<Query> {
+    return { labels: jobLabels(this.options.pipelineName ?? plan?.state?.pipelineName, plan?.loadId) };
   }
 
   protected isTransient(error: unknown): boolean {
@@ -389,6 +481,20 @@ function paramType(value: unknown): string {
   if (typeof value === 'boolean') return 'BOOL';
   if (value instanceof Date) return 'TIMESTAMP';
   return 'STRING';
+}
+
+/** BigQuery job labels: lower-case letters, digits, `_` and `-`, at most 63 characters per value. */
+export function jobLabels(pipeline: string | undefined, loadId: string | undefined): Record<string, string> {
+  const value = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '_')
+      .slice(0, 63);
+  return {
+    ferry: 'load',
+    ...(pipeline ? { ferry_pipeline: value(pipeline) } : {}),
+    ...(loadId ? { ferry_load_id: value(loadId) } : {}),
+  };
 }
 
 /** HTTP status of an API error, if any. */

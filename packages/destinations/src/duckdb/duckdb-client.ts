@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { DatasetReader, LoadJobFile, LoadPackagePlan, TableSchema } from '@ferry/core';
 import { SqlJobClient } from '../sql/sql-job-client.ts';
-import { queryRows, streamRows, type Row } from './duckdb-rows.ts';
+import { queryRows, streamRows, untrustedRows, type Row } from './duckdb-rows.ts';
 import { DuckDbSqlCompiler } from './duckdb-sql.ts';
 
 /** DuckDB client: one connection to one database file; a package loads in one transaction. */
@@ -20,6 +20,7 @@ export class DuckDbClient extends SqlJobClient {
     this.reader = {
       query: (sql, params) => this.query(sql, params),
       stream: (sql, params, batchSize) => this.stream(sql, params, batchSize),
+      untrustedQuery: (sql, params, options) => untrustedRows(this.connection, sql, params, options),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

@@ -3,10 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as DuckDbSdk from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { DestinationError, type DatasetReader, type TableSchema } from '@ferry/core';
+import {
+  DestinationError,
+  type DatasetReader,
+  type TableSchema,
+  type UntrustedQueryOptions,
+} from '@ferry/core';
 import { FilesystemCatalog, LOADS_FOLDER, markerKey } from './filesystem-catalog.ts';
 import { duckdbType, sqlIdent, sqlLiteral } from './parquet-duckdb-writer.ts';
-import { queryRows, streamRows, type Row } from '../duckdb/duckdb-rows.ts';
+import { queryRows, streamRows, untrustedRows, type Row } from '../duckdb/duckdb-rows.ts';
 
 const LOADS_COLUMNS = `{'load_id': 'VARCHAR', 'schema_name': 'VARCHAR', 'status': 'BIGINT', 'inserted_at': 'TIMESTAMPTZ', 'schema_version_hash': 'VARCHAR'}`;
 
@@ -50,6 +55,15 @@ export class FilesystemReader implements DatasetReader {
       const instance = await DuckDBInstance.create(':memory:');
       const connection = await instance.connect();
       await connection.run(`SET TimeZone = 'UTC'`);
+      // User SQL reaches this connection (`ferry query`, the dashboard): DuckDB may read only the dataset's
+      // own folder and the download cache, never other local files, and the setting cannot be undone.
+      this.cacheDir ??= await mkdtemp(path.join(tmpdir(), 'ferry-fs-cache-'));
+      const allowed = [`${this.cacheDir}${path.sep}`];
+      const local = this.catalog.store.localPath(this.catalog.key('x'));
+      if (local) allowed.push(`${path.dirname(local)}${path.sep}`);
+      await connection.run(`SET allowed_directories = [${allowed.map(sqlLiteral).join(', ')}]`);
+      await connection.run('SET enable_external_access = false');
+      await connection.run('SET lock_configuration = true');
       this.db = { instance, connection };
     }
     return this.db.connection;
@@ -139,6 +153,15 @@ export class FilesystemReader implements DatasetReader {
 
   async query(sql: string, params?: unknown[]): Promise<Row[]> {
     return queryRows(await this.refresh(), sql, params);
+  }
+
+  /** One untrusted statement (see `DatasetReader.untrustedQuery`) over the views. */
+  async untrustedQuery(
+    sql: string,
+    params: unknown[] | undefined,
+    options: UntrustedQueryOptions,
+  ): Promise<Row[]> {
+    return untrustedRows(await this.refresh(), sql, params, options);
   }
 
   async *stream(sql: string, params: unknown[] | undefined, batchSize: number): AsyncIterable<Row[]> {

@@ -13,6 +13,7 @@ import {
 } from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { PostgresSqlCompiler } from './postgres-sql.ts';
+import { postgresUntrustedQuery } from './postgres-untrusted.ts';
 import { redact, type PostgresSettings } from './postgres-credentials.ts';
 
 /** Postgres' identifier limit; longer names are silently truncated by the server, so Ferry never sends one. */
@@ -124,6 +125,18 @@ export class PostgresClient extends SqlJobClient {
     this.reader = {
       query: (sql, params) => this.readQuery(sql, params),
       stream: (sql, params, batchSize) => this.readStream(sql, params, batchSize),
+      untrustedQuery: async (sql, params, options) => {
+        try {
+          return await postgresUntrustedQuery(
+            { ...this.settings.clientConfig, types: TYPES },
+            sql,
+            params,
+            options,
+          );
+        } catch (error) {
+          throw error instanceof FerryError ? error : this.wrap(error, sql);
+        }
+      },
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

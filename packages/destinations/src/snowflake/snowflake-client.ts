@@ -8,6 +8,7 @@ import {
   type LoadPackagePlan,
   type StoredSchema,
   type TableSchema,
+  type UntrustedQueryOptions,
 } from '@ferry/core';
 import { SqlJobClient, type Row } from '../sql/sql-job-client.ts';
 import { SnowflakeSqlCompiler } from './snowflake-sql.ts';
@@ -68,6 +69,8 @@ export class SnowflakeClient extends SqlJobClient {
     this.reader = {
       query: (sql, params) => this.select(this.compiler.rewriteParams(sql), params),
       stream: (sql, params, batchSize) => this.stream(this.compiler.rewriteParams(sql), params, batchSize),
+      untrustedQuery: (sql, params, options) =>
+        this.untrusted(this.compiler.rewriteParams(sql), params, options),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };
@@ -82,10 +85,12 @@ export class SnowflakeClient extends SqlJobClient {
     sql: string,
     params: unknown[] | undefined,
     stream = false,
+    parameters?: Record<string, number | string>,
   ): Promise<{ statement: RowStatement; rows: Record<string, unknown>[] | undefined }> {
     return new Promise((resolve, reject) => {
       this.connection.execute({
         sqlText: sql,
+        ...(parameters ? { parameters } : {}),
         ...(params && params.length > 0 ? { binds: params.map(toBind) } : {}),
         fetchAsString: ['Number'],
         ...(stream ? { streamResult: true } : {}),
@@ -99,6 +104,26 @@ export class SnowflakeClient extends SqlJobClient {
 
   async execute(sql: string, params?: unknown[]): Promise<void> {
     await this.run1(sql, params);
+  }
+
+  /**
+   * One untrusted statement: `MULTI_STATEMENT_COUNT = 1` makes the service refuse a second statement,
+   * `STATEMENT_TIMEOUT_IN_SECONDS` bounds it, and only a query's text reaches it (the caller's guard);
+   * a read-only role is what stops the rest (docs/read-only-roles.md).
+   */
+  private async untrusted(
+    sql: string,
+    params: unknown[] | undefined,
+    options: UntrustedQueryOptions,
+  ): Promise<Row[]> {
+    const { statement, rows } = await this.run1(sql, params, false, {
+      MULTI_STATEMENT_COUNT: 1,
+      STATEMENT_TIMEOUT_IN_SECONDS: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
+    });
+    const columns = statement.getColumns() ?? [];
+    return (rows ?? [])
+      .slice(0, options.maxRows ?? Number.POSITIVE_INFINITY)
+      .map((r) => convertRow(r, columns));
   }
 
   async query(sql: string, params?: unknown[]): Promise<Row[]> {

@@ -39,6 +39,8 @@ export interface RecordedRequest {
   destination?: string;
   /** Bytes of an uploaded file. */
   mediaBytes?: number;
+  /** `configuration.labels` of a job insert. */
+  labels?: Record<string, string>;
   /** Response status. */
   status: number;
 }
@@ -63,13 +65,69 @@ interface StoredJob {
   rows: { f: { v: unknown }[] }[];
 }
 
-/** Faults a test can inject. */
+/** An error as BigQuery reports it: an HTTP status (for a refused request) and a reason. */
+export interface InjectedError {
+  /** HTTP status of a refused request (jobs.insert); ignored for a job that fails. Default 400. */
+  status?: number;
+  /** BigQuery's reason, e.g. `rateLimitExceeded`, `backendError`, `invalidQuery`. */
+  reason: string;
+  /** The message. */
+  message: string;
+}
+
+/**
+ * Faults a test can inject, each off by default (README.md lists what each imitates and its source).
+ */
 export interface ServerFaults {
   /**
    * After handling a request that matches, destroy the socket instead of answering (the work is done
    * but the client never hears it): a lost response.
    */
   dropResponse?: (req: RecordedRequest) => boolean;
+  /**
+   * Refuse a jobs.insert (load or query) before any job exists: BigQuery's 403 `rateLimitExceeded`
+   * ("Exceeded rate limits: too many api requests per user per method"), a 5xx `backendError`. The same
+   * job id can be inserted again later.
+   */
+  rejectInsert?: (req: RecordedRequest) => InjectedError | undefined;
+  /**
+   * Accept a job but finish it DONE with this error and without running it: a load job that fails, a
+   * script aborted by a concurrent transaction (`Transaction is aborted due to concurrent update
+   * against table …`). The id stays taken (a second insert gets 409).
+   */
+  failJob?: (req: RecordedRequest) => InjectedError | undefined;
+  /**
+   * BigQuery's transaction rules: a transaction mutates at most 100 tables, and DDL on permanent tables
+   * inside one is refused. Default off (the server then accepts both).
+   */
+  transactionRules?: boolean;
+  /**
+   * Datasets keep their location, and a job that names another location does not find them (BigQuery's
+   * 404 `Not found: Dataset p:ds was not found in location EU`). Default off.
+   */
+  checkLocation?: boolean;
+  /**
+   * DML concurrency per table: at most 2 mutating statements run and 20 wait; one more fails with
+   * `Resources exceeded … too many DML statements outstanding against table`. Default off.
+   */
+  dmlQueue?: boolean;
+}
+
+/**
+ * A fault that hits matching requests the first `n` times only (then the request goes through): e.g.
+ * `failTimes(6, (r) => r.jobType === 'load', {reason: 'backendError', message: '…'})`.
+ */
+export function failTimes(
+  n: number,
+  match: (req: RecordedRequest) => boolean,
+  error: InjectedError,
+): (req: RecordedRequest) => InjectedError | undefined {
+  let left = n;
+  return (req) => {
+    if (left <= 0 || !match(req)) return undefined;
+    left--;
+    return error;
+  };
 }
 
 /** A running local BigQuery server. */
@@ -176,17 +234,95 @@ export async function startBigQueryServer(
     });
   };
 
+  const injectInsertFaults = (rec: RecordedRequest) => {
+    const refused = faults.rejectInsert?.(rec);
+    if (refused) throw new ApiFailure(refused.status ?? 400, refused.reason, refused.message);
+  };
+
+  const failedJob = (jobId: string, configuration: unknown, error: InjectedError): StoredJob => ({
+    resource: jobResource(jobId, location, configuration, { message: error.message, reason: error.reason }),
+    fields: [],
+    rows: [],
+  });
+
+  /** Dataset locations, as created (checked when `faults.checkLocation`). */
+  const datasetLocations = new Map<string, string>();
+  const checkJobLocation = (jobLocation: string | undefined, datasets: string[]) => {
+    if (!faults.checkLocation) return;
+    const where = (jobLocation ?? location).toUpperCase();
+    for (const ds of datasets) {
+      const at = datasetLocations.get(ds);
+      if (at && at.toUpperCase() !== where)
+        throw new ApiFailure(
+          404,
+          'notFound',
+          `Not found: Dataset ${projectId}:${ds} was not found in location ${where}`,
+        );
+    }
+  };
+
+  /** Mutating statements outstanding per table (running or waiting for the single slot). */
+  const outstandingDml = new Map<string, number>();
+
   /** Run a BigQuery script; the last row-returning statement is the job's result. */
-  const runScript = (sql: string, params: ApiParam[], mode: 'NAMED' | 'POSITIONAL') =>
+  const runScript = async (
+    sql: string,
+    params: ApiParam[],
+    mode: 'NAMED' | 'POSITIONAL',
+    jobLocation?: string,
+  ) => {
+    const statements = splitStatements(sql);
+    const mutated = [...new Set(statements.map(mutatedTable).filter((t): t is string => Boolean(t)))];
+    if (faults.dmlQueue) {
+      // BigQuery runs 2 mutating DML statements per table at once and queues 20 more
+      // (https://cloud.google.com/bigquery/docs/data-manipulation-language#dml-limitations).
+      for (const t of mutated)
+        if ((outstandingDml.get(t) ?? 0) >= 22)
+          throw new ApiFailure(
+            400,
+            'resourcesExceeded',
+            `Resources exceeded during query execution: Too many DML statements outstanding against table ${t}, limit is 20.`,
+          );
+      for (const t of mutated) outstandingDml.set(t, (outstandingDml.get(t) ?? 0) + 1);
+    }
+    try {
+      checkJobLocation(jobLocation, [...new Set(statements.flatMap(datasetsOf))]);
+      return await runScriptNow(statements, params, mode);
+    } finally {
+      if (faults.dmlQueue) for (const t of mutated) outstandingDml.set(t, outstandingDml.get(t)! - 1);
+    }
+  };
+
+  const runScriptNow = (statements: string[], params: ApiParam[], mode: 'NAMED' | 'POSITIONAL') =>
     exclusive(async () => {
       let inTransaction = false;
+      const touched = new Set<string>();
       let result: { fields: Record<string, unknown>[]; rows: { f: { v: unknown }[] }[] } = {
         fields: [],
         rows: [],
       };
       let affected = 0;
       try {
-        for (const statement of splitStatements(sql)) {
+        for (const statement of statements) {
+          const schema =
+            /^\s*CREATE\s+SCHEMA\s+(?:IF\s+NOT\s+EXISTS\s+)?`[^`]*`\s*\.\s*`([^`]*)`.*location\s*=\s*'([^']*)'/is.exec(
+              statement,
+            );
+          if (schema && !datasetLocations.has(schema[1]!)) datasetLocations.set(schema[1]!, schema[2]!);
+          if (faults.transactionRules && inTransaction) {
+            // https://cloud.google.com/bigquery/docs/transactions#limitations
+            if (
+              /^\s*(CREATE|ALTER|DROP|TRUNCATE)\b/i.test(statement) &&
+              !/^\s*CREATE\s+TEMP(ORARY)?\b/i.test(statement)
+            )
+              throw new Error('DDL statements on permanent tables are not supported inside a transaction');
+            const t = mutatedTable(statement);
+            if (t) touched.add(t);
+            if (touched.size > 100)
+              throw new Error(
+                `Transaction exceeds the limit of 100 tables that a transaction can modify (${touched.size} tables)`,
+              );
+          }
           const duck = translateStatement(statement, params, mode);
           if (/^BEGIN\b/i.test(duck)) inTransaction = true;
           const reader = await conn.runAndReadAll(duck);
@@ -214,6 +350,7 @@ export async function startBigQueryServer(
         String(q.query ?? ''),
         q.queryParameters ?? [],
         q.parameterMode === 'POSITIONAL' ? 'POSITIONAL' : 'NAMED',
+        jobLocation,
       );
       return {
         resource: jobResource(jobId, jobLocation, configuration, undefined, {
@@ -233,6 +370,48 @@ export async function startBigQueryServer(
         rows: [],
       };
     }
+  };
+
+  /** The job resource of a dry run: the statement's type as DuckDB parses the translated text. */
+  const dryRunResource = async (jobId: string, configuration: Record<string, any>) => {
+    const q = configuration.query ?? {};
+    const statements = splitStatements(String(q.query ?? ''));
+    let statementType = 'SCRIPT';
+    if (statements.length === 1) {
+      const duck = translateStatement(
+        statements[0]!,
+        q.queryParameters ?? [],
+        q.parameterMode === 'POSITIONAL' ? 'POSITIONAL' : 'NAMED',
+      );
+      let type: number;
+      try {
+        const extracted = await conn.extractStatements(duck);
+        if (extracted.count !== 1) type = -1;
+        else {
+          const prepared = await extracted.prepare(0).catch(() => undefined);
+          type = prepared ? prepared.statementType : 1;
+          prepared?.destroySync();
+        }
+      } catch (error) {
+        throw new ApiFailure(400, 'invalidQuery', (error as Error).message.split('\n')[0]!);
+      }
+      const names: Record<number, string> = {
+        1: 'SELECT',
+        2: 'INSERT',
+        3: 'UPDATE',
+        5: 'DELETE',
+        7: 'CREATE_TABLE',
+        9: 'ALTER_TABLE',
+        15: 'DROP_TABLE',
+        30: 'MERGE',
+      };
+      statementType = names[type] ?? 'SCRIPT';
+    }
+    return {
+      ...jobResource(jobId, location, { ...configuration, dryRun: true }, undefined, {
+        query: { statementType, totalBytesProcessed: '0' },
+      }),
+    };
   };
 
   const runLoadJob = async (
@@ -341,7 +520,14 @@ export async function startBigQueryServer(
         destination: `${dest.datasetId}.${dest.tableId}`,
         mediaBytes: media.length,
       });
+      injectInsertFaults(rec);
       claimJob(jobId, json.configuration);
+      const injected = faults.failJob?.(rec);
+      if (injected) {
+        jobs.set(jobId, failedJob(jobId, json.configuration, injected));
+        return [200, jobs.get(jobId)!.resource];
+      }
+      checkJobLocation(json.jobReference?.location, [String(dest.datasetId)]);
       const job = await runLoadJob(
         jobId,
         json.jobReference?.location ?? location,
@@ -360,8 +546,20 @@ export async function startBigQueryServer(
         jobType: 'query',
         sql: json.configuration?.query?.query,
         params: json.configuration?.query?.queryParameters,
+        ...(json.configuration?.labels ? { labels: json.configuration.labels } : {}),
       });
+      if (json.configuration?.dryRun === true) {
+        // A dry run (https://cloud.google.com/bigquery/docs/dry-run-queries): validated, not run, no job
+        // stored; `statistics.query.statementType` says what it is (SCRIPT for several statements).
+        return [200, await dryRunResource(jobId, json.configuration)];
+      }
+      injectInsertFaults(rec);
       claimJob(jobId, json.configuration);
+      const injected = faults.failJob?.(rec);
+      if (injected) {
+        jobs.set(jobId, failedJob(jobId, json.configuration, injected));
+        return [200, jobs.get(jobId)!.resource];
+      }
       const job = await runQueryJob(jobId, json.jobReference?.location ?? location, json.configuration ?? {});
       jobs.set(jobId, job);
       return [200, job.resource];
@@ -414,6 +612,7 @@ export async function startBigQueryServer(
           if (await datasetExists(id))
             throw new ApiFailure(409, 'duplicate', `Already Exists: Dataset ${projectId}:${id}`);
           await conn.run(`CREATE SCHEMA ${qcat}.${dq(id)}`);
+          datasetLocations.set(id, String(json.location ?? location));
           return [200, datasetResource(projectId, id, json.location ?? location)];
         });
       }
@@ -585,6 +784,25 @@ function reply(
       'content-length': Buffer.byteLength(text),
     })
     .end(text);
+}
+
+const PATH = /`((?:[^`\\]|\\.)*)`\s*\.\s*`((?:[^`\\]|\\.)*)`(?:\s*\.\s*`((?:[^`\\]|\\.)*)`)?/;
+
+/** `dataset.table` a DML statement mutates (INSERT, DELETE, UPDATE, MERGE), or undefined. */
+function mutatedTable(statement: string): string | undefined {
+  const m =
+    /^\s*(?:INSERT\s+(?:INTO\s+)?|DELETE\s+(?:FROM\s+)?|UPDATE\s+|MERGE\s+(?:INTO\s+)?)(`[^;]*)/i.exec(
+      statement,
+    );
+  if (!m) return undefined;
+  const path = PATH.exec(m[1]!);
+  if (!path) return undefined;
+  return path[3] !== undefined ? `${path[2]}.${path[3]}` : `${path[1]}.${path[2]}`;
+}
+
+/** Datasets a statement names through `project`.`dataset`[.`table`] paths. */
+function datasetsOf(statement: string): string[] {
+  return [...statement.matchAll(new RegExp(PATH.source, 'g'))].map((m) => m[2]!);
 }
 
 function dq(name: string): string {

@@ -329,7 +329,6 @@ export interface PageNumberPaginatorOptions {
 /** Page numbers (`page=1,2,…`), with the total number of pages or without. */
 export class PageNumberPaginator extends RangePaginator {
   readonly type = 'page_number';
-  private largestPage = 0;
   private readonly basePage: number;
   constructor(o: PageNumberPaginatorOptions = {}) {
     super({
@@ -344,18 +343,12 @@ export class PageNumberPaginator extends RangePaginator {
     });
     this.basePage = o.basePage ?? 0;
   }
-  override init(request: PageRequest): void {
-    this.largestPage = 0;
-    super.init(request);
-  }
   /**
-   * The page size is not configured, so a page is "full" when it is as long as the longest earlier page;
-   * the first page is trusted (a one-page result must not cost a second request).
+   * The page size is not known here, so a page cannot be judged full: the page count is trusted. (APIs
+   * that clamp an out-of-range page to the last one would otherwise fail the repeated-page check.)
    */
-  protected isFull(records: readonly unknown[]): boolean {
-    const full = this.pageIndex > 1 && records.length > 0 && records.length >= this.largestPage;
-    this.largestPage = Math.max(this.largestPage, records.length);
-    return full;
+  protected isFull(): boolean {
+    return false;
   }
   protected end(total: number): number {
     return total + this.basePage;
@@ -457,6 +450,11 @@ export function createPaginator(config: PaginatorConfig, where: string): Paginat
 const NEXT_KEY = /^next$/i;
 const NEXT_DICT_KEY = /^(?:href|url)$/i;
 const TOTAL_PAGES_KEY = /^(?:total_pages|pages|totalpages)$/i;
+const CURRENT_PAGE_KEY = /^(?:page|current_page|currentpage|page_number|pagenumber)$/i;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
 
 function findKey(
   body: unknown,
@@ -514,11 +512,19 @@ export function detectPaginator(response: PageResponse): { paginator: Paginator;
       ? [key]
       : undefined,
   );
-  if (totalPages)
+  if (totalPages) {
+    // the first request carried no page number; the page the server says it sent is the base page
+    const holder =
+      totalPages.length > 1 ? findValue(totalPages.slice(0, -1).join('.'), response.body) : response.body;
+    const current = isRecord(holder)
+      ? Object.entries(holder).find(([k, v]) => CURRENT_PAGE_KEY.test(k) && Number.isInteger(Number(v)))
+      : undefined;
+    const basePage = current ? Number(current[1]) : 0;
     return {
-      paginator: new PageNumberPaginator({ totalPath: totalPages.join('.') }),
-      reason: `the body has a page count at '${totalPages.join('.')}'`,
+      paginator: new PageNumberPaginator({ totalPath: totalPages.join('.'), basePage }),
+      reason: `the body has a page count at '${totalPages.join('.')}'${current ? ` and says it is page ${basePage}` : ' (first page assumed 0; set base_page if the API counts from 1)'}`,
     };
+  }
   if (next)
     return {
       paginator: new CursorPaginator({ cursorPath: next.path.join('.') }),

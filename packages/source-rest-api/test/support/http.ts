@@ -69,7 +69,12 @@ export async function startServer(handler: (ctx: Ctx) => void | Promise<void>): 
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // hung and keep-alive sockets would hold close() open
+        server.closeAllConnections();
+      }),
   };
 }
 

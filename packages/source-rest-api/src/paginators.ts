@@ -60,7 +60,7 @@ export class PaginationDataError extends Error {}
 export class SinglePagePaginator implements Paginator {
   readonly type = 'single_page';
   hasNext = true;
-  init(): void {
+  init(_request?: PageRequest): void {
     this.hasNext = true;
   }
   update(): void {
@@ -77,7 +77,7 @@ abstract class NextUrlPaginator implements Paginator {
   abstract readonly type: string;
   hasNext = true;
   protected nextUrl: string | undefined;
-  init(): void {
+  init(_request?: PageRequest): void {
     this.hasNext = true;
     this.nextUrl = undefined;
   }
@@ -158,7 +158,7 @@ export class CursorPaginator implements Paginator {
       throw new ConfigError('cursor paginator: set cursor_param or cursor_body_path, not both');
     this.o = options;
   }
-  init(): void {
+  init(_request?: PageRequest): void {
     this.hasNext = true;
     this.cursor = undefined;
   }

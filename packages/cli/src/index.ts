@@ -20,3 +20,6 @@ export { runAll, type RunAllResult } from './commands/run-all.ts';
 export { validateFiles, type ValidateResult } from './commands/validate.ts';
 export { teamJsonSchemaText } from './commands/schema.ts';
 export { DEMO_YAML } from './commands/demo.ts';
+export { createFerryMcpServer, MCP_DEFAULTS } from './mcp/mcp-server.ts';
+export type { FerryMcpOptions } from './mcp/mcp-context.ts';
+export { aiInit, AI_AGENTS, type AiAgent, type AiInitFile, type AiInitOptions } from './ai/ai-init.ts';

@@ -63,10 +63,23 @@ export class DestinationError extends FerryError {
   readonly sql: string | undefined;
   /** True when retrying can succeed (network, killed backend, rate limit). Default false. */
   readonly transient: boolean;
+  /**
+   * True when the package itself cannot load, so retrying it can never succeed (a data exception, a
+   * constraint, a program limit such as too many columns). The engine then moves the package aside
+   * instead of loading it first on every later run. Default false: an unclassified error keeps the
+   * package pending.
+   */
+  readonly terminal: boolean;
 
   constructor(
     message: string,
-    options: { sql?: string; transient?: boolean; cause?: unknown; context?: Record<string, unknown> } = {},
+    options: {
+      sql?: string;
+      transient?: boolean;
+      terminal?: boolean;
+      cause?: unknown;
+      context?: Record<string, unknown>;
+    } = {},
   ) {
     super('DESTINATION_FAILED', message, {
       context: { ...options.context, sql: options.sql },
@@ -74,6 +87,7 @@ export class DestinationError extends FerryError {
     });
     this.sql = options.sql;
     this.transient = options.transient ?? false;
+    this.terminal = !this.transient && (options.terminal ?? false);
   }
 }
 
@@ -95,6 +109,45 @@ export class PipelineStepError extends FerryError {
     });
     this.step = step;
     this.loadId = options.loadId;
+  }
+}
+
+/**
+ * A load package failed in a way retrying cannot fix. It was moved aside to `failedDir` (kept for
+ * inspection, listed by `ferry pipeline info`), its state was not committed, and the next run extracts
+ * again from the last committed state. Code `PACKAGE_FAILED`.
+ */
+export class PackageFailedError extends FerryError {
+  /** The package that failed. */
+  readonly loadId: string;
+  /** Where the package (and any later pending package) now lies. */
+  readonly failedDir: string;
+
+  /** The step that failed: `normalize` (a data error) or `load` (a terminal destination error). */
+  readonly step: 'normalize' | 'load';
+
+  constructor(
+    message: string,
+    options: {
+      loadId: string;
+      failedDir: string;
+      movedAside: string[];
+      step: 'normalize' | 'load';
+      cause?: unknown;
+    },
+  ) {
+    super('PACKAGE_FAILED', message, {
+      context: {
+        step: options.step,
+        loadId: options.loadId,
+        failedDir: options.failedDir,
+        movedAside: options.movedAside,
+      },
+      cause: options.cause,
+    });
+    this.loadId = options.loadId;
+    this.failedDir = options.failedDir;
+    this.step = options.step;
   }
 }
 

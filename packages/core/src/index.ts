@@ -8,6 +8,11 @@ export type * from './extract/resource.ts';
 export { resource, transformer, source } from './extract/resource.ts';
 export type * from './pipeline/types.ts';
 export { pipeline, Pipeline } from './pipeline/pipeline.ts';
+export {
+  MAX_PIPELINE_NAME_LENGTH,
+  PIPELINE_NAME_PATTERN,
+  pipelineNameProblem,
+} from './pipeline/pipeline-name.ts';
 export { parseJson, stringifyJson, stableStringify } from './util/json.ts';
 export { shortHash } from './util/hash.ts';
 export {

@@ -201,6 +201,12 @@ export interface DatasetReader {
     params: unknown[] | undefined,
     options: UntrustedQueryOptions,
   ): Promise<Record<string, unknown>[]>;
+  /**
+   * Why these credentials could write to the dataset (e.g. "role postgres is a superuser"), or undefined
+   * when they cannot or the destination cannot tell. `ferry query` prints it as a warning: a read-only
+   * role is the line under Ferry's own checks. Optional: destinations that cannot tell omit it.
+   */
+  writeAccess?(): Promise<string | undefined>;
   /** Quote an identifier for this destination's SQL. */
   quoteIdentifier(name: string): string;
   /** Fully qualified, quoted name of a table in the dataset. */

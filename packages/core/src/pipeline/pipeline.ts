@@ -1,7 +1,14 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DestinationError, FerryError, PipelineStepError } from '../errors.ts';
+import {
+  DataError,
+  DestinationError,
+  FerryError,
+  PackageFailedError,
+  PipelineStepError,
+  SchemaContractError,
+} from '../errors.ts';
 import type {
   DestinationClient,
   LoadJobFile,
@@ -32,6 +39,8 @@ import {
   type NormalizedManifest,
 } from '../storage/package-storage.ts';
 import { acquireRunLock } from '../storage/run-lock.ts';
+import type { PackageFailure } from '../storage/package-storage.ts';
+import { removeWorkingFolder, wipeWorkingFolder } from '../storage/working-folder.ts';
 import { remove, writeJsonAtomic } from '../util/fs.ts';
 import { BUILTIN_WRITERS } from '../writers/writers.ts';
 import type {
@@ -105,7 +114,7 @@ export class Pipeline {
   private async open(): Promise<void> {
     if (this.opened) return;
     await this.storage.open();
-    for (const stage of ['extracted', 'normalized', 'loaded'] as const) {
+    for (const stage of ['extracted', 'normalized', 'loaded', 'failed'] as const) {
       for (const id of await this.storage.list(stage))
         if (BigInt(id) > this.lastLoadId) this.lastLoadId = BigInt(id);
     }
@@ -452,6 +461,7 @@ export class Pipeline {
     } catch (error) {
       await remove(out);
       await this.storage.commit(ex.dir, 'extracted', loadId);
+      if (isDataFault(error)) throw await this.moveAside(loadId, 'extracted', 'normalize', error);
       throw stepError(
         'normalize',
         `normalize of package ${loadId} failed: ${(error as Error).message}`,
@@ -500,6 +510,7 @@ export class Pipeline {
           schema = result.schema;
         } catch (error) {
           await remove(out);
+          if (isDataFault(error)) throw await this.moveAside(loadId, 'extracted', 'normalize', error);
           throw stepError(
             'normalize',
             `normalize of package ${loadId} failed: ${(error as Error).message}`,
@@ -653,6 +664,8 @@ export class Pipeline {
             const transient = error instanceof DestinationError ? error.transient : isNetworkError(error);
             await this.close().catch(() => undefined);
             await this.resetJobs(loadId, manifest.jobs);
+            if (!transient && error instanceof DestinationError && error.terminal)
+              throw await this.moveAside(loadId, 'normalized', 'load', error);
             if (!transient || attempt >= retries) {
               throw stepError(
                 'load',
@@ -678,6 +691,100 @@ export class Pipeline {
       }
       return { loadIds, rowCounts };
     });
+  }
+
+  /**
+   * Move a package that can never load aside to `failed/` (kept for inspection, listed by
+   * {@link failedPackages}), with every later pending package (their state builds on its uncommitted
+   * state, so loading them would skip its rows). The local schema is dropped so the next run restores
+   * the destination's committed one; local state was never advanced. The next run extracts again from
+   * the last committed state. Returns the error to throw.
+   */
+  private async moveAside(
+    loadId: string,
+    stage: 'extracted' | 'normalized',
+    step: 'normalize' | 'load',
+    error: unknown,
+  ): Promise<PackageFailedError> {
+    const message = (error as Error).message;
+    const failedAt = new Date().toISOString();
+    let schemaName: string | undefined;
+    try {
+      schemaName = (await this.storage.readManifest<{ schemaName?: string }>(stage, loadId)).schemaName;
+    } catch {
+      schemaName = undefined;
+    }
+    const base: Omit<PackageFailure, 'loadId' | 'stage'> = { failedAt, error: message };
+    const failedDir = await this.storage.moveToFailed(stage, { ...base, loadId, stage });
+    const moved = [loadId];
+    for (const later of ['normalized', 'extracted'] as const) {
+      for (const id of await this.storage.list(later)) {
+        if (BigInt(id) <= BigInt(loadId)) continue;
+        await this.storage.moveToFailed(later, { ...base, loadId: id, stage: later, movedWith: loadId });
+        moved.push(id);
+      }
+    }
+    if (schemaName !== undefined) await this.storage.deleteSchema(schemaName);
+    this.emit({
+      type: 'warning',
+      message: `package ${loadId} moved aside to ${failedDir}`,
+      context: { loadId, movedAside: moved },
+    });
+    return new PackageFailedError(
+      `${step} of package ${loadId} failed and retrying cannot fix it: ${message}. ` +
+        `The package was moved aside to ${failedDir} (kept for inspection, listed by 'ferry pipeline info')` +
+        `${moved.length > 1 ? `, with ${moved.length - 1} later pending package(s) built on it` : ''}; ` +
+        `its state was not committed, so the next run extracts again from the last committed state. ` +
+        `Fix the cause (the source data, the resource's columns or schema contract, or the destination), then run again.`,
+      { loadId, failedDir, movedAside: moved, step, cause: error },
+    );
+  }
+
+  /** Packages moved aside after a failure retrying cannot fix, oldest first, with why (`failure.json`). */
+  async failedPackages(): Promise<(PackageFailure & { dir: string })[]> {
+    await this.open();
+    return this.storage.listFailed();
+  }
+
+  /**
+   * `ferry pipeline sync`: wipe the local working folder (state, schemas, pending packages; packages in
+   * `failed/` are kept for inspection) and restore state and schemas from the destination, holding the
+   * run lock and the destination's pipeline lock throughout. Refuses (`FOLDER_NOT_OWNED`, naming it) a
+   * working folder Ferry did not create.
+   */
+  async resetFromDestination(schemaNames: string[] = []): Promise<{ state: boolean; schemas: string[] }> {
+    try {
+      return await this.exclusive(async () => {
+        await this.connect();
+        await wipeWorkingFolder(this.workingDir, ['run.lock', 'run.lock.mutex', 'failed']);
+        this.opened = false;
+        await this.open();
+        return this.syncFromDestination(schemaNames);
+      });
+    } finally {
+      await this.close();
+    }
+  }
+
+  /**
+   * `ferry pipeline drop`: drop the dataset at the destination (every table, state and load history),
+   * then delete the local working folder, holding the run lock and the destination's pipeline lock.
+   * Refuses (`FOLDER_NOT_OWNED`, naming it) a working folder Ferry did not create, before dropping
+   * anything.
+   */
+  async drop(): Promise<void> {
+    try {
+      await this.exclusive(async () => {
+        const client = await this.connect();
+        await client.dropDataset();
+        await wipeWorkingFolder(this.workingDir, ['run.lock', 'run.lock.mutex']);
+      });
+    } finally {
+      await this.close();
+    }
+    // The run lock is released: only the marker is left.
+    await removeWorkingFolder(this.workingDir);
+    this.opened = false;
   }
 
   /** Resources this destination cannot merge: refused, or appended when the destination opted in. */
@@ -815,6 +922,11 @@ function stepError(
   error: unknown,
 ): Error {
   return error instanceof FerryError ? error : new PipelineStepError(step, message, { loadId, cause: error });
+}
+
+/** An error in the data itself (re-running the same package fails the same way). */
+function isDataFault(error: unknown): boolean {
+  return error instanceof DataError || error instanceof SchemaContractError;
 }
 
 function toSource(input: Source | Resource | Resource[]): Source {

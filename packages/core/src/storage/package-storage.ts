@@ -5,6 +5,7 @@ import type { PipelineStateDoc } from '../destination/destination.ts';
 import type { ResourceTableInfo } from '../normalize/relational.ts';
 import type { StoredSchema } from '../schema/types.ts';
 import { listDir, remove, syncDir, writeJsonAtomic, exists } from '../util/fs.ts';
+import { assertOwnedFolder, claimWorkingFolder } from './working-folder.ts';
 
 /**
  * How one resource's records become tables; recorded in the package so normalize needs no source code.
@@ -76,6 +77,20 @@ export interface NormalizedManifest {
   previousSchemaHash: string | null;
 }
 
+/** `failure.json` of a package moved aside to `failed/` after a load error retrying cannot fix. */
+export interface PackageFailure {
+  /** Load id. */
+  loadId: string;
+  /** ISO time it was moved aside. */
+  failedAt: string;
+  /** Stage it was in: `normalized`, or `extracted` for a later package moved aside with it. */
+  stage: 'extracted' | 'normalized';
+  /** The error (no secrets: destination errors are redacted where they are made). */
+  error: string;
+  /** The package whose failure moved this one aside, when not itself. */
+  movedWith?: string;
+}
+
 /** Job folders inside a normalized package. */
 export type JobFolder = 'new_jobs' | 'started_jobs' | 'completed_jobs';
 
@@ -91,18 +106,23 @@ export class PackageStorage {
     this.root = root;
   }
 
-  /** Folder of a stage. */
-  stageDir(stage: 'extracted' | 'normalized' | 'loaded' | 'tmp'): string {
+  /** Folder of a stage (`failed`: packages moved aside after a terminal load error). */
+  stageDir(stage: 'extracted' | 'normalized' | 'loaded' | 'failed' | 'tmp'): string {
     return path.join(this.root, stage);
   }
 
   /** Package folder in a stage. */
-  packageDir(stage: 'extracted' | 'normalized' | 'loaded', loadId: string): string {
+  packageDir(stage: 'extracted' | 'normalized' | 'loaded' | 'failed', loadId: string): string {
     return path.join(this.root, stage, loadId);
   }
 
-  /** Create the folders. Reads need no more; writers take the run lock and call {@link recover}. */
+  /**
+   * Claim the working folder (see `working-folder.ts`: created with Ferry's marker, or refused when it
+   * holds someone else's files) and create the stage folders. Reads need no more; writers take the run
+   * lock and call {@link recover}.
+   */
   async open(): Promise<void> {
+    await claimWorkingFolder(this.root, path.basename(this.root));
     for (const stage of ['extracted', 'normalized', 'loaded', 'tmp'] as const) {
       await mkdir(this.stageDir(stage), { recursive: true });
     }
@@ -118,6 +138,7 @@ export class PackageStorage {
    * folders are its work in progress (a reader such as `ferry pipeline show` must never delete them).
    */
   async recover(): Promise<void> {
+    await assertOwnedFolder(this.root, 'clean up temp folders in');
     await remove(this.stageDir('tmp'));
     await mkdir(this.stageDir('tmp'), { recursive: true });
     // A package normalized but whose extracted copy was not yet removed: the normalized one wins.
@@ -132,7 +153,7 @@ export class PackageStorage {
   }
 
   /** Load ids in a stage, ascending. */
-  async list(stage: 'extracted' | 'normalized' | 'loaded'): Promise<string[]> {
+  async list(stage: 'extracted' | 'normalized' | 'loaded' | 'failed'): Promise<string[]> {
     return (await listDir(this.stageDir(stage))).filter((n) => /^\d+$/.test(n));
   }
 
@@ -159,6 +180,37 @@ export class PackageStorage {
   async move(loadId: string, from: 'extracted' | 'normalized', to: 'normalized' | 'loaded'): Promise<void> {
     await rename(this.packageDir(from, loadId), this.packageDir(to, loadId));
     await syncDir(this.stageDir(to));
+  }
+
+  /**
+   * Move a pending package aside to `failed/<loadId>` (atomic rename) with its `failure.json`; kept for
+   * inspection, never loaded again. Job files go back to `new_jobs` first by the caller.
+   */
+  async moveToFailed(stage: 'extracted' | 'normalized', failure: PackageFailure): Promise<string> {
+    await mkdir(this.stageDir('failed'), { recursive: true });
+    const target = this.packageDir('failed', failure.loadId);
+    await writeJsonAtomic(path.join(this.packageDir(stage, failure.loadId), 'failure.json'), failure);
+    await rename(this.packageDir(stage, failure.loadId), target);
+    await syncDir(this.stageDir('failed'));
+    return target;
+  }
+
+  /** Packages moved aside, oldest first, with why. */
+  async listFailed(): Promise<(PackageFailure & { dir: string })[]> {
+    const out: (PackageFailure & { dir: string })[] = [];
+    for (const loadId of await this.list('failed')) {
+      const dir = this.packageDir('failed', loadId);
+      const failure = await readFile(path.join(dir, 'failure.json'), 'utf8')
+        .then((t) => JSON.parse(t) as PackageFailure)
+        .catch(() => ({ loadId, failedAt: '', stage: 'normalized' as const, error: 'unknown' }));
+      out.push({ ...failure, dir });
+    }
+    return out;
+  }
+
+  /** Delete the local schema file (the destination's copy is restored by the next sync). */
+  async deleteSchema(name: string): Promise<void> {
+    await remove(path.join(this.root, 'schemas', `${name}.schema.json`));
   }
 
   /** Delete a package. */

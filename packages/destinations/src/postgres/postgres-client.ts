@@ -137,6 +137,7 @@ export class PostgresClient extends SqlJobClient {
           throw error instanceof FerryError ? error : this.wrap(error, sql);
         }
       },
+      writeAccess: () => this.writeAccess(),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };
@@ -308,6 +309,35 @@ export class PostgresClient extends SqlJobClient {
       this.pool = pool;
     }
     return this.pool;
+  }
+
+  /** Why the reading role could write: a superuser, or one that may create in or write to the dataset. */
+  private async writeAccess(): Promise<string | undefined> {
+    const conn = await this.readers().connect();
+    try {
+      const { rows } = await conn.query<{
+        role: string;
+        superuser: boolean;
+        create: boolean;
+        write: boolean;
+      }>(
+        `SELECT current_user AS role,
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+                coalesce(has_schema_privilege(current_user, n.oid, 'CREATE'), false) AS create,
+                coalesce((SELECT bool_or(has_table_privilege(c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE'))
+                            FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind = 'r'), false) AS write
+           FROM (SELECT oid FROM pg_namespace WHERE nspname = $1 UNION ALL SELECT NULL LIMIT 1) n`,
+        [this.dataset],
+      );
+      const r = rows[0];
+      if (!r) return undefined;
+      if (r.superuser) return `role ${r.role} is a superuser`;
+      if (r.write) return `role ${r.role} may write to tables of schema ${this.dataset}`;
+      if (r.create) return `role ${r.role} may create objects in schema ${this.dataset}`;
+      return undefined;
+    } finally {
+      conn.release();
+    }
   }
 
   private async readQuery(sql: string, params?: unknown[]): Promise<Row[]> {

@@ -97,6 +97,18 @@ export abstract class SqlJobClient implements DestinationClient {
   protected abstract loadFile(job: LoadJobFile, target: string, table: TableSchema): Promise<void>;
   /** Classify an error as transient (retry the package) or not. */
   protected abstract isTransient(error: unknown): boolean;
+  /**
+   * Classify an error as terminal: the package can never load as it is. Default: the SQL standard's
+   * SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54 (program limit exceeded, e.g.
+   * Postgres' 1,600 columns) anywhere in the cause chain. Override for a destination without SQLSTATEs.
+   */
+  protected isTerminal(error: unknown): boolean {
+    for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+      const code = (e as { code?: unknown; sqlState?: unknown }).sqlState ?? (e as { code?: unknown }).code;
+      if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+    }
+    return false;
+  }
   /** Close. */
   abstract close(): Promise<void>;
 
@@ -122,6 +134,7 @@ export abstract class SqlJobClient implements DestinationClient {
       {
         ...(sql === undefined ? {} : { sql }),
         transient: this.isTransient(error),
+        terminal: this.isTerminal(error),
         cause: error,
       },
     );

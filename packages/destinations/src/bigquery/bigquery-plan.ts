@@ -11,6 +11,9 @@ import type { MergeTable, Statement } from '../sql/sql-compiler.ts';
 import { widens } from '../sql/sql-job-client.ts';
 import { buildScript, type BigQuerySqlCompiler } from './bigquery-sql.ts';
 
+/** Tables a BigQuery transaction may mutate (https://cloud.google.com/bigquery/docs/transactions#limitations). */
+export const MAX_TRANSACTION_TABLES = 100;
+
 /** One load job of a package: a loader file into its per-package staging table. */
 export interface BigQueryLoad {
   /** The engine's job file. */
@@ -29,6 +32,11 @@ export interface BigQueryLoad {
 export interface BigQueryPackagePlan {
   /** Non-transactional DDL (datasets, target and staging tables, new columns), run as one script first. */
   ddl: string[];
+  /**
+   * Empty staging tables again (drop, create): run before a reload, when the commit script found a
+   * staging table without the package's rows.
+   */
+  stagingDdl: string[];
   /** Load jobs into staging tables; idempotent through their job ids. */
   loads: BigQueryLoad[];
   /** The one transaction: targets from staging, state, schema version and the `_ferry_loads` marker. */
@@ -102,6 +110,12 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
     ...plan.tables.map((t) => t.table),
     ...plan.replaceChains.flatMap((ch) => ch.tables),
   ]);
+  // The engine refuses such a package first (maxTablesPerTransaction); this guards direct callers.
+  if (needed.size + 3 > MAX_TRANSACTION_TABLES)
+    throw new DestinationError(
+      `package ${plan.loadId} changes ${needed.size} tables plus Ferry's 3 system tables; a BigQuery transaction mutates at most ${MAX_TRANSACTION_TABLES} tables (maxTablesPerTransaction). Nothing was loaded.`,
+      { transient: false, context: { loadId: plan.loadId, tables: needed.size } },
+    );
   for (const name of needed) {
     const table = plan.schema.tables[name];
     if (!table) continue;
@@ -130,14 +144,12 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
       ddl.push(c.alterColumnType(target(name), col));
     }
   }
+  const stagingDdl: string[] = [];
   for (const t of plan.tables) {
     const table = plan.schema.tables[t.table]!;
-    ddl.push(
-      c.createTable(
-        staging(t.table),
-        Object.values(table.columns).map((col) => ({ ...col, nullable: true })),
-      ),
-    );
+    const columns = Object.values(table.columns).map((col) => ({ ...col, nullable: true }));
+    ddl.push(c.createTable(staging(t.table), columns));
+    stagingDdl.push(c.dropTable(staging(t.table)), c.createTable(staging(t.table), columns));
   }
 
   const loads: BigQueryLoad[] = plan.tables.flatMap((t) =>
@@ -151,6 +163,16 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
   );
 
   const statements: (Statement | string)[] = ['BEGIN TRANSACTION'];
+  // Verify what is committed: every staging table holds exactly the package's rows (a reused load job
+  // may have loaded into a staging table that was dropped or expired since).
+  for (const t of plan.tables)
+    statements.push(
+      c.assertStagingRows(
+        staging(t.table),
+        t.table,
+        t.jobs.reduce((n, j) => n + j.rows, 0),
+      ),
+    );
   for (const chain of plan.replaceChains) {
     for (const t of chain.tables)
       if (existing[t] || plan.schema.tables[t]) statements.push(c.deleteAll(target(t)));
@@ -218,6 +240,7 @@ export function planPackage(plan: LoadPackagePlan, ctx: PlanContext): BigQueryPa
 
   return {
     ddl,
+    stagingDdl,
     loads,
     script: buildScript(statements),
     scriptJobId: sanitizeJobId(`ferry_${dataset}_${plan.loadId}_commit`),

@@ -1,4 +1,4 @@
-import { SYSTEM_COLUMNS, type ColumnSchema, type DataType } from '@ferry/core';
+import { DestinationError, SYSTEM_COLUMNS, type ColumnSchema, type DataType } from '@ferry/core';
 import { SqlCompiler, type MergeTable, type Statement } from '../sql/sql-compiler.ts';
 
 /** Where the compiler's tables live. */
@@ -8,6 +8,9 @@ export interface BigQuerySqlOptions {
   /** Dataset location for `CREATE SCHEMA`. Default `US` (BigQuery's own default). */
   location?: string;
 }
+
+/** Marker in the description of the commit script's staging row-count assertions. */
+export const STAGING_CHECK = 'ferry_staging_check';
 
 /**
  * BigQuery GoogleSQL. Overrides only what differs from the default compiler (STYLE.md §3), each with its
@@ -74,9 +77,14 @@ export class BigQuerySqlCompiler extends SqlCompiler {
       case 'decimal': {
         if (column.precision === undefined) return 'NUMERIC';
         const scale = column.scale ?? 0;
-        return column.precision - scale <= 29 && scale <= 9
-          ? `NUMERIC(${column.precision}, ${scale})`
-          : `BIGNUMERIC(${column.precision}, ${scale})`;
+        if (column.precision - scale <= 29 && scale <= 9) return `NUMERIC(${column.precision}, ${scale})`;
+        // BIGNUMERIC(P, S) needs S <= 38 and P <= S + 38 (BigQuery's parameterized decimal types).
+        if (column.precision - scale <= 38 && scale <= 38) return `BIGNUMERIC(${column.precision}, ${scale})`;
+        throw new DestinationError(
+          `decimal(${column.precision}, ${scale}) does not fit BigQuery: BIGNUMERIC holds at most 38 digits before the point and 38 after (P <= S + 38). ` +
+            'Give the column a smaller precision hint, or load it as text',
+          { context: { precision: column.precision, scale } },
+        );
       }
     }
   }
@@ -124,6 +132,16 @@ export class BigQuerySqlCompiler extends SqlCompiler {
   insertFromStaging(target: string, staging: string, columns: string[]): string {
     const cols = columns.map((c) => this.quote(c)).join(', ');
     return `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${staging}`;
+  }
+
+  /**
+   * `ASSERT` that a staging table holds exactly the package's rows for it (BigQuery fails the script,
+   * and so rolls the transaction back, when it does not). Guards the 409 reuse of load jobs: a job
+   * that succeeded earlier loaded into a staging table that may have been dropped or expired since.
+   * The description carries {@link STAGING_CHECK} so the client knows to reload.
+   */
+  assertStagingRows(staging: string, table: string, rows: number): string {
+    return `ASSERT (SELECT COUNT(*) FROM ${staging}) = ${rows} AS ${this.literal(`${STAGING_CHECK}: staging table of '${table}' does not hold the package's ${rows} rows`)}`;
   }
 
   /**

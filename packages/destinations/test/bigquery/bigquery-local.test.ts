@@ -148,7 +148,7 @@ describe('bigquery through the real client against the local server', () => {
     expect(reqs.indexOf(script)).toBeGreaterThan(Math.max(...uploads.map((u) => reqs.indexOf(u))));
     expect(script.jobId).toBe(`ferry_whole_run_${loadId}_commit`);
     expect(script.sql).toMatch(
-      /^BEGIN TRANSACTION;\nINSERT INTO `ferry-test`.`whole_run`.`runs` .* FROM `ferry-test`.`whole_run_staging`.`runs__\d+`;/,
+      /^BEGIN TRANSACTION;\nASSERT \(SELECT COUNT\(\*\) FROM `ferry-test`.`whole_run_staging`.`runs__\d+`\) = 3 AS 'ferry_staging_check: .*;\nASSERT .*`runs__steps__\d+`\) = 6 AS .*;\nINSERT INTO `ferry-test`.`whole_run`.`runs` .* FROM `ferry-test`.`whole_run_staging`.`runs__\d+`;/,
     );
     expect(script.sql).toContain('INSERT INTO `ferry-test`.`whole_run`.`_ferry_version`');
     expect(script.sql).toContain('INSERT INTO `ferry-test`.`whole_run`.`_ferry_loads`');

@@ -51,6 +51,11 @@ describe('BigQuerySqlCompiler', () => {
     ]);
     expect(c.columnType({ dataType: 'decimal', precision: 20, scale: 4 })).toBe('NUMERIC(20, 4)');
     expect(c.columnType({ dataType: 'decimal', precision: 50, scale: 20 })).toBe('BIGNUMERIC(50, 20)');
+    // BIGNUMERIC(P, S) needs P <= S + 38: 50 integer digits fit no BigQuery decimal.
+    expect(c.columnType({ dataType: 'decimal', precision: 38, scale: 0 })).toBe('BIGNUMERIC(38, 0)');
+    expect(() => c.columnType({ dataType: 'decimal', precision: 50, scale: 0 })).toThrow(
+      /decimal\(50, 0\) does not fit BigQuery: BIGNUMERIC holds at most 38 digits before the point/,
+    );
     expect(
       ['INT64', 'FLOAT64', 'BOOL', 'STRING', 'TIMESTAMP', 'DATE', 'NUMERIC(20, 4)', 'BIGNUMERIC', 'JSON'].map(
         (t) => c.fromNativeType(t),
@@ -252,6 +257,14 @@ describe('package plan', () => {
   it('one transaction script: replace, append, MERGE with children, schema version, state, marker', () => {
     expect(built.script.sql.split('\n')).toEqual([
       'BEGIN TRANSACTION;',
+      ...[
+        ['runs', 'runs__1711374420129001', '20'],
+        ['runs__steps', 'runs__steps__1711374420129001', '10'],
+        ['events', 'events__1711374420129001', '10'],
+      ].map(
+        ([table, staging, rows]) =>
+          `ASSERT (SELECT COUNT(*) FROM \`my-proj\`.\`github_staging\`.\`${staging}\`) = ${rows} AS 'ferry_staging_check: staging table of \\'${table}\\' does not hold the package\\'s ${rows} rows';`,
+      ),
       'DELETE FROM `my-proj`.`github`.`events` WHERE TRUE;',
       'INSERT INTO `my-proj`.`github`.`events` (`id`, `amount`, `_ferry_id`) SELECT `id`, `amount`, `_ferry_id` FROM `my-proj`.`github_staging`.`events__1711374420129001`;',
       'DELETE FROM `my-proj`.`github`.`runs__steps` AS c WHERE c.`_ferry_root_id` IN (SELECT t.`_ferry_id` FROM `my-proj`.`github`.`runs` AS t WHERE EXISTS (SELECT 1 FROM `my-proj`.`github_staging`.`runs__1711374420129001` AS s WHERE s.`id` = t.`id`));',

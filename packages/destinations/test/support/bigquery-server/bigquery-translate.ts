@@ -12,6 +12,8 @@
  * | NUMERIC, BIGNUMERIC(p, s)                  | DECIMAL(38, 9), DECIMAL(min(p, 38), s)              |
  * | `… OPTIONS (…)` on CREATE SCHEMA/TABLE      | dropped                                             |
  * | `p.ds.INFORMATION_SCHEMA.COLUMNS`/`TABLES`  | `information_schema.*` of that schema, BQ type names |
+ * | `ASSERT expr AS 'text'`                    | `SELECT CASE WHEN expr IS TRUE THEN 1 ELSE error('text') END` |
+ * | NUMERIC(P, S) / BIGNUMERIC(P, S) outside BigQuery's bounds | refused, as BigQuery does    |
  * | BEGIN/COMMIT/ROLLBACK TRANSACTION, MERGE, DELETE … AS t, ADD COLUMN IF NOT EXISTS, SET DATA TYPE | unchanged |
  */
 
@@ -59,13 +61,36 @@ function dqIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * BigQuery's parameterized decimal rules (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#parameterized_decimal_type):
+ * NUMERIC(P, S) needs 0 <= S <= 9 and max(1, S) <= P <= S + 29; BIGNUMERIC(P, S) needs 0 <= S <= 38 and
+ * max(1, S) <= P <= S + 38. Anything else is an invalid type, as the service says.
+ */
+function checkDecimal(kind: 'NUMERIC' | 'BIGNUMERIC', p: number, s: number): void {
+  const maxScale = kind === 'NUMERIC' ? 9 : 38;
+  const maxInteger = kind === 'NUMERIC' ? 29 : 38;
+  if (s > maxScale || p < Math.max(1, s) || p > s + maxInteger)
+    throw new Error(
+      `Invalid ${kind} type: ${kind}(${p}, ${s}); precision must be between max(1, scale) and scale + ${maxInteger}, scale at most ${maxScale}`,
+    );
+}
+
 const TYPE_WORDS: [RegExp, (m: RegExpExecArray | string[]) => string][] = [
   [
     /\bBIGNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi,
-    (m) => `DECIMAL(${Math.min(Number(m[1]), 38)}, ${Math.min(Number(m[2] ?? 0), 37)})`,
+    (m) => {
+      checkDecimal('BIGNUMERIC', Number(m[1]), Number(m[2] ?? 0));
+      return `DECIMAL(${Math.min(Number(m[1]), 38)}, ${Math.min(Number(m[2] ?? 0), 37)})`;
+    },
   ],
   [/\bBIGNUMERIC\b/gi, () => 'DECIMAL(38, 9)'],
-  [/\bNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi, (m) => `DECIMAL(${m[1]}, ${m[2] ?? 0})`],
+  [
+    /\bNUMERIC\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/gi,
+    (m) => {
+      checkDecimal('NUMERIC', Number(m[1]), Number(m[2] ?? 0));
+      return `DECIMAL(${m[1]}, ${m[2] ?? 0})`;
+    },
+  ],
   [/\bNUMERIC\b/gi, () => 'DECIMAL(38, 9)'],
   [/\bINT64\b/gi, () => 'BIGINT'],
   [/\bFLOAT64\b/gi, () => 'DOUBLE'],
@@ -132,6 +157,11 @@ export function translateStatement(
     last = m.index + m[0].length;
   }
   result += code(sql.slice(last));
+  // ASSERT expr AS 'description' (https://cloud.google.com/bigquery/docs/reference/standard-sql/debugging-statements#assert):
+  // the script fails with the description when the expression is not true.
+  const assertion = /^\s*ASSERT\s+([\s\S]*?)(?:\s+AS\s+('(?:[^']|'')*'))?\s*$/i.exec(result);
+  if (assertion)
+    result = `SELECT CASE WHEN (${assertion[1]}) IS TRUE THEN 1 ELSE error(${assertion[2] ?? `'Assertion failed'`}) END AS ok`;
   sql = result.replace(
     /"([^"]+)"\."([^"]+)"\.INFORMATION_SCHEMA\.(COLUMNS|TABLES)\b/gi,
     (_, project: string, dataset: string, view: string) =>

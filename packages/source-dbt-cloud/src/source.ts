@@ -17,6 +17,7 @@ import {
 } from './client/dbt-cloud-client.ts';
 import { parseManifest } from './artifacts/manifest.ts';
 import { parseRunResults } from './artifacts/run-results.ts';
+import { dbtStepsOf, manifestStep, type DbtStep } from './artifacts/dbt-steps.ts';
 import { requireSetting, resolveDbtCloudSettings, type DbtCloudSettingsSources } from './config.ts';
 import { TERMINAL_STATUSES } from './orchestration.ts';
 import {
@@ -99,6 +100,12 @@ export interface DbtCloudSourceOptions {
   pageConcurrency?: number;
   /** Runs whose artifacts are fetched at once. Default 4. */
   artifactConcurrency?: number;
+  /**
+   * Loads on which a run's artifacts are asked for again when they answered 404 (dbt Cloud uploads them
+   * asynchronously, so they are briefly missing right after a run ends). The run is remembered in the runs
+   * state and re-read on the next load. Default 6; 1 asks once only.
+   */
+  lateArtifactLoads?: number;
   /** Retries on 429/5xx/network/non-JSON. Default 6. */
   maxRetries?: number;
   /** Per-attempt timeout, ms. Default 60,000. */
@@ -123,6 +130,12 @@ export interface DbtCloudRunsState {
   lastFinishedAt?: string;
   /** Ids of runs that were queued or running at the last load: re-read until they finish. */
   inFlight?: string[];
+  /**
+   * Runs whose artifacts answered 404 (not uploaded yet), per artifact table (`run_results`, `models`),
+   * with the number of loads that asked: re-read and fetched again on the next load, up to
+   * {@link DbtCloudSourceOptions.lateArtifactLoads}.
+   */
+  artifactsPending?: Record<string, Record<string, number>>;
 }
 
 const ID: ColumnHint = { dataType: 'bigint' };
@@ -387,15 +400,18 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
 
   const needRuns = want('runs') || ARTIFACT_RESOURCES.some(want);
-  const runs = resource({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) =>
-    runsResource(client, ctx, {
+  // The artifact transformers note late artifacts in the runs state, which re-reads those runs next load.
+  const runsStateRef: { state?: DbtCloudRunsState } = {};
+  const runs = resource({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) => {
+    runsStateRef.state = ctx.state as DbtCloudRunsState;
+    return runsResource(client, ctx, {
       projectFilter,
       envFilter,
       jobFilter,
       lookbackMs,
       initial,
-    }),
-  );
+    });
+  });
   if (needRuns) resources.push(runs);
   if (want('run')) {
     resources.push(
@@ -410,8 +426,12 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
 
   const artifactConcurrency = options.artifactConcurrency ?? 4;
+  const lateArtifactLoads = Math.max(1, options.lateArtifactLoads ?? 6);
+  // Finished runs that can have artifacts. `artifacts_saved` can still be false right after the end (the
+  // upload is asynchronous), so success and error runs are asked regardless; a 404 then means "later".
   const hasArtifacts = (run: DataItem): boolean =>
-    TERMINAL_STATUSES.has(Number(run['status'])) && run['artifacts_saved'] === true;
+    TERMINAL_STATUSES.has(Number(run['status'])) &&
+    (run['artifacts_saved'] === true || Number(run['status']) !== 30);
   const runKeys = (run: DataItem): DataItem => ({
     run_id: run['id'],
     account_id: run['account_id'],
@@ -420,6 +440,42 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
     job_id: run['job_definition_id'],
   });
   const KEY_HINTS = hints(['run_id', 'account_id', 'project_id', 'environment_id', 'job_id'], []);
+  const STEP_HINTS: Record<string, ColumnHint> = {
+    step_index: { dataType: 'bigint' },
+    step_command: { dataType: 'text' },
+    step_name: { dataType: 'text' },
+  };
+  /** The run's dbt steps: from the row's `run_steps`, else one retrieve with `include_related=run_steps`. */
+  const stepsOf = async (run: DataItem, signal: AbortSignal): Promise<DbtStep[]> => {
+    const listed = dbtStepsOf(run['run_steps']);
+    if (listed.length > 0) return listed;
+    const full = await client.getRun(run['id'] as DbtCloudId, { includeRelated: ['run_steps'], signal });
+    return dbtStepsOf(full['run_steps']);
+  };
+  /** Remember (or forget) a run whose `table` artifacts were not all there yet. */
+  const notePending = (table: string, run: DataItem, missing: boolean): void => {
+    const st = runsStateRef.state;
+    if (!st) return;
+    const id = String(run['id']);
+    const byTable = st.artifactsPending?.[table];
+    if (!missing) {
+      if (byTable && id in byTable) delete byTable[id];
+    } else {
+      const pending = (st.artifactsPending ??= {});
+      const map = (pending[table] ??= {});
+      const tries = (map[id] ?? 0) + 1;
+      if (tries >= lateArtifactLoads) delete map[id];
+      else map[id] = tries;
+    }
+    for (const [k, v] of Object.entries(st.artifactsPending ?? {}))
+      if (Object.keys(v).length === 0) delete st.artifactsPending![k];
+    if (st.artifactsPending && Object.keys(st.artifactsPending).length === 0) delete st.artifactsPending;
+  };
+  const stepColumns = (step: DbtStep | undefined): DataItem => ({
+    step_index: step?.index ?? 0,
+    step_command: step?.command ?? null,
+    step_name: step?.name ?? null,
+  });
   if (want('run_artifacts')) {
     resources.push(
       transformer(
@@ -440,54 +496,83 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
       ),
     );
   }
-  /** A table parsed from one artifact file of each finished run, keyed by (run_id, unique_id). */
-  const artifactRows = (
-    name: string,
-    file: string,
-    columns: Record<string, ColumnHint>,
-    parse: (doc: unknown) => Record<string, unknown>[],
-  ): Resource =>
-    transformer(
-      {
-        name,
-        writeDisposition: 'merge',
-        primaryKey: ['run_id', 'unique_id'],
-        parent: runs,
-        concurrency: artifactConcurrency,
-        columns: { ...KEY_HINTS, ...columns },
-      },
-      async function* (run, ctx) {
-        if (!hasArtifacts(run)) return;
-        const doc = await client.getRunArtifact(run['id'] as DbtCloudId, file, { signal: ctx.signal });
-        if (doc === undefined) return;
-        const keys = runKeys(run);
-        yield parse(doc).map((r) => ({ ...keys, ...r }));
-      },
-    );
   if (want('run_results')) {
     resources.push(
-      artifactRows(
-        'run_results',
-        'run_results.json',
+      transformer(
         {
-          ...hints(
-            [],
-            ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'],
-            ['timing', 'adapter_response', 'extra'],
-          ),
-          execution_time: { dataType: 'double' },
+          name: 'run_results',
+          writeDisposition: 'merge',
+          primaryKey: ['run_id', 'step_index', 'unique_id'],
+          parent: runs,
+          concurrency: artifactConcurrency,
+          columns: {
+            ...KEY_HINTS,
+            ...STEP_HINTS,
+            ...hints(
+              [],
+              ['compile_started_at', 'execute_started_at', 'execute_completed_at', 'generated_at'],
+              ['timing', 'adapter_response', 'extra'],
+            ),
+            execution_time: { dataType: 'double' },
+          },
         },
-        (doc) => parseRunResults(doc).rows,
+        async function* (run, ctx) {
+          if (!hasArtifacts(run)) return;
+          const id = run['id'] as DbtCloudId;
+          const keys = runKeys(run);
+          const steps = await stepsOf(run, ctx.signal);
+          // Steps unknown (no run_steps at all): the run's last step, as step 0.
+          const targets: (DbtStep | undefined)[] = steps.length
+            ? steps.filter((s) => s.writesRunResults)
+            : [undefined];
+          let missing = false;
+          for (const step of targets) {
+            const doc = await client.getRunArtifact(id, 'run_results.json', {
+              ...(step ? { step: step.index } : {}),
+              signal: ctx.signal,
+            });
+            if (doc === undefined) {
+              missing = true;
+              continue;
+            }
+            const cols = stepColumns(step);
+            yield parseRunResults(doc).rows.map((r) => ({ ...keys, ...cols, ...r }));
+          }
+          notePending('run_results', run, missing);
+        },
       ),
     );
   }
   if (want('models')) {
     resources.push(
-      artifactRows(
-        'models',
-        'manifest.json',
-        hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']),
-        (doc) => parseManifest(doc).models,
+      transformer(
+        {
+          name: 'models',
+          writeDisposition: 'merge',
+          primaryKey: ['run_id', 'unique_id'],
+          parent: runs,
+          concurrency: artifactConcurrency,
+          columns: {
+            ...KEY_HINTS,
+            ...STEP_HINTS,
+            ...hints([], [], ['tags', 'depends_on_nodes', 'config', 'columns', 'extra']),
+          },
+        },
+        async function* (run, ctx) {
+          if (!hasArtifacts(run)) return;
+          const steps = await stepsOf(run, ctx.signal);
+          const step = manifestStep(steps);
+          // A run whose steps write no manifest (e.g. only `dbt source freshness`) has no models: not an error.
+          if (steps.length > 0 && step === undefined) return notePending('models', run, false);
+          const doc = await client.getRunArtifact(run['id'] as DbtCloudId, 'manifest.json', {
+            ...(step ? { step: step.index } : {}),
+            signal: ctx.signal,
+          });
+          notePending('models', run, doc === undefined);
+          if (doc === undefined) return;
+          const keys = { ...runKeys(run), ...stepColumns(step) };
+          yield parseManifest(doc).models.map((r) => ({ ...keys, ...r }));
+        },
       ),
     );
   }
@@ -594,8 +679,9 @@ async function* runsResource(
       if (rows.length) yield rows;
     }
   }
-  // 2. In flight at the last load, not seen yet.
-  const pending = (state.inFlight ?? []).filter((id) => !seen.has(id));
+  // 2. In flight at the last load, or with artifacts still to fetch, not seen yet.
+  const late = Object.values(state.artifactsPending ?? {}).flatMap((m) => Object.keys(m));
+  const pending = [...new Set([...(state.inFlight ?? []), ...late])].filter((id) => !seen.has(id));
   for (let i = 0; i < pending.length; i += 100) {
     const chunk = pending.slice(i, i + 100);
     for await (const page of client.paginate(

@@ -5,6 +5,7 @@ import { dbtCloudSource, type DbtCloudSourceOptions } from '@ferry/source-dbt-cl
 import {
   buildManifest,
   buildRunResults,
+  commandWrites,
   startEmulator,
   type DbtCloudEmulator,
 } from '@ferry/source-dbt-cloud/emulator';
@@ -28,10 +29,16 @@ function expectedArtifacts(emu: DbtCloudEmulator): {
   let withArtifacts = 0;
   for (const run of emu.store.runs) {
     if (!emu.store.hasArtifacts(run)) continue;
-    withArtifacts++;
-    runResults += (buildRunResults(emu.store, run)['results'] as unknown[]).length;
-    const nodes = buildManifest(emu.store, run)['nodes'] as Record<string, { resource_type: string }>;
-    models += Object.values(nodes).filter((n) => n.resource_type === 'model').length;
+    // One run_results.json per dbt step that writes one (the emulator's own step list), asked with ?step=.
+    const steps = emu.store.stepNames(run).map((_, i) => i + 1);
+    const writing = steps.filter((i) => commandWrites(emu.store.stepCommand(run, i)).runResults);
+    for (const i of writing)
+      runResults += (buildRunResults(emu.store, run, i)['results'] as unknown[]).length;
+    if (commandWrites(emu.store.stepCommand(run, steps.length)).manifest) withArtifacts++;
+    if (steps.some((i) => commandWrites(emu.store.stepCommand(run, i)).manifest)) {
+      const nodes = buildManifest(emu.store, run)['nodes'] as Record<string, { resource_type: string }>;
+      models += Object.values(nodes).filter((n) => n.resource_type === 'model').length;
+    }
   }
   return { runResults, models, artifactFiles: 0, withArtifacts };
 }
@@ -137,8 +144,19 @@ describe('dbt Cloud source → DuckDB', () => {
     expect(emu.requests.count(/\/runs\/$/)).toBe(2);
     expect(info2.rowCounts['runs']).toBeGreaterThanOrEqual(added.length + finished.length);
     expect(info2.rowCounts['runs']).toBeLessThan(added.length + finished.length + 10);
-    // Artifacts are fetched only for the runs of this load: 3 requests per run with artifacts.
-    expect(emu.requests.count(/\/artifacts\//)).toBeLessThanOrEqual(3 * (info2.rowCounts['runs'] ?? 0));
+    // Artifacts are fetched only for the runs of this load: per run, the file list, the manifest of one
+    // step and run_results of each step that writes one.
+    const perRun = new Map<number, number>();
+    for (const r of emu.requests.filter(/\/artifacts\//)) {
+      const id = Number(/\/runs\/(\d+)\//.exec(r.path)?.[1]);
+      perRun.set(id, (perRun.get(id) ?? 0) + 1);
+    }
+    expect(perRun.size).toBeLessThanOrEqual(info2.rowCounts['runs'] ?? 0);
+    for (const [id, n] of perRun) {
+      const run = s.run(id)!;
+      const writing = s.stepNames(run).filter((_, i) => commandWrites(s.stepCommand(run, i + 1)).runResults);
+      expect(n, `artifact requests of run ${id}`).toBeLessThanOrEqual(2 + writing.length);
+    }
     expect(await count(file, 'runs')).toBe(s.runs.length);
     expect(await count(file, 'runs', 'status in (1, 2, 3)')).toBe(0);
     expect(await count(file, 'runs', `status = 20 and id in (${finished.join(',')})`)).toBe(finished.length);

@@ -2,13 +2,45 @@ import { formatDatetime } from './emulator-format.ts';
 import { keyedRandom } from './emulator-random.ts';
 import type { EmulatorStore, EmuRun } from './emulator-store.ts';
 
-/** Artifact paths a finished run lists (relative to `target/`), as `GET .../artifacts/` returns them. */
-export function artifactPaths(store: EmulatorStore, run: EmuRun): string[] {
+/** What a dbt command writes to `target/`: a manifest, run results, a catalog, source freshness results. */
+export function commandWrites(command: string | undefined): {
+  manifest: boolean;
+  runResults: boolean;
+  catalog: boolean;
+  sources: boolean;
+} {
+  const c = (command ?? '').replace(/^dbt\s+/, '');
+  const none = { manifest: false, runResults: false, catalog: false, sources: false };
+  if (command === undefined || /^(deps|clean|debug|init)\b/.test(c)) return none;
+  // `dbt source freshness` writes sources.json only: no manifest, no run_results (issue 16, item 6).
+  if (/^source\s+freshness\b/.test(c)) return { ...none, sources: true };
+  if (/^docs\s+generate\b/.test(c))
+    return { manifest: true, runResults: true, catalog: true, sources: false };
+  return { ...none, manifest: true, runResults: true };
+}
+
+/** The step `?step=` selects: the given index, else the run's last step (dbt Cloud's default). */
+export function resolveStep(store: EmulatorStore, run: EmuRun, step: number | undefined): number {
+  return step ?? store.stepNames(run).length;
+}
+
+/**
+ * Artifact paths of one step of a finished run (relative to `target/`), as `GET .../artifacts/` returns
+ * them; `step` defaults to the last step, as in dbt Cloud.
+ */
+export function artifactPaths(store: EmulatorStore, run: EmuRun, step?: number): string[] {
   if (!store.hasArtifacts(run)) return [];
+  const index = resolveStep(store, run, step);
+  if (index < 1 || index > store.stepNames(run).length) return [];
+  const writes = commandWrites(store.stepCommand(run, index));
   const project = store.project(run.projectId);
-  const paths = ['manifest.json', 'run_results.json'];
-  if (store.job(run.jobId)?.generateDocs && run.status === 10) paths.push('catalog.json');
-  for (const m of project?.models ?? []) paths.push(`compiled/${project?.name}/models/${m}.sql`);
+  const paths: string[] = [];
+  if (writes.manifest) paths.push('manifest.json');
+  if (writes.runResults) paths.push('run_results.json');
+  if (writes.catalog && run.status === 10) paths.push('catalog.json');
+  if (writes.sources) paths.push('sources.json');
+  if (writes.manifest)
+    for (const m of project?.models ?? []) paths.push(`compiled/${project?.name}/models/${m}.sql`);
   return paths;
 }
 
@@ -35,13 +67,23 @@ function testsOf(
 }
 
 /**
- * `run_results.json` (schema v6) of a run: one result per model and test. A failed run has one model in
- * `error` and everything after it `skipped`; tests sometimes `warn`/`fail`. Deterministic per run id.
+ * `run_results.json` (schema v6) of one step of a run (default: the last step, as dbt Cloud serves it).
+ * `dbt build` has a result per model and test, `dbt run` per model, `dbt test` per test, `dbt docs
+ * generate` every node `success` with compile-only timings. The failing step of a failed run has one model
+ * in `error` and everything after it `skipped`; tests sometimes `warn`/`fail`. Deterministic per run and step.
  */
-export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<string, unknown> {
+export function buildRunResults(store: EmulatorStore, run: EmuRun, step?: number): Record<string, unknown> {
   const project = store.project(run.projectId)!;
-  const r = keyedRandom(store.options.seed, run.id);
-  const failAt = run.status === 20 ? Math.floor(r() * project.models.length) : -1;
+  const index = resolveStep(store, run, step);
+  const command = (store.stepCommand(run, index) ?? 'dbt build').replace(/^dbt\s+/, '');
+  if (/^docs\s+generate/.test(command)) return buildDocsRunResults(store, run, index);
+  const which = command.split(/\s+/)[0] ?? 'build';
+  const r = keyedRandom(store.options.seed, run.id * 31 + index);
+  const failing = run.status === 20 && index === store.stepNames(run).length;
+  const withModels = which !== 'test';
+  const withTests = which === 'build' || which === 'test';
+  const failAt = failing && withModels ? Math.floor(r() * project.models.length) : -1;
+  const failTestAt = failing && !withModels ? 0 : -1;
   let clock = run.startedUs ?? run.createdUs;
   const results: Record<string, unknown>[] = [];
   const timing = (ms: number): Record<string, unknown>[] => {
@@ -54,7 +96,7 @@ export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<strin
       { name: 'execute', started_at: iso(e0), completed_at: iso(clock) },
     ];
   };
-  project.models.forEach((m, i) => {
+  (withModels ? project.models : []).forEach((m, i) => {
     const skipped = failAt >= 0 && i > failAt;
     const status = i === failAt ? 'error' : skipped ? 'skipped' : 'success';
     const ms = skipped ? 0 : Math.floor(200 + r() * 20_000);
@@ -85,11 +127,13 @@ export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<strin
       batch_results: null,
     });
   });
-  for (const t of testsOf(project, store.options.seed)) {
+  const tests = withTests ? testsOf(project, store.options.seed) : [];
+  tests.forEach((t, ti) => {
     const modelIndex = project.models.indexOf(t.model);
     const skipped = failAt >= 0 && modelIndex >= failAt;
     const roll = r();
-    const status = skipped ? 'skipped' : roll < 0.05 ? 'fail' : roll < 0.1 ? 'warn' : 'pass';
+    const status =
+      ti === failTestAt ? 'error' : skipped ? 'skipped' : roll < 0.05 ? 'fail' : roll < 0.1 ? 'warn' : 'pass';
     const ms = skipped ? 0 : Math.floor(50 + r() * 900);
     results.push({
       status,
@@ -108,18 +152,56 @@ export function buildRunResults(store: EmulatorStore, run: EmuRun): Record<strin
       relation_name: null,
       batch_results: null,
     });
-  }
+  });
   return {
     metadata: {
       dbt_schema_version: 'https://schemas.getdbt.com/dbt/run-results/v6.json',
       dbt_version: '1.9.0',
       generated_at: iso(run.finishedUs ?? clock),
-      invocation_id: `inv-${run.id}`,
+      invocation_id: `inv-${run.id}-${index}`,
       env: {},
     },
     results,
     elapsed_time: (clock - (run.startedUs ?? run.createdUs)) / 1e6,
-    args: { which: 'build', select: [], exclude: [] },
+    args: { which, select: [], exclude: [] },
+  };
+}
+
+/**
+ * `run_results.json` of a `dbt docs generate` step: every model and test `success`, compile-only timings
+ * and no messages. This is what a client that omits `?step=` loads for a job with `generate_docs`.
+ */
+function buildDocsRunResults(store: EmulatorStore, run: EmuRun, index: number): Record<string, unknown> {
+  const project = store.project(run.projectId)!;
+  const clock = run.finishedUs ?? run.startedUs ?? run.createdUs;
+  const uids = [
+    ...project.models.map((m) => `model.${project.name}.${m}`),
+    ...testsOf(project, store.options.seed).map((t) => t.uid),
+  ];
+  return {
+    metadata: {
+      dbt_schema_version: 'https://schemas.getdbt.com/dbt/run-results/v6.json',
+      dbt_version: '1.9.0',
+      generated_at: iso(clock),
+      invocation_id: `inv-${run.id}-${index}`,
+      env: {},
+    },
+    results: uids.map((uid, i) => ({
+      status: 'success',
+      timing: [{ name: 'compile', started_at: iso(clock - 2000 + i), completed_at: iso(clock - 1000 + i) }],
+      thread_id: `Thread-${(i % 8) + 1}`,
+      execution_time: 0.001,
+      adapter_response: {},
+      message: null,
+      failures: null,
+      unique_id: uid,
+      compiled: true,
+      compiled_code: 'select 1',
+      relation_name: null,
+      batch_results: null,
+    })),
+    elapsed_time: 1.5,
+    args: { which: 'generate', select: [], exclude: [] },
   };
 }
 
@@ -244,5 +326,33 @@ export function buildCatalog(store: EmulatorStore, run: EmuRun): Record<string, 
     sources: {},
     errors: null,
     account: store.account.id,
+  };
+}
+
+/** `sources.json` (source freshness results) of a `dbt source freshness` step. */
+export function buildSources(store: EmulatorStore, run: EmuRun): Record<string, unknown> {
+  const project = store.project(run.projectId)!;
+  const at = iso(run.finishedUs ?? run.createdUs);
+  return {
+    metadata: {
+      dbt_schema_version: 'https://schemas.getdbt.com/dbt/sources/v3.json',
+      dbt_version: '1.9.0',
+      generated_at: at,
+      invocation_id: `inv-${run.id}-sources`,
+      env: {},
+    },
+    results: project.sources.map((src) => ({
+      unique_id: `source.${project.name}.${src}`,
+      max_loaded_at: at,
+      snapshotted_at: at,
+      max_loaded_at_time_ago_in_s: 3600,
+      status: 'pass',
+      criteria: { warn_after: { count: 12, period: 'hour' }, error_after: { count: 24, period: 'hour' } },
+      adapter_response: {},
+      timing: [],
+      thread_id: 'Thread-1',
+      execution_time: 0.5,
+    })),
+    elapsed_time: 1.0,
   };
 }

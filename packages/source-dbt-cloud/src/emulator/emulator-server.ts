@@ -5,7 +5,9 @@ import {
   buildCompiledSql,
   buildManifest,
   buildRunResults,
+  buildSources,
   artifactPaths,
+  resolveStep,
 } from './emulator-artifacts.ts';
 import { EmulatorFaults, type EmulatorFault } from './emulator-faults.ts';
 import { parseFilterDatetime } from './emulator-format.ts';
@@ -28,6 +30,11 @@ export interface EmulatorOptions extends EmulatorFixtureOptions {
   lifecycleMs?: { queued?: number; starting?: number; running?: number };
   /** Artifacts answer 404 for this long after a run finishes (async upload), ms. Default 0. */
   artifactDelayMs?: number;
+  /**
+   * Artifacts to serve for steps running a given dbt command instead of the generated ones, keyed by the
+   * command's start (`'dbt build'`), e.g. real `manifest.json` / `run_results.json` pairs. Default: none.
+   */
+  commandArtifacts?: Record<string, { manifest?: unknown; runResults?: unknown }>;
 }
 
 /** One request as the emulator saw it. */
@@ -92,6 +99,8 @@ export interface DbtCloudEmulator {
   finishInFlight(status?: 10 | 20 | 30): number[];
   /** How triggered runs of `jobId` end. Default success. */
   setJobOutcome(jobId: number, outcome: 'success' | 'error' | 'cancelled'): void;
+  /** Change {@link EmulatorOptions.artifactDelayMs} while running (e.g. to let late artifacts appear). */
+  setArtifactDelayMs(ms: number): void;
   /** Stop the server (closes idle keep-alive connections too). */
   close(): Promise<void>;
 }
@@ -151,7 +160,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
   faults.latencyMs = options.latencyMs ?? 0;
   faults.rateLimitPerMinute = options.rateLimitPerMinute;
   const requests = new EmulatorRequestLog();
-  const artifactDelayUs = (options.artifactDelayMs ?? 0) * 1000;
+  let artifactDelayUs = (options.artifactDelayMs ?? 0) * 1000;
   const host = options.host ?? '127.0.0.1';
   let hrefHost = host;
   const sortedCache = new Map<string, { version: number; runs: EmuRun[] }>();
@@ -354,17 +363,26 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     };
   };
 
-  const runArtifact = (run: EmuRun, path: string): Reply => {
+  const runArtifact = (run: EmuRun, path: string, stepText: string | undefined): Reply => {
     store.advance(run);
-    const paths = artifactPaths(store, run);
+    if (stepText !== undefined && !/^\d+$/.test(stepText))
+      return fail(400, 'The request was invalid. Please double check the provided data and try again.', {
+        step: 'A valid integer is required.',
+      });
+    const step = resolveStep(store, run, stepText === undefined ? undefined : Number(stepText));
+    const paths = artifactPaths(store, run, step);
     if (
       !paths.includes(path) ||
       (run.finishedUs !== null && store.nowUs() - run.finishedUs < artifactDelayUs)
     )
       return NOT_FOUND();
-    if (path === 'run_results.json') return { status: 200, body: buildRunResults(store, run) };
-    if (path === 'manifest.json') return { status: 200, body: buildManifest(store, run) };
+    const command = store.stepCommand(run, step) ?? '';
+    const real = Object.entries(options.commandArtifacts ?? {}).find(([k]) => command.startsWith(k))?.[1];
+    if (path === 'run_results.json')
+      return { status: 200, body: real?.runResults ?? buildRunResults(store, run, step) };
+    if (path === 'manifest.json') return { status: 200, body: real?.manifest ?? buildManifest(store, run) };
     if (path === 'catalog.json') return { status: 200, body: buildCatalog(store, run) };
+    if (path === 'sources.json') return { status: 200, body: buildSources(store, run) };
     return { status: 200, text: buildCompiledSql(path), contentType: 'text/plain' };
   };
 
@@ -493,7 +511,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         }
         if (sub === 'artifacts' && method === 'GET') {
           const latest = [...store.runs].reverse().find((r) => r.jobId === job.id && store.hasArtifacts(r));
-          return latest ? runArtifact(latest, rest.join('/')) : NOT_FOUND();
+          return latest ? runArtifact(latest, rest.join('/'), oneParam(params, 'step')) : NOT_FOUND();
         }
         return NOT_FOUND();
       }
@@ -508,7 +526,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         if (sub === 'artifacts') {
           if (rest.length === 0)
             return { status: 200, body: envelope(200, 'Success!', artifactPaths(store, run)) };
-          return runArtifact(run, rest.map(decodeURIComponent).join('/'));
+          return runArtifact(run, rest.map(decodeURIComponent).join('/'), oneParam(params, 'step'));
         }
         return NOT_FOUND();
       }
@@ -671,6 +689,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     finishInFlight: (status = 10) => store.finishInFlight(status).map((r) => r.id),
     setJobOutcome: (jobId, outcome) =>
       store.jobOutcomes.set(jobId, outcome === 'success' ? 10 : outcome === 'error' ? 20 : 30),
+    setArtifactDelayMs: (ms) => {
+      artifactDelayUs = ms * 1000;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

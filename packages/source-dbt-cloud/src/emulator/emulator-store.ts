@@ -58,7 +58,10 @@ export interface EmuJob {
   executeSteps: string[];
   createdUs: number;
   updatedUs: number;
+  /** `generate_docs`: the run ends with a `dbt docs generate` step. */
   generateDocs: boolean;
+  /** `run_generate_sources`: the run starts its dbt steps with `dbt source freshness`. */
+  runGenerateSources: boolean;
 }
 /** Internal repository record. */
 export interface EmuRepository {
@@ -253,6 +256,7 @@ export class EmulatorStore {
           createdUs: t(180 * 86_400e6),
           updatedUs: t(30 * 86_400e6),
           generateDocs: j % 2 === 0,
+          runGenerateSources: j % 4 === 1,
         });
       }
     }
@@ -482,16 +486,38 @@ export class EmulatorStore {
     return this.projects.find((p) => p.id === id);
   }
 
-  /** Step names of a run: clone, profile, deps, then one per dbt command. */
+  /**
+   * Step names of a run as dbt Cloud lists them: clone, profile, deps, `dbt source freshness` when the job
+   * has `run_generate_sources`, one per execute step, and `dbt docs generate` last when `generate_docs`
+   * (or `generate_docs_override`) is on. A failed run stops at its failing execute step, so it has no docs
+   * step.
+   */
   stepNames(run: EmuRun): string[] {
     const project = this.project(run.projectId);
     const conn = this.connections.find((c) => c.id === project?.connectionId);
+    const job = this.job(run.jobId);
+    const override = run.trigger['generate_docs_override'];
+    const docs = typeof override === 'boolean' ? override : !!job?.generateDocs;
+    const dbt = [
+      ...(job?.runGenerateSources && !run.steps.includes('dbt source freshness')
+        ? ['dbt source freshness']
+        : []),
+      ...run.steps,
+      ...(docs && run.status !== 20 ? ['dbt docs generate'] : []),
+    ];
     return [
       'Clone git repository',
       `Create profile from connection ${conn?.name ?? 'default'}`,
       'Invoke dbt with `dbt deps`',
-      ...run.steps.map((s) => `Invoke dbt with \`${s}\``),
+      ...dbt.map((s) => `Invoke dbt with \`${s}\``),
     ];
+  }
+
+  /** The dbt command of step `index` (1-based), e.g. `dbt build`; undefined for clone/profile steps. */
+  stepCommand(run: EmuRun, index: number): string | undefined {
+    const name = this.stepNames(run)[index - 1];
+    const m = name === undefined ? null : /^Invoke dbt with `(.+)`$/.exec(name);
+    return m?.[1];
   }
 
   /** True when the run has artifacts (finished with success or error, not cancelled). */
@@ -623,7 +649,7 @@ export class EmulatorStore {
       execute_steps: j.executeSteps,
       execution: { timeout_seconds: 3600 },
       generate_docs: j.generateDocs,
-      run_generate_sources: false,
+      run_generate_sources: j.runGenerateSources,
       generate_sources: false,
       settings: { threads: 8, target_name: 'prod' },
       job_type: 'scheduled',
@@ -857,8 +883,9 @@ export class EmulatorStore {
       deferring_run_id: null,
       artifacts_saved: this.hasArtifacts(run),
       artifact_s3_path: this.hasArtifacts(run) ? `prod/runs/${run.id}/artifacts/target` : null,
-      has_docs_generated: !!job?.generateDocs && s === 10,
-      has_sources_generated: false,
+      has_docs_generated: s === 10 && this.stepNames(run).includes('Invoke dbt with `dbt docs generate`'),
+      has_sources_generated:
+        s >= 10 && this.stepNames(run).includes('Invoke dbt with `dbt source freshness`'),
       notifications_sent: run.finishedUs !== null,
       blocked_by: [],
       created_at: formatDatetime(run.createdUs, 'space'),

@@ -33,5 +33,6 @@ export { RowNormalizer, type ResourceTableInfo } from './normalize/relational.ts
 export { NOT_COERCIBLE, widenType } from './schema/infer.ts';
 export { Dataset, Relation, toUserValue, type DatasetRow } from './dataset/dataset.ts';
 export { assertReadOnlySql, ReadOnlySqlError } from './dataset/read-only-sql.ts';
+export { schemaTypes, TS_TYPES, type SchemaTypesOptions } from './schema/typegen.ts';
 export { processAlive } from './storage/run-lock.ts';
 export { withFileMutex, type FileMutexOptions } from './util/fs.ts';

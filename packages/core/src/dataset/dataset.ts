@@ -9,6 +9,8 @@ import type {
 import { SYSTEM_TABLES, type DataType, type StoredSchema, type TableSchema } from '../schema/types.ts';
 import { assertReadOnlySql } from './read-only-sql.ts';
 import type { Table as ArrowTable, Vector as ArrowVector } from 'apache-arrow';
+import type { Kysely } from 'kysely';
+import type { ReadonlyKysely } from 'kysely/readonly';
 
 /** Default timeout of `Dataset.sql`: 5 minutes, long enough for an analyst's query, short of a stuck one. */
 export const DEFAULT_QUERY_TIMEOUT_MS = 300_000;
@@ -228,6 +230,7 @@ export class Dataset {
   private readonly schemaNames: () => Promise<string[]>;
   private client: Promise<DestinationClient> | undefined;
   private schemaCache: StoredSchema[] | undefined;
+  private readonly kyselys: Kysely<unknown>[] = [];
 
   constructor(
     destination: Destination,
@@ -330,6 +333,38 @@ export class Dataset {
     });
   }
 
+  /**
+   * A typed, read-only kysely over the dataset: `(await dataset.kysely<DB>()).selectFrom('runs')…`,
+   * with `DB` the interface `ferry pipeline types` writes from the stored schema, so a query naming a
+   * column that does not exist fails to compile. Tables resolve in the dataset (kysely's `withSchema`),
+   * queries run through the destination's reader (its read-only connection; the filesystem's through
+   * DuckDB over its files), and values come back as the `DB` interface types them: bigint columns as
+   * `bigint`, timestamps as `Date`, dates and decimals as text, json parsed (plain column references of
+   * a top-level SELECT; expressions keep the destination's value). Writes do not compile (kysely's
+   * `ReadonlyKysely`). `close()` releases it with the dataset. Throws UNSUPPORTED where the destination
+   * has no kysely dialect.
+   */
+  async kysely<DB>(): Promise<ReadonlyKysely<DB>> {
+    const reader = await this.reader();
+    if (!reader.kyselyDialect)
+      throw new FerryError(
+        'UNSUPPORTED',
+        `destination ${this.destination.type} has no kysely dialect: use dataset.table() or dataset.sql() instead`,
+      );
+    const [{ Kysely }, { DatasetValuesPlugin }] = await Promise.all([
+      import('kysely'),
+      import('./kysely-values.ts'),
+    ]);
+    const schemas = await this.schemas();
+    const db = new Kysely<DB>({ dialect: reader.kyselyDialect() });
+    this.kyselys.push(db as Kysely<unknown>);
+    const values = new DatasetValuesPlugin((table) => {
+      for (const s of schemas) if (s.tables[table]) return s.tables[table];
+      return undefined;
+    }, toUserValue);
+    return db.withSchema(this.name).withPlugin(values) as unknown as ReadonlyKysely<DB>;
+  }
+
   /** Row count per data table. */
   async rowCounts(): Promise<Record<string, number>> {
     const reader = await this.reader();
@@ -363,8 +398,9 @@ export class Dataset {
     return (await (await this.connection()).getStoredState(this.pipelineName))?.state;
   }
 
-  /** Release the connection. */
+  /** Release the connection (and every `kysely()` handed out). */
   async close(): Promise<void> {
+    for (const db of this.kyselys.splice(0)) await db.destroy().catch(() => undefined);
     const c = this.client;
     this.client = undefined;
     if (c) await (await c).close();

@@ -1,5 +1,6 @@
 import type { FileFormat, DestinationCapabilities } from './capabilities.ts';
 import type { MergeStrategy, StoredSchema, TableSchema, WriteDisposition } from '../schema/types.ts';
+import type { Dialect } from 'kysely';
 
 /**
  * A destination is a factory of small parts (kysely's Dialect): capabilities as data, and a client
@@ -207,6 +208,12 @@ export interface DatasetReader {
    * role is the line under Ferry's own checks. Optional: destinations that cannot tell omit it.
    */
   writeAccess?(): Promise<string | undefined>;
+  /**
+   * A kysely `Dialect` whose queries run through this reader's read-only path, for typed queries
+   * (`dataset.kysely<DB>()`, which scopes tables to the dataset with `withSchema`). Optional: without
+   * it `dataset.kysely()` throws UNSUPPORTED; the core never names a concrete dialect.
+   */
+  kyselyDialect?(): Dialect;
   /** Quote an identifier for this destination's SQL. */
   quoteIdentifier(name: string): string;
   /** Fully qualified, quoted name of a table in the dataset. */

@@ -71,6 +71,11 @@ export const paginatorSchema = z.union([
       .optional()
       .describe('JSONPath of the total page count; null for none. Default `total`.'),
     maximum_page: nonNegInt.optional().describe('Stop once the page number reaches this.'),
+    page_size: posInt
+      .optional()
+      .describe(
+        'Ferry: records on a full page (the per_page you send); a full page is followed even past total_path. Default: learned from the pages read.',
+      ),
     ...pagePlacement,
   }),
   z.strictObject({

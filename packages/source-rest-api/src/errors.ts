@@ -51,6 +51,23 @@ export class RestApiPaginationError extends FerryError {
   }
 }
 
+/**
+ * A response answered with something that cannot be read as records: the data selector matches nothing,
+ * or a list was expected and an object or scalar came. Never loaded as 0 rows (issue 15).
+ */
+export class RestApiResponseError extends FerryError {
+  /** Resource whose response it was. */
+  readonly resource: string;
+  /** Redacted URL of the response. */
+  readonly url: string;
+
+  constructor(message: string, context: RestApiErrorContext) {
+    super('REST_API_BAD_RESPONSE', message, { context: { ...context } });
+    this.resource = context.resource;
+    this.url = context.url;
+  }
+}
+
 /** The OAuth2 token endpoint refused the client credentials or answered without an access_token. */
 export class RestApiAuthError extends FerryError {
   /** Redacted token URL. */

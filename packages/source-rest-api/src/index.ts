@@ -23,7 +23,7 @@ export type {
   ProcessingStep,
   ResourceConfig,
 } from './config.ts';
-export { RestApiError, RestApiPaginationError, RestApiAuthError } from './errors.ts';
+export { RestApiError, RestApiPaginationError, RestApiAuthError, RestApiResponseError } from './errors.ts';
 export type { RestApiErrorContext } from './errors.ts';
 export { RestClient, parseRetryAfter } from './http-client.ts';
 export type { RestClientOptions, RestRequest, RestResponse, RestRequestEvent } from './http-client.ts';

@@ -117,16 +117,31 @@ describe('page_number', () => {
       ]).map((s) => s['page']),
     ).toEqual(['1', '2', '3']);
   });
-  it('one page with total 1 costs one request; the page count is trusted (page size unknown)', () => {
+  it('one page with total 1 costs one request (a lone page cannot be judged full without page_size)', () => {
     expect(drive(new PageNumberPaginator({ basePage: 1 }), [{ n: 5, body: { total: 1 } }])).toHaveLength(1);
+    const sized = new PageNumberPaginator({ basePage: 1, pageSize: 5 });
+    expect(sized.probing).toBe(false);
+    const sent = drive(sized, [
+      { n: 5, body: { total: 1 } },
+      { n: 0, body: { total: 1 } },
+    ]);
+    expect(sent.map((s) => s['page'])).toEqual(['1', '2']);
+  });
+  it('a full last page (as large as the largest before it) is followed past total_pages, as a probe', () => {
     const full = new PageNumberPaginator({ basePage: 1, totalPath: 'total_pages' });
     const body = { total_pages: 2 };
-    expect(
-      drive(full, [
-        { n: 2, body },
-        { n: 2, body },
-      ]),
-    ).toHaveLength(2);
+    const r = req();
+    full.init(r);
+    full.update(res(body), recs(2));
+    expect([full.hasNext, full.probing]).toEqual([true, false]);
+    full.next(r);
+    full.update(res(body), recs(2));
+    // page 2 of 2 is full: the count may be stale, so page 3 is asked for, marked as a probe
+    expect([full.hasNext, full.probing]).toEqual([true, true]);
+    full.next(r);
+    expect(r.params['page']).toBe('3');
+    full.update(res(body), recs(1));
+    expect([full.hasNext, full.probing]).toEqual([false, false]);
   });
   it('maximum_page bounds it', () => {
     const p = new PageNumberPaginator({ totalPath: null, maximumPage: 2 });

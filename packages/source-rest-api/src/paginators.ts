@@ -36,6 +36,12 @@ export interface Paginator {
   next(request: PageRequest): void;
   /** Short description of the paginator's settings, for the log line of `auto`. */
   describe(): string;
+  /**
+   * True when the next request goes past the end the API's total declared, only because the last page
+   * was full (the total may be stale). Such a probe that comes back empty, already read, or refused with a
+   * 4xx ends the call quietly: the total said so. Default false (paginators without a total).
+   */
+  readonly probing?: boolean;
 }
 
 function toInt(value: unknown, what: string, type: string): number {
@@ -196,8 +202,11 @@ interface RangeOptions {
 abstract class RangePaginator implements Paginator {
   abstract readonly type: string;
   hasNext = true;
+  probing = false;
   protected current: number;
   protected pageIndex = 0;
+  /** Most records any page of this call held (a page holding as many is judged full). */
+  protected largestPage = 0;
   protected readonly r: RangeOptions;
   constructor(r: RangeOptions) {
     this.r = r;
@@ -207,6 +216,8 @@ abstract class RangePaginator implements Paginator {
     this.hasNext = true;
     this.current = this.r.initial;
     this.pageIndex = 0;
+    this.largestPage = 0;
+    this.probing = false;
     this.place(request);
   }
   /** True when the page holds as many records as a full page (so the total may be stale: read on). */
@@ -215,7 +226,9 @@ abstract class RangePaginator implements Paginator {
   protected abstract end(total: number): number;
   update(response: PageResponse, records: readonly unknown[]): void {
     this.pageIndex++;
-    const full = this.isFull(records);
+    const full = records.length > 0 && this.isFull(records);
+    this.largestPage = Math.max(this.largestPage, records.length);
+    this.probing = false;
     if (this.r.stopAfterEmptyPage && records.length === 0) {
       this.hasNext = false;
       return;
@@ -232,12 +245,16 @@ abstract class RangePaginator implements Paginator {
       const total = toInt(raw, `total_path '${totalPath}'`, this.type);
       // A total says where the data ends, but it may be stale (rows added while paging): a full page
       // means there may be more, so only a short (or empty) page past the total ends the call.
-      if (this.current >= this.end(total) && !full) more = false;
+      if (this.current >= this.end(total)) {
+        if (full) this.probing = true;
+        else more = false;
+      }
     }
     if (this.r.maximum !== undefined && this.current >= this.r.maximum) more = false;
     if (more && this.r.hasMorePath)
       more = toBool(findValue(this.r.hasMorePath, response.body), this.r.hasMorePath, this.type);
     this.hasNext = more;
+    if (!more) this.probing = false;
   }
   protected place(request: PageRequest): void {
     if (this.r.bodyPath) setAtPath((request.json ??= {}), this.r.bodyPath, this.current);
@@ -324,12 +341,19 @@ export interface PageNumberPaginatorOptions {
   stopAfterEmptyPage?: boolean | undefined;
   /** JSONPath of a boolean "more pages" flag. */
   hasMorePath?: string | undefined;
+  /**
+   * Records on a full page (the `per_page` the endpoint sends). Ferry-only. Default: learned from the
+   * call, a page as large as the largest before it counts as full. Set it so that a full first page is
+   * not trusted when the page count says it is the last.
+   */
+  pageSize?: number | undefined;
 }
 
 /** Page numbers (`page=1,2,…`), with the total number of pages or without. */
 export class PageNumberPaginator extends RangePaginator {
   readonly type = 'page_number';
   private readonly basePage: number;
+  private readonly pageSize: number | undefined;
   constructor(o: PageNumberPaginatorOptions = {}) {
     super({
       param: o.pageBodyPath ? undefined : (o.pageParam ?? 'page'),
@@ -342,13 +366,17 @@ export class PageNumberPaginator extends RangePaginator {
       hasMorePath: o.hasMorePath,
     });
     this.basePage = o.basePage ?? 0;
+    this.pageSize = o.pageSize;
   }
   /**
-   * The page size is not known here, so a page cannot be judged full: the page count is trusted. (APIs
-   * that clamp an out-of-range page to the last one would otherwise fail the repeated-page check.)
+   * The request carries no page size, so it is `page_size` when set, else learned: a page as large as
+   * the largest earlier page of the call is full. A lone first page cannot be judged without
+   * `page_size`. (A probe past the page count that an API clamps to its last page reads as already
+   * seen and ends the call quietly; see {@link Paginator.probing}.)
    */
-  protected isFull(): boolean {
-    return false;
+  protected isFull(records: readonly unknown[]): boolean {
+    if (this.pageSize !== undefined) return records.length >= this.pageSize;
+    return this.largestPage > 0 && records.length >= this.largestPage;
   }
   protected end(total: number): number {
     return total + this.basePage;
@@ -442,6 +470,7 @@ export function createPaginator(config: PaginatorConfig, where: string): Paginat
         maximumPage: c.maximum_page,
         stopAfterEmptyPage: c.stop_after_empty_page,
         hasMorePath: c.has_more_path,
+        pageSize: c.page_size,
       });
     }
   }

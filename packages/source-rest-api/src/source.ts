@@ -23,7 +23,7 @@ import {
   type RestApiConfigInput,
   type ResourceConfig,
 } from './config.ts';
-import { RestApiPaginationError } from './errors.ts';
+import { RestApiError, RestApiPaginationError, RestApiResponseError } from './errors.ts';
 import { applySteps, compileSteps, type RecordStep } from './expressions.ts';
 import { RestClient, type RestRequestEvent } from './http-client.ts';
 import { findValue, findValues } from './jsonpath.ts';
@@ -67,6 +67,8 @@ const PLACEHOLDER = /\{([^{}]+)\}/g;
 const INCREMENTAL_KEYS = new Set(['start_value', 'end_value', 'initial_value', 'last_value']);
 const DEFAULT_MAX_PAGES = 10_000;
 const DEFAULT_PARENT_CONCURRENCY = 4;
+/** Statuses that end a probe past the declared total: the API refusing a page out of range. */
+const PROBE_END_STATUS = new Set([400, 404, 416, 422]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -345,17 +347,81 @@ export function detectDataSelector(body: unknown): string {
     .join('.');
 }
 
-function selectRecords(body: unknown, selector: string): unknown[] {
-  if (body === undefined) return [];
-  const values = selector === '$' ? [body] : findValues(selector, body);
-  const v = values.length === 1 ? values[0] : values;
-  if (Array.isArray(v)) return v;
-  return v === undefined || v === null ? [] : [v];
+/** True when a JSONPath names one place (no wildcard, filter, slice, union or recursive descent). */
+function isDefinite(selector: string): boolean {
+  return !/\*|\?|\.\.|,|\[\s*-?\d*\s*:/.test(selector);
 }
 
-function requestKey(method: string, req: PageRequest): string {
+/**
+ * The records of a response at `selector`. A list is the records; null (or an empty body) is an empty
+ * page. One object is one record only where the endpoint returns one entity (`single_page`); anywhere
+ * else, and for a selector that matches nothing or a scalar, it is an error: loading 0 or 1 rows from
+ * a paged endpoint that answered something else would lose data silently (issue 15).
+ */
+function selectRecords(
+  body: unknown,
+  selector: string,
+  single: boolean,
+  where: { resource: string; url: string; explicit: boolean },
+): unknown[] {
+  if (body === undefined || body === null) return [];
+  const bad = (what: string): never => {
+    throw new RestApiResponseError(
+      `resource '${where.resource}': ${where.url}: ${what}; ${
+        single
+          ? 'set endpoint.data_selector to the record (or the list of records)'
+          : `set endpoint.data_selector to the list of records${where.explicit ? '' : ' (it was detected, not set)'}, or paginator: single_page if the endpoint returns one object`
+      }`,
+      { resource: where.resource, url: where.url },
+    );
+  };
+  const describe = (v: unknown) =>
+    isObject(v) ? 'an object' : Array.isArray(v) ? 'a list' : `${typeof v} ${JSON.stringify(v)}`.slice(0, 80);
+  if (!isDefinite(selector)) {
+    const values = findValues(selector, body);
+    // `data[*].items`: each match a list of records, flattened; else each match is a record
+    return values.every(Array.isArray) && values.length > 0 ? values.flat() : values;
+  }
+  const values = selector === '$' ? [body] : findValues(selector, body);
+  if (values.length === 0)
+    return bad(
+      `data_selector '${selector}' matches nothing in the response (keys: ${isObject(body) ? Object.keys(body).slice(0, 10).join(', ') || 'none' : describe(body)})`,
+    );
+  const v = values[0];
+  if (Array.isArray(v)) return v;
+  if (v === null) return [];
+  if (isObject(v) && single) return [v];
+  return bad(`the data at '${selector}' is ${describe(v)}, not a list of records`);
+}
+
+/** What identifies a record within one call: its primary key, else its `id`, else its whole content. */
+function recordIdentity(record: unknown, primaryKey: readonly string[] | undefined): number {
+  let key: unknown = record;
+  if (isObject(record)) {
+    if (primaryKey?.length) key = primaryKey.map((k) => findValue(k, record));
+    else if (record['id'] !== undefined && record['id'] !== null) key = record['id'];
+  }
+  // 48 bits of a hash: a Set of numbers stays small over a long call; a false "all seen" needs every
+  // record of a page to collide
+  return parseInt(
+    createHash('sha1')
+      .update(JSON.stringify(key) ?? 'undefined')
+      .digest('hex')
+      .slice(0, 12),
+    16,
+  );
+}
+
+/** The URL of a page request, its params in the order they are sent. */
+function requestUrl(req: PageRequest): URL {
   const u = new URL(req.url);
   for (const [k, v] of Object.entries(req.params)) u.searchParams.set(k, v);
+  return u;
+}
+
+/** Identity of a page request (params sorted): the same key twice means the paginator did not advance. */
+function requestKey(method: string, req: PageRequest): string {
+  const u = requestUrl(req);
   u.searchParams.sort();
   return `${method} ${u.toString()} ${req.json === undefined ? '' : JSON.stringify(req.json)}`;
 }
@@ -412,11 +478,14 @@ async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGene
   paginator?.init(req);
   const method = ep.method ?? 'GET';
   const seen = new Set<string>();
-  let previousHash: string | undefined;
+  const seenRecords = new Set<number>();
+  const pk = resolved.config.primary_key;
+  const primaryKey = pk === undefined ? undefined : Array.isArray(pk) ? pk : [pk];
   let previousUrl = '';
   for (let page = 1; ; page++) {
-    const shown = client.redactor.url(requestKey(method, req).split(' ')[1]!);
+    const shown = client.redactor.url(requestUrl(req));
     const key = requestKey(method, req);
+    const probing = paginator?.probing === true;
     if (seen.has(key))
       throw new RestApiPaginationError(
         `resource '${name}': the ${paginator?.type ?? 'auto'} paginator asked for ${shown} a second time; the API does not advance with this paginator, so paging stopped to avoid a loop. Check the paginator settings.`,
@@ -428,19 +497,37 @@ async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGene
         `resource '${name}': reached client.max_pages (${r.maxPages}) at ${shown} without the last page; raise client.max_pages if the endpoint really has more pages`,
         { resource: name, url: shown },
       );
-    const res = await client.request({
-      resource: name,
-      method,
-      url: req.url,
-      params: req.params,
-      ...(req.json === undefined ? {} : { json: req.json }),
-      ...(ep.data === undefined ? {} : { data: ep.data }),
-      ...(headers === undefined ? {} : { headers }),
-      auth: r.auth,
-      ...(ep.response_actions ? { responseActions: ep.response_actions } : {}),
-      signal: ctx.signal,
-    });
+    let res;
+    try {
+      res = await client.request({
+        resource: name,
+        method,
+        url: req.url,
+        params: req.params,
+        ...(req.json === undefined ? {} : { json: req.json }),
+        ...(ep.data === undefined ? {} : { data: ep.data }),
+        ...(headers === undefined ? {} : { headers }),
+        auth: r.auth,
+        ...(ep.response_actions ? { responseActions: ep.response_actions } : {}),
+        signal: ctx.signal,
+      });
+    } catch (error) {
+      // a probe past the declared total that the API refuses as out of range: the total was right
+      if (
+        probing &&
+        error instanceof RestApiError &&
+        error.status !== undefined &&
+        PROBE_END_STATUS.has(error.status)
+      ) {
+        r.log(
+          `resource '${name}': ${shown} (past the total, asked because the last page was full) answered HTTP ${error.status}; taking the total as the end`,
+        );
+        return;
+      }
+      throw error;
+    }
     if (res.ignored) return;
+    const response = { url: res.url, headers: res.headers, body: res.body };
     let selector = ep.data_selector ?? r.detectedSelector;
     if (selector === undefined) {
       selector = detectDataSelector(res.body);
@@ -451,15 +538,31 @@ async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGene
           `resource '${name}': data_selector not set; using '${selector}' (detected from the first response)`,
         );
     }
-    const raw = selectRecords(res.body, selector);
-    if (raw.length > 0) {
-      const hash = createHash('sha1').update(JSON.stringify(raw)).digest('hex');
-      if (hash === previousHash)
+    if (!paginator) {
+      const d = detectPaginator(response);
+      paginator = d.paginator;
+      r.log(`resource '${name}': paginator not set; using ${d.paginator.describe()} because ${d.reason}`);
+    }
+    const raw = selectRecords(res.body, selector, paginator.type === 'single_page', {
+      resource: name,
+      url: shown,
+      explicit: ep.data_selector !== undefined,
+    });
+    if (raw.length > 0 && paginator.type !== 'single_page') {
+      const ids = raw.map((rec) => recordIdentity(rec, primaryKey));
+      if (ids.every((id) => seenRecords.has(id))) {
+        if (probing) {
+          r.log(
+            `resource '${name}': ${shown} (past the total, asked because the last page was full) holds only records already read; taking the total as the end`,
+          );
+          return;
+        }
         throw new RestApiPaginationError(
-          `resource '${name}': ${shown} returned the same ${raw.length} records as the previous page ${previousUrl}; the API ignores the ${paginator?.type ?? ''} paginator's parameter, so paging stopped to avoid a loop. Check the paginator settings (param names, base_page).`,
+          `resource '${name}': ${shown} returned only records already read on earlier pages (${raw.length} of ${raw.length}, matched by ${primaryKey ? `primary_key ${primaryKey.join(', ')}` : "'id' or the whole record"}; previous page ${previousUrl}); the API ignores the ${paginator.type} paginator's parameter or loops, so paging stopped. Check the paginator settings (param names, base_page).`,
           { resource: name, url: shown },
         );
-      previousHash = hash;
+      }
+      for (const id of ids) seenRecords.add(id);
     }
     previousUrl = shown;
     for (const [i, item] of raw.entries())
@@ -477,13 +580,8 @@ async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGene
     }
     records = await applySteps(r.steps, records);
     if (records.length > 0) yield records;
-    if (!paginator) {
-      const d = detectPaginator({ url: res.url, headers: res.headers, body: res.body });
-      paginator = d.paginator;
-      r.log(`resource '${name}': paginator not set; using ${d.paginator.describe()} because ${d.reason}`);
-    }
     try {
-      paginator.update({ url: res.url, headers: res.headers, body: res.body }, raw);
+      paginator.update(response, raw);
     } catch (error) {
       if (error instanceof PaginationDataError)
         throw new RestApiPaginationError(`resource '${name}': ${error.message} (at ${shown})`, {

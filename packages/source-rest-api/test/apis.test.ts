@@ -176,7 +176,7 @@ describe('page numbers with total_pages', () => {
     );
     expect(err).toBeInstanceOf(RestApiPaginationError);
     expect(err.message).toContain(
-      `${s.url}/things?page=2 returned the same 2 records as the previous page ${s.url}/things?page=1`,
+      `${s.url}/things?page=2 returned only records already read on earlier pages (2 of 2, matched by 'id' or the whole record; previous page ${s.url}/things?page=1)`,
     );
     expect(s.requests).toHaveLength(2);
   });

@@ -1,5 +1,6 @@
 import {
   assertReadOnlySql,
+  ConfigError,
   FerryError,
   SYSTEM_COLUMNS,
   type Dataset,
@@ -68,73 +69,88 @@ export interface Overview {
   } | null;
 }
 
-/** How long the read-only dataset stays open after the last request, ms. */
-const IDLE_CLOSE_MS = 1000;
+/** Default of {@link DashboardApiOptions.maxConcurrent}. */
+export const DEFAULT_DASHBOARD_MAX_CONCURRENT = 4;
+
+/** Options of {@link DashboardApi}. */
+export interface DashboardApiOptions {
+  /** Timeout of one SQL-box query (ms). Default {@link DEFAULT_DASHBOARD_QUERY_TIMEOUT_MS} (30 s). */
+  queryTimeoutMs?: number;
+  /**
+   * Requests that read the destination at the same time; more wait for a free slot. Default 4: a slow
+   * query does not stall the other pages, and a burst of requests cannot open a connection (or a DuckDB
+   * instance with its own buffer pool) each.
+   */
+  maxConcurrent?: number;
+}
 
 /**
- * What the dashboard reads, one method per API endpoint. Requests are serialized and share one read-only
- * dataset, closed after {@link IDLE_CLOSE_MS} without requests: the dashboard never holds the destination
- * for long (a pipeline run can write while the page is open; DuckDB allows one writer or many readers),
- * and a page opened after a run shows the newest committed data.
+ * What the dashboard reads, one method per API endpoint. Each request opens its own read-only dataset
+ * and closes it when it answers: requests run concurrently (up to `maxConcurrent`), a slow SQL-box query
+ * holds only its own connection, and the dashboard holds the destination only while a request runs (a
+ * pipeline run can write in between; DuckDB allows one writing process or many reading ones, and a
+ * writer waits out a reader). A page opened after a run shows the newest committed data.
  */
 export class DashboardApi {
   private readonly pipeline: Pipeline;
-  private queue: Promise<unknown> = Promise.resolve();
-  private open: Dataset | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly maxConcurrent: number;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   /** Timeout of one SQL-box query (ms). Default 30 s: a page must answer, a long query belongs in `ferry query`. */
   readonly queryTimeoutMs: number;
 
-  constructor(pipeline: Pipeline, options: { queryTimeoutMs?: number } = {}) {
+  constructor(pipeline: Pipeline, options: DashboardApiOptions = {}) {
     this.pipeline = pipeline;
     this.queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_DASHBOARD_QUERY_TIMEOUT_MS;
+    if (!Number.isInteger(this.queryTimeoutMs) || this.queryTimeoutMs < 1)
+      throw new ConfigError(
+        `dashboard query timeout must be a whole number of ms >= 1, got ${this.queryTimeoutMs}`,
+      );
+    this.maxConcurrent = options.maxConcurrent ?? DEFAULT_DASHBOARD_MAX_CONCURRENT;
+    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1)
+      throw new ConfigError(`dashboard maxConcurrent must be a whole number >= 1, got ${this.maxConcurrent}`);
   }
 
-  /** Run `fn` on the shared read-only dataset, one call at a time. */
+  /** Run `fn` on a read-only dataset of its own, opened for this call and closed after it. */
   private withDataset<T>(fn: (ds: Dataset) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
-      clearTimeout(this.idleTimer);
-      if (!this.open) {
-        const ds = this.pipeline.dataset();
-        try {
-          await hardenReader(this.pipeline, ds);
-        } catch (error) {
-          await ds.close().catch(() => undefined);
-          throw error;
-        }
-        this.open = ds;
-      }
+      await this.acquire();
+      const ds = this.pipeline.dataset();
       try {
-        return await fn(this.open);
-      } catch (error) {
-        // A failed query may leave the connection unusable (or the file replaced): start clean next time.
-        await this.release();
-        throw error;
+        await hardenReader(this.pipeline, ds);
+        return await fn(ds);
       } finally {
-        this.idleTimer = setTimeout(() => void this.enqueue(() => this.release()), IDLE_CLOSE_MS);
-        this.idleTimer.unref();
+        await ds.close().catch(() => undefined);
+        this.releaseSlot();
       }
     };
-    return this.enqueue(run);
-  }
-
-  private enqueue<T>(run: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
+    const result = run();
+    const tracked = result.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
     return result;
   }
 
-  private async release(): Promise<void> {
-    const ds = this.open;
-    this.open = undefined;
-    await ds?.close().catch(() => undefined);
+  private async acquire(): Promise<void> {
+    if (this.running < this.maxConcurrent) {
+      this.running++;
+      return;
+    }
+    // The slot passes directly from the call that frees it (running stays the same).
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
-  /** Wait for calls in flight, then close the dataset (used by `close()`). */
+  private releaseSlot(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+
+  /** Wait for the calls in flight to finish (used by the server's `close()`); each closes its own dataset. */
   async close(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    await this.enqueue(() => this.release());
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   /** State, cursors, row counts, loads with rows per table, schema versions and the last run's timings. */

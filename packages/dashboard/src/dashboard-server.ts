@@ -1,3 +1,4 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -5,26 +6,46 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, FerryError, ReadOnlySqlError, type Pipeline } from '@ferry/core';
-import { DashboardApi, DashboardRequestError } from './dashboard-api.ts';
+import { DashboardApi, DashboardRequestError, type DashboardApiOptions } from './dashboard-api.ts';
 import { toJson } from './dashboard-json.ts';
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
   /** The pipeline whose dataset, state and last run the dashboard shows (read-only). */
   pipeline: Pipeline;
-  /** Interface to bind. Only `127.0.0.1` is accepted (the default): the dashboard has no login. */
+  /**
+   * Interface to bind. Only `127.0.0.1` is accepted (the default): the token keeps out other local users,
+   * not other machines (plain HTTP, no TLS).
+   */
   host?: '127.0.0.1';
   /** TCP port. Default 0: a free port, chosen by the OS (read it from the returned `url`). */
   port?: number;
+  /** Timeout of one SQL-box query (ms). Default 30 s (`DEFAULT_DASHBOARD_QUERY_TIMEOUT_MS`). */
+  queryTimeoutMs?: DashboardApiOptions['queryTimeoutMs'];
+  /** Requests that read the destination at the same time. Default 4 (`DEFAULT_DASHBOARD_MAX_CONCURRENT`). */
+  maxConcurrent?: DashboardApiOptions['maxConcurrent'];
 }
 
 /** A running dashboard. */
 export interface DashboardHandle {
-  /** `http://127.0.0.1:<port>/`, to print or open in a browser. */
+  /**
+   * `http://127.0.0.1:<port>/?token=<token>`, to print or open in a browser (as Jupyter does). It carries
+   * the token: show it to the user who started the dashboard, keep it out of shared logs.
+   */
   url: string;
+  /** `http://127.0.0.1:<port>`, without the token (for messages that may be shared). */
+  origin: string;
+  /**
+   * This start's secret: 32 random bytes, base64url. Every `/api/` request must send it as
+   * `Authorization: Bearer <token>` (the page does); without it 401, with another 403.
+   */
+  token: string;
   /** Stop accepting requests, finish those in flight and release the port. */
   close(): Promise<void>;
 }
+
+/** Error codes of a SQL-box failure that is not the query's fault (answered by {@link sendError}). */
+const NOT_THE_QUERY = new Set(['QUERY_TIMEOUT', 'DESTINATION_BUSY', 'NOT_FOUND']);
 
 /** Most bytes a `POST /api/sql` body may have. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -62,27 +83,36 @@ async function loadStaticFiles(): Promise<Map<string, StaticFile>> {
 
 /**
  * Start the local dashboard for a pipeline: overview, schema, data pages, a read-only SQL box and
- * dbt Cloud charts, served on 127.0.0.1 only. Resolves once the port is bound.
+ * dbt Cloud charts, served on 127.0.0.1 only. Resolves once the port is bound. Every API call needs this
+ * start's secret token (the returned `url` carries it; the page sends it on each request), requests are
+ * served concurrently, and an SQL-box query stops after `queryTimeoutMs`.
  *
  * ```ts
  * const { url, close } = await startDashboard({ pipeline: p, port: 0 });
+ * console.log(`open ${url}`); // http://127.0.0.1:<port>/?token=…
  * ```
  */
 export async function startDashboard(options: DashboardOptions): Promise<DashboardHandle> {
   const host: string = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1') {
     throw new ConfigError(
-      `the dashboard binds 127.0.0.1 only (got host '${host}'): it has no login, so it must not be reachable from other machines. Use an SSH tunnel to view it remotely.`,
+      `the dashboard binds 127.0.0.1 only (got host '${host}'): it speaks plain HTTP with its token in the URL, so it must not be reachable from other machines. Use an SSH tunnel to view it remotely.`,
     );
   }
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError(`dashboard port must be an integer 0-65535 (0 = a free port), got ${String(port)}`);
   const files = await loadStaticFiles();
-  const api = new DashboardApi(options.pipeline);
+  const api = new DashboardApi(options.pipeline, {
+    ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
+    ...(options.maxConcurrent !== undefined ? { maxConcurrent: options.maxConcurrent } : {}),
+  });
+  // Per start, like Jupyter's: any local OS user can reach 127.0.0.1, only the one who started it has this.
+  const token = randomBytes(32).toString('base64url');
+  const tokenDigest = digest(token);
   let boundPort = 0;
   const server: Server = createServer((req, res) => {
-    handle(req, res, api, files, boundPort).catch((error: unknown) => sendError(res, error));
+    handle(req, res, api, files, boundPort, tokenDigest).catch((error: unknown) => sendError(res, error));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -93,8 +123,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   boundPort = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
+  const origin = `http://127.0.0.1:${boundPort}`;
   return {
-    url: `http://127.0.0.1:${boundPort}/`,
+    url: `${origin}/?token=${token}`,
+    origin,
+    token,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -123,12 +156,30 @@ function originAllowed(req: IncomingMessage, port: number): boolean {
   return site === undefined || site === 'same-origin' || site === 'none';
 }
 
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/**
+ * The request's `Authorization: Bearer <token>` against this start's token: `missing`, `wrong` or `ok`.
+ * Compared as SHA-256 digests with `timingSafeEqual`: equal lengths, and no early exit that would time
+ * out how many leading characters matched.
+ */
+function checkToken(req: IncomingMessage, expected: Buffer): 'missing' | 'wrong' | 'ok' {
+  const header = req.headers.authorization;
+  if (header === undefined || header === '') return 'missing';
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) return 'wrong';
+  return timingSafeEqual(digest(m[1]!), expected) ? 'ok' : 'wrong';
+}
+
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   api: DashboardApi,
   files: Map<string, StaticFile>,
   port: number,
+  tokenDigest: Buffer,
 ): Promise<void> {
   if (!hostAllowed(req, port)) {
     send(
@@ -149,6 +200,23 @@ async function handle(
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed', { Allow: 'GET, HEAD' });
     return send(res, 200, file.type, req.method === 'HEAD' ? '' : file.body);
   }
+  // The page and its scripts hold no data and are served to anyone; every API answer needs the token.
+  const auth = checkToken(req, tokenDigest);
+  if (auth === 'missing')
+    return sendJson(
+      res,
+      401,
+      {
+        error:
+          'this dashboard needs its access token: open the URL that `ferry pipeline show` printed (it ends in ?token=…)',
+      },
+      { 'WWW-Authenticate': 'Bearer realm="ferry-dashboard"' },
+    );
+  // Never echoes what was sent: a wrong token may be a real one from another start.
+  if (auth === 'wrong')
+    return sendJson(res, 403, {
+      error: 'wrong dashboard token: it changes at every start; open the URL printed by the newest start',
+    });
   if (!originAllowed(req, port)) return sendJson(res, 403, { error: 'cross-site requests are refused' });
   if (route === '/api/sql') {
     if (req.method !== 'POST')
@@ -167,8 +235,10 @@ async function handle(
     try {
       return sendJson(res, 200, await api.sql(sql));
     } catch (error) {
-      // The query itself failed (unknown table, syntax, refused): the user's mistake, said as it is.
+      // The query itself failed (unknown table, syntax, refused): the user's mistake, said as it is. A
+      // timeout (504) or a busy destination (503) is not.
       if (error instanceof DashboardRequestError) throw error;
+      if (error instanceof FerryError && NOT_THE_QUERY.has(error.code)) throw error;
       return sendJson(res, 400, { error: error instanceof Error ? error.message : String(error) });
     }
   }
@@ -236,6 +306,8 @@ function sendError(res: ServerResponse, error: unknown): void {
   else if (error instanceof ReadOnlySqlError) status = 400;
   else if (error instanceof FerryError && error.code === 'QUERY_INVALID') status = 400;
   else if (error instanceof FerryError && error.code === 'NOT_FOUND') status = 503;
+  else if (error instanceof FerryError && error.code === 'DESTINATION_BUSY') status = 503;
+  else if (error instanceof FerryError && error.code === 'QUERY_TIMEOUT') status = 504;
   const message = error instanceof Error ? error.message : String(error);
   sendJson(res, status, { error: message });
 }

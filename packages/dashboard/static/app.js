@@ -23,8 +23,27 @@
     return node;
   }
 
+  // This start's access token: from the URL ferry printed (?token=…), kept in this tab's sessionStorage
+  // (per origin, so not shared with other ports the way a cookie on 127.0.0.1 would be) and taken out of
+  // the address bar, so a reload works and a screen share or a copied link does not show it.
+  const TOKEN_KEY = 'ferry-dashboard-token';
+  const token = (() => {
+    const params = new URLSearchParams(location.search);
+    const fromUrl = params.get('token');
+    if (fromUrl) {
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+      params.delete('token');
+      const rest = params.toString();
+      history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+      return fromUrl;
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || '';
+  })();
+
   async function api(path, init) {
-    const res = await fetch(path, init);
+    const headers = { ...((init && init.headers) || {}) };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(path, { ...(init || {}), headers });
     let body;
     try {
       body = await res.json();

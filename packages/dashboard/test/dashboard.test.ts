@@ -24,15 +24,17 @@ let demo: Demo;
 let rowCounts: Record<string, number>;
 let loads: { loadId: string }[];
 
+const auth = () => ({ Authorization: `Bearer ${demo.token}` });
+
 async function getJson<T = any>(p: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(new URL(p, demo.url));
+  const res = await fetch(new URL(p, demo.url), { headers: auth() });
   return { status: res.status, body: (await res.json()) as T };
 }
 
 async function postSql(sql: string): Promise<{ status: number; body: any }> {
   const res = await fetch(new URL('/api/sql', demo.url), {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...auth() },
     body: JSON.stringify({ sql }),
   });
   return { status: res.status, body: await res.json() };
@@ -166,7 +168,9 @@ describe('a pipeline that has not run yet', () => {
     });
     const d = await startDashboard({ pipeline: p });
     try {
-      const res = await fetch(new URL('/api/overview', d.url));
+      const res = await fetch(new URL('/api/overview', d.url), {
+        headers: { Authorization: `Bearer ${d.token}` },
+      });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: string }).error).toMatch(
         /does not exist yet: run the pipeline first/,
@@ -210,7 +214,8 @@ describe('dashboard in headless Chromium', () => {
   });
 
   async function open(hash: string, pageName: string): Promise<void> {
-    await page.goto(new URL(`/${hash}`, demo.url).href);
+    // The printed URL (with ?token=…) and the page's route; the page keeps the token for its API calls.
+    await page.goto(`${demo.url}${hash}`);
     await page.waitForSelector(`main[data-page="${pageName}"][aria-busy="false"]`);
   }
 

@@ -19,7 +19,10 @@ export interface Demo {
   emu: DbtCloudEmulator;
   pipeline: Pipeline;
   runs: LoadInfo[];
+  /** The dashboard's URL with its token (`http://127.0.0.1:<port>/?token=…`). */
   url: string;
+  /** The dashboard's token, for the `Authorization: Bearer` header of API calls. */
+  token: string;
   dir: string;
   close(): Promise<void>;
 }
@@ -63,6 +66,7 @@ export async function buildDemo(): Promise<Demo> {
     pipeline: p,
     runs,
     url: dashboard.url,
+    token: dashboard.token,
     dir,
     async close() {
       await dashboard.close();

@@ -40,7 +40,20 @@ function raw(
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method, path: p, headers: { Host: `127.0.0.1:${port}`, ...headers } },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        // The token by default; a test passes `Authorization: ''` to send none.
+        headers: Object.fromEntries(
+          Object.entries({
+            Host: `127.0.0.1:${port}`,
+            Authorization: `Bearer ${demo.token}`,
+            ...headers,
+          }).filter(([, v]) => v !== ''),
+        ),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -117,6 +130,79 @@ describe('binding', () => {
   });
 });
 
+describe('access token', () => {
+  const endpoints = ['/api/overview', '/api/schema', '/api/tables/runs', '/api/charts/dbt-runs', '/api/nope'];
+
+  it('is a fresh 256-bit secret per start, carried by the printed URL', async () => {
+    const u = new URL(demo.url);
+    expect(u.pathname).toBe('/');
+    expect(u.searchParams.get('token')).toBe(demo.token);
+    expect(demo.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const other = await startDashboard({ pipeline: demo.pipeline });
+    try {
+      expect(other.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(other.token).not.toBe(demo.token);
+      expect(other.url).toBe(`${other.origin}/?token=${other.token}`);
+      // The other start's token does not open this one.
+      expect((await raw('GET', '/api/overview', { Authorization: `Bearer ${other.token}` })).status).toBe(
+        403,
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('every API call without the token gets 401 and no data', async () => {
+    for (const p of endpoints) {
+      const res = await raw('GET', p, { Authorization: '' });
+      expect(res.status, p).toBe(401);
+      expect(res.headers['www-authenticate'], p).toBe('Bearer realm="ferry-dashboard"');
+      expect(JSON.parse(res.body).error, p).toMatch(/needs its access token: open the URL .*\?token=/);
+      expect(res.body, p).not.toMatch(/dbt_cloud|runs__run_steps/);
+    }
+    const post = await sql('select 1 as x', { Authorization: '' });
+    expect(post.status).toBe(401);
+    // The token in the API URL's query string is not accepted (URLs end up in logs and history).
+    expect((await raw('GET', `/api/overview?token=${demo.token}`, { Authorization: '' })).status).toBe(401);
+  });
+
+  it('a wrong token (any length, another scheme, a near miss) gets 403 and is never echoed', async () => {
+    const nearMiss = `${demo.token.slice(0, -1)}${demo.token.endsWith('A') ? 'B' : 'A'}`;
+    const wrong = [
+      `Bearer ${nearMiss}`,
+      `Bearer ${demo.token.slice(0, 10)}`, // shorter: a raw timingSafeEqual would throw on unequal lengths
+      `Bearer ${demo.token}${demo.token}`,
+      `Bearer ${'x'.repeat(8000)}`,
+      `Bearer ${demo.token.toLowerCase() === demo.token ? demo.token.toUpperCase() : demo.token.toLowerCase()}`,
+      `Basic ${Buffer.from(`user:${demo.token}`).toString('base64')}`,
+      `Bearer`,
+      `Bearer ${demo.token} extra`,
+    ];
+    for (const header of wrong) {
+      for (const p of endpoints) {
+        const res = await raw('GET', p, { Authorization: header });
+        expect(res.status, `${header.slice(0, 30)} ${p}`).toBe(403);
+        expect(JSON.parse(res.body).error).toMatch(/wrong dashboard token/);
+        expect(res.body).not.toContain(header.split(' ')[1]?.slice(0, 10) ?? '@@');
+        expect(res.body).not.toContain(demo.token);
+      }
+      expect((await sql('select 1 as x', { Authorization: header })).status).toBe(403);
+    }
+    // The right one, in either case of the scheme name.
+    expect((await raw('GET', '/api/overview', { Authorization: `bearer ${demo.token}` })).status).toBe(200);
+  });
+
+  it('the page and its scripts load without it (they hold no data); the page sends it on every call', async () => {
+    for (const p of ['/', '/app.js', '/app.css', '/vendor/chart.umd.js'])
+      expect((await raw('GET', p, { Authorization: '' })).status, p).toBe(200);
+    const script = await readFile(new URL('../static/app.js', import.meta.url), 'utf8');
+    expect(script).toMatch(/Authorization = `Bearer \$\{token\}`/);
+    expect(script).toMatch(/sessionStorage/);
+    expect(script).toMatch(/history\.replaceState/);
+    expect(script).not.toMatch(/document\.cookie/);
+  });
+});
+
 describe('headers and static files', () => {
   it('sends CSP without inline script, nosniff and no-framing on every response', async () => {
     for (const p of [
@@ -184,8 +270,10 @@ describe('secrets', () => {
       '/api/schema',
       '/api/charts/dbt-runs',
       '/api/tables/nope',
-    ])
-      bodies.push((await raw('GET', p)).body);
+    ]) {
+      const res = await raw('GET', p);
+      bodies.push(res.body, JSON.stringify(res.headers));
+    }
     for (const table of Object.keys(rowCounts)) {
       for (let offset = 0; offset < rowCounts[table]!; offset += 500)
         bodies.push(
@@ -200,6 +288,7 @@ describe('secrets', () => {
     expect(all.length).toBeGreaterThan(100_000);
     expect(all).not.toContain(API_TOKEN);
     expect(all).not.toContain(DEST_PASSWORD);
+    expect(all).not.toContain(demo.token);
   });
 });
 

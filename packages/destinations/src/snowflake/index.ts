@@ -79,9 +79,10 @@ async function connectionOptions(config: Omit<SnowflakeConfig, 'type'>): Promise
 }
 
 /**
- * Snowflake through `snowflake-sdk` (loaded on first connect). A package: DDL first (auto-commits), then
- * `BEGIN`, `PUT` of each loader file to a table stage under the load id, `COPY INTO … MATCH_BY_COLUMN_NAME`,
- * merge/replace SQL, state and `_ferry_loads` rows, `COMMIT`.
+ * Snowflake through `snowflake-sdk` (loaded on first connect). A package: DDL first (auto-commits), `PUT` of
+ * each loader file to a table stage under the load id, then `BEGIN`, `COPY INTO … MATCH_BY_COLUMN_NAME`
+ * (result rows checked), merge/replace SQL, state and `_ferry_loads` rows, `COMMIT`, then the staged files
+ * are removed. The pipeline lease runs on a second session.
  */
 export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snowflake' }): Destination {
   return {
@@ -98,26 +99,32 @@ export function snowflake(config: Omit<SnowflakeConfig, 'type'> & { type?: 'snow
       const { SnowflakeClient } = await import('./snowflake-client.ts');
       // Ferry reports every error itself; the SDK's own console log is off unless asked for (its messages are secret-masked).
       sdk.configure({ logLevel: (process.env.FERRY_SNOWFLAKE_LOG_LEVEL as 'ERROR' | undefined) ?? 'OFF' });
-      const connection = sdk.createConnection(sdkOptions);
-      try {
-        // connectAsync() resolves even when the login fails (the error only reaches a callback): use connect().
-        await new Promise<void>((resolve, reject) =>
-          connection.connect((err) => (err ? reject(err) : resolve())),
-        );
-      } catch (error) {
-        const message = (error as Error).message ?? String(error);
-        throw new DestinationError(
-          `snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`,
-          {
-            transient: false,
-            cause: error,
-          },
-        );
-      }
-      return new SnowflakeClient(connection, options.dataset, {
+      const open = async () => {
+        const connection = sdk.createConnection(sdkOptions);
+        try {
+          // connectAsync() resolves even when the login fails (the error only reaches a callback): use connect().
+          await new Promise<void>((resolve, reject) =>
+            connection.connect((err) => (err ? reject(err) : resolve())),
+          );
+        } catch (error) {
+          const message = (error as Error).message ?? String(error);
+          throw new DestinationError(
+            `snowflake: cannot log in to account '${config.account}' as '${config.username}': ${message}. Check the account identifier, user and credentials.`,
+            {
+              transient: false,
+              cause: error,
+            },
+          );
+        }
+        return connection;
+      };
+      return new SnowflakeClient(await open(), options.dataset, {
         account: config.account,
         database: config.database,
         username: config.username,
+        pipelineName: options.pipelineName,
+        // The pipeline lease gets a session of its own (opened only when a run takes the lease).
+        openSession: open,
       });
     },
   };

@@ -100,9 +100,14 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
     return 'text';
   }
 
-  /** Ferry type of a Snowflake `NUMBER(precision, scale)`: integers are bigint, the rest decimal. */
-  fromNumber(scale: number | null | undefined): DataType {
-    return scale === null || scale === undefined || scale === 0 ? 'bigint' : 'decimal';
+  /**
+   * Ferry type of a Snowflake `NUMBER(precision, scale)`: `NUMBER(19,0)` (what Ferry creates for bigint) and
+   * a NUMBER without a known precision are bigint; any other precision or a scale is decimal, so a Ferry
+   * `decimal(p, 0)` column reads back as itself (not as bigint, which would be widened again every package).
+   */
+  fromNumber(scale: number | null | undefined, precision?: number | null): DataType {
+    if (scale !== null && scale !== undefined && scale !== 0) return 'decimal';
+    return precision === null || precision === undefined || precision === 19 ? 'bigint' : 'decimal';
   }
 
   /** Snowflake string literal: single quotes doubled, backslashes escaped (Snowflake reads `\` as an escape). */
@@ -162,6 +167,11 @@ export class SnowflakeSqlCompiler extends SqlCompiler {
    */
   put(localPath: string, stage: string, folder: string): string {
     return `PUT ${this.literal(`file://${localPath}`)} @${stage}/${folder}/ OVERWRITE = TRUE AUTO_COMPRESS = TRUE PARALLEL = 4`;
+  }
+
+  /** Remove a load's staged files: `REMOVE @stage/<folder>/` (after its COMMIT). */
+  removeStaged(stage: string, folder: string): string {
+    return `REMOVE @${stage}/${folder}/`;
   }
 
   /**

@@ -117,6 +117,11 @@ const runsSource = (
   });
 
 /** The statements of one session, from its BEGIN to its COMMIT (inclusive). */
+/** The session of the first BEGIN recorded (the loading session). */
+function tx0Session(): string {
+  return server.statements.find((s) => s.kind === 'begin')!.session;
+}
+
 function transactions(statements: RecordedStatement[]): RecordedStatement[][] {
   const out: RecordedStatement[][] = [];
   let current: RecordedStatement[] | undefined;
@@ -176,12 +181,19 @@ describe('snowflake destination against the local server', () => {
       ['SF_LOCAL_APPEND.%RUNS', loadId, true],
       ['SF_LOCAL_APPEND.%RUNS__RUN_STEPS', loadId, true],
     ]);
-    const staged = await server.stagedFiles();
-    expect(staged).toEqual([
-      expect.stringMatching(new RegExp(`^SF_LOCAL_APPEND/%RUNS/${loadId}/runs\\.\\w+\\.0\\.jsonl\\.gz$`)),
-      expect.stringMatching(
-        new RegExp(`^SF_LOCAL_APPEND/%RUNS__RUN_STEPS/${loadId}/runs__run_steps\\.\\w+\\.0\\.jsonl\\.gz$`),
-      ),
+    // Each staged file was COPYed by its exact name, then the load's stage folders were removed after COMMIT.
+    for (const c of server.copies)
+      expect(c.files).toEqual([expect.stringMatching(/^runs(__run_steps)?\.\w+\.0\.jsonl\.gz$/)]);
+    expect(await server.stagedFiles()).toEqual([]);
+    const commitAt = server.statements.findIndex((s) => s.kind === 'commit');
+    expect(
+      server.statements
+        .slice(commitAt)
+        .filter((s) => s.kind === 'remove')
+        .map((s) => s.sql),
+    ).toEqual([
+      `REMOVE @"SF_LOCAL_APPEND"."%RUNS"/${loadId}/`,
+      `REMOVE @"SF_LOCAL_APPEND"."%RUNS__RUN_STEPS"/${loadId}/`,
     ]);
     const copies = server.statements.filter((s) => s.kind === 'copy');
     expect(copies).toHaveLength(2);
@@ -196,23 +208,18 @@ describe('snowflake destination against the local server', () => {
     }
     expect(server.copies.map((c) => c.rows)).toEqual([[120], [240]]);
 
-    // Exactly one transaction; all DDL before it; PUT, COPY, state and marker inside; COMMIT last.
-    const txs = transactions(server.statements);
+    // Exactly one transaction; all DDL and every PUT before it; COPY, state and marker inside; COMMIT last.
+    const txs = transactions(server.statements.filter((s) => s.session === tx0Session()));
     expect(txs).toHaveLength(1);
     const tx = txs[0]!;
     expect(tx.at(-1)!.kind).toBe('commit');
     expect(tx.filter((s) => s.kind === 'ddl')).toEqual([]);
-    expect(tx.map((s) => s.kind)).toEqual([
-      'begin',
-      'put',
-      'copy',
-      'put',
-      'copy',
-      'dml',
-      'dml',
-      'dml',
-      'commit',
-    ]);
+    expect(tx.map((s) => s.kind)).toEqual(['begin', 'copy', 'copy', 'dml', 'dml', 'dml', 'commit']);
+    const beginAt = server.statements.findIndex((s) => s.kind === 'begin');
+    expect(server.statements.slice(0, beginAt).filter((s) => s.kind === 'put')).toHaveLength(2);
+    // Every statement of the load carries a QUERY_TAG naming Ferry, the pipeline and the load id.
+    expect(JSON.parse(tx[0]!.queryTag!)).toEqual({ app: 'ferry', pipeline: 'sf_local', load_id: loadId });
+    expect(tx.every((s) => s.queryTag === tx[0]!.queryTag)).toBe(true);
     const inserts = tx
       .filter((s) => s.sql.startsWith('INSERT INTO'))
       .map((s) => s.sql.slice(0, s.sql.indexOf('(')).trim());
@@ -409,8 +416,9 @@ describe('snowflake destination against the local server', () => {
     );
     expect(firstPuts).toHaveLength(2);
     expect(server.copies).toHaveLength(2);
-    // Nothing of the aborted transaction is visible.
+    // Nothing of the aborted transaction is visible; its staged files are still there for the rerun.
     expect(await server.sql(`SELECT COUNT(*)::INT AS n FROM "SF_CRASH_DATASET"."RUNS"`)).toEqual([{ n: 0 }]);
+    expect((await server.stagedFiles()).filter((f) => f.startsWith('SF_CRASH_DATASET/'))).toHaveLength(2);
 
     const info = await cp.run(runsSource([]));
     expect(info.rowCounts).toEqual({ runs: 30, runs__run_steps: 60 });
@@ -427,9 +435,8 @@ describe('snowflake destination against the local server', () => {
         (x) => `${x.stage.join('.')}/${x.folder}/${path.basename(x.localPath).replace(/\.\d+\.jsonl$/, '')}`,
       );
     expect(secondPuts).toEqual(firstPuts.map((f) => f.replace(/\.\d+\.jsonl$/, '')));
-    expect((await server.stagedFiles()).filter((f) => f.startsWith('SF_CRASH_DATASET/'))).toHaveLength(
-      server.puts.length,
-    );
+    // Committed: the load's stage folders are removed.
+    expect((await server.stagedFiles()).filter((f) => f.startsWith('SF_CRASH_DATASET/'))).toEqual([]);
   });
 
   it('widening bigint → double by copy survives a crash between DROP and RENAME', async () => {

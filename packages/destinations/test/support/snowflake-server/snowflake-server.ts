@@ -23,6 +23,7 @@ import type { AddressInfo } from 'node:net';
 import {
   DuckDBInstance,
   DuckDBTypeId,
+  StatementType,
   type DuckDBConnection,
   type DuckDBDecimalType,
   type DuckDBType,
@@ -32,7 +33,9 @@ import {
   EMULATION_DDL,
   parseCopy,
   parsePut,
+  readStageRef,
   statementKind,
+  tokenize,
   translateSql,
   type StageRef,
 } from './snowflake-translate.ts';
@@ -50,8 +53,12 @@ export interface RecordedStatement {
   sql: string;
   /** Bind values as sent (strings, per the protocol). */
   binds: unknown[];
-  /** What the server did: begin, commit, rollback, put, copy, ddl, dml/query, noop. */
+  /** What the server did: begin, commit, rollback, put, copy, remove, ddl, dml/query, noop, describe. */
   kind: string;
+  /** The session's QUERY_TAG when the statement ran (ALTER SESSION SET QUERY_TAG). */
+  queryTag?: string;
+  /** Statement parameters sent with the request (e.g. MULTI_STATEMENT_COUNT). */
+  parameters?: Record<string, unknown>;
   /** DuckDB SQL actually run (generic statements), for debugging. */
   translated?: string;
   /** Error message when it failed. */
@@ -108,14 +115,52 @@ export interface SnowflakeServerOptions {
    * Snowflake does when a client disappears: its open transaction is rolled back and the statement fails.
    */
   beforeStatement?: (statement: RecordedStatement) => void | 'abort-session';
+  /** Behaviour of the service that is off by default (issue 22); tests switch each on as needed. */
+  faults?: SnowflakeFaults;
+}
+
+/**
+ * Faults and rules of the real service, each off by default (README.md names the documentation of each).
+ */
+export interface SnowflakeFaults {
+  /**
+   * Table locks as Snowflake documents them: UPDATE, DELETE and MERGE lock their target table until the
+   * transaction ends (autocommit: until the statement ends); another session's UPDATE/DELETE/MERGE on it
+   * waits, up to its `LOCK_TIMEOUT` (`ALTER SESSION SET LOCK_TIMEOUT = n`, default 43200 s), then fails with
+   * 000625; more than 20 waiters on one lock fail at once with 000625. INSERT and COPY take no lock.
+   */
+  tableLocks?: boolean;
+  /**
+   * A detached transaction (its session vanished, {@link SnowflakeLocalServer.detachSession}) that blocks
+   * another lock request is aborted once idle this long. Snowflake: 5 minutes. Default 300000.
+   */
+  detachedAbortMs?: number;
+  /**
+   * `PUT` commits an open transaction first, as DDL does. Snowflake does not document PUT's effect on a
+   * transaction; this is the worst case a client must survive.
+   */
+  putCommitsTransaction?: boolean;
 }
 
 interface Session {
   id: string;
   token: string;
+  masterToken: string;
   connection: DuckDBConnection;
   inTxn: boolean;
   chunks: Map<string, string[]>;
+  /** Transaction id while one is open (SHOW LOCKS / SYSTEM$ABORT_TRANSACTION). */
+  txnId?: string;
+  /** Tables this session's open transaction locks (upper-case `SCHEMA.TABLE`). */
+  locks: Set<string>;
+  /** When the session last finished a statement (detached transactions are aborted when idle). */
+  lastActive: number;
+  /** The client vanished: tokens invalid, the open transaction kept (with its locks) until aborted. */
+  detached: boolean;
+  /** The session token expired: the SDK must renew it with the master token. */
+  tokenExpired: boolean;
+  /** Session parameters set by ALTER SESSION SET (upper-case names). */
+  parameters: Map<string, string>;
 }
 
 /** The running server: its URL, what it recorded, and direct SQL on its DuckDB file for assertions. */
@@ -142,6 +187,17 @@ export interface SnowflakeLocalServer {
   sql(query: string): Promise<Record<string, unknown>[]>;
   /** Forget recorded requests (between phases of a test). */
   clearRecords(): void;
+  /** Faults switched on (see {@link SnowflakeFaults}); tests set and clear them. */
+  readonly faults: SnowflakeFaults;
+  /**
+   * The client of a session vanishes (a killed process, a lost network): its tokens stop working (390111),
+   * and its open transaction stays open, holding its locks, until aborted (Snowflake's detached transaction).
+   */
+  detachSession(sessionId: string): void;
+  /** The session token expires (390112): the SDK renews it with the master token and goes on in the same session. */
+  expireToken(sessionId: string): void;
+  /** Open transactions (SHOW TRANSACTIONS): id, session, locked tables, detached. */
+  transactions(): { id: string; session: string; locks: string[]; detached: boolean }[];
   /** Stop: close sessions, the server and DuckDB, remove the folder. */
   close(): Promise<void>;
 }
@@ -160,6 +216,15 @@ export async function startSnowflakeServer(
   for (const ddl of EMULATION_DDL) await admin.run(ddl);
 
   const sessions = new Map<string, Session>();
+  /** Every live session by id, also detached ones (whose tokens are gone). */
+  const byId = new Map<string, Session>();
+  const faults: SnowflakeFaults = (options.faults ??= {});
+  /** Table locks: table → holding session. */
+  const locks = new Map<string, Session>();
+  /** Waiters per table (Snowflake refuses the 21st). */
+  const waiters = new Map<string, number>();
+  let txnCounter = 1700000000000;
+  let sessionCounter = 0;
   const statements: RecordedStatement[] = [];
   const puts: RecordedPut[] = [];
   const copies: RecordedCopy[] = [];
@@ -175,11 +240,67 @@ export async function startSnowflakeServer(
       ...ref.path.split('/').filter(Boolean),
     );
 
+  /** End the open transaction of a session (COMMIT or ROLLBACK) and release its locks. */
+  const endTxn = async (session: Session, how: 'COMMIT' | 'ROLLBACK') => {
+    if (session.inTxn) {
+      session.inTxn = false;
+      await session.connection.run(how).catch((e: unknown) => {
+        if (how === 'COMMIT') throw e;
+      });
+    }
+    session.txnId = undefined;
+    for (const t of session.locks) if (locks.get(t) === session) locks.delete(t);
+    session.locks.clear();
+  };
+
   const endSession = async (session: Session) => {
     sessions.delete(session.token);
-    if (session.inTxn) await session.connection.run('ROLLBACK').catch(() => undefined);
-    session.inTxn = false;
+    byId.delete(session.id);
+    await endTxn(session, 'ROLLBACK');
     session.connection.closeSync();
+  };
+
+  /**
+   * Take the lock of `table` for `session` (tableLocks): wait while another session holds it, abort a
+   * detached holder idle past detachedAbortMs, fail with 000625 past LOCK_TIMEOUT or beyond 20 waiters.
+   */
+  const lockTable = async (session: Session, table: string, record: RecordedStatement) => {
+    const timeoutMs = Number(session.parameters.get('LOCK_TIMEOUT') ?? 43200) * 1000;
+    const started = Date.now();
+    let waiting = false;
+    try {
+      for (;;) {
+        const holder = locks.get(table);
+        if (!holder || holder === session) break;
+        if (holder.detached && Date.now() - holder.lastActive >= (faults.detachedAbortMs ?? 300_000)) {
+          await endTxn(holder, 'ROLLBACK');
+          await endSession(holder);
+          continue;
+        }
+        const held = `Statement '${record.queryId}' has locked table '${table}' in transaction ${holder.txnId ?? '?'} and this lock has not yet been released.`;
+        if (!waiting) {
+          if ((waiters.get(table) ?? 0) >= 20)
+            throw sqlError(
+              '000625',
+              '57014',
+              `${held} Your statement '${record.queryId}' was aborted because the number of waiters for this lock exceeds the 20 statements limit.`,
+            );
+          waiters.set(table, (waiters.get(table) ?? 0) + 1);
+          waiting = true;
+        }
+        if (Date.now() - started >= timeoutMs)
+          throw sqlError(
+            '000625',
+            '57014',
+            `${held} Your statement '${record.queryId}' was aborted because it waited longer than LOCK_TIMEOUT (${timeoutMs / 1000} s) for this lock.`,
+          );
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      if (waiting) waiters.set(table, waiters.get(table)! - 1);
+    }
+    locks.set(table, session);
+    session.locks.add(table);
   };
 
   const readBody = async (req: IncomingMessage): Promise<unknown> => {
@@ -225,10 +346,24 @@ export async function startSnowflakeServer(
       return;
     }
     const token = randomUUID();
-    const id = String(100000 + sessions.size + logins.length);
+    const id = String(100000 + ++sessionCounter);
     const connection = await instance.connect();
     await connection.run(`SET TimeZone = 'UTC'`);
-    sessions.set(token, { id, token, connection, inTxn: false, chunks: new Map() });
+    const session: Session = {
+      id,
+      token,
+      masterToken: `master-${token}`,
+      connection,
+      inTxn: false,
+      chunks: new Map(),
+      locks: new Set(),
+      lastActive: Date.now(),
+      detached: false,
+      tokenExpired: false,
+      parameters: new Map(),
+    };
+    sessions.set(token, session);
+    byId.set(id, session);
     logins.push({
       session: id,
       user,
@@ -244,7 +379,7 @@ export async function startSnowflakeServer(
       message: null,
       data: {
         token,
-        masterToken: `master-${token}`,
+        masterToken: session.masterToken,
         validityInSeconds: 3600,
         masterValidityInSeconds: 14400,
         sessionId: Number(id),
@@ -270,24 +405,60 @@ export async function startSnowflakeServer(
     const first = kind.split(' ')[0]!;
     if (first === 'BEGIN' || kind === 'START TRANSACTION') {
       record.kind = 'begin';
-      if (!session.inTxn) await conn.run('BEGIN TRANSACTION');
+      if (!session.inTxn) {
+        await conn.run('BEGIN TRANSACTION');
+        session.txnId = String(++txnCounter);
+      }
       session.inTxn = true;
       return statusResult('Statement executed successfully.');
     }
     if (first === 'COMMIT' || first === 'ROLLBACK') {
       record.kind = first.toLowerCase();
-      if (session.inTxn) {
-        session.inTxn = false;
-        await conn.run(first);
-      }
+      await endTxn(session, first as 'COMMIT' | 'ROLLBACK');
       return statusResult('Statement executed successfully.');
     }
-    if (kind === 'ALTER SESSION' || first === 'USE') {
+    if (kind === 'ALTER SESSION') {
+      record.kind = 'noop';
+      alterSession(session, record.sql);
+      return statusResult('Statement executed successfully.');
+    }
+    if (first === 'USE') {
       record.kind = 'noop';
       return statusResult('Statement executed successfully.');
     }
+    const abort = /^\s*SELECT\s+SYSTEM\$ABORT_TRANSACTION\s*\(\s*(\d+)\s*\)\s*;?\s*$/i.exec(record.sql);
+    if (abort) {
+      // https://docs.snowflake.com/en/sql-reference/functions/system_abort_transaction
+      record.kind = 'dml';
+      const holder = [...byId.values()].find((x) => x.txnId === abort[1]);
+      if (holder) {
+        await endTxn(holder, 'ROLLBACK');
+        if (holder.detached) await endSession(holder);
+      }
+      return statusResult(
+        holder ? `Aborted transaction id: ${abort[1]}` : `Transaction ${abort[1]} is not running`,
+      );
+    }
+    if (first === 'REMOVE' || first === 'RM') {
+      // REMOVE @stage/path/: delete the staged files under the path (https://docs.snowflake.com/en/sql-reference/sql/remove).
+      record.kind = 'remove';
+      const at = record.sql.indexOf('@');
+      const { ref } = readStageRef(record.sql, at);
+      const folder = stageDir(ref);
+      const removed = existsSync(folder) ? await listFiles(folder) : [];
+      await rm(folder, { recursive: true, force: true });
+      return {
+        rowtype: [textColumn('name'), textColumn('result')],
+        rowset: removed.map((f) => [`${ref.path}/${f}`.replace(/^\//, ''), 'removed']),
+        total: removed.length,
+        returned: removed.length,
+        version: 1,
+        queryResultFormat: 'json',
+      };
+    }
     if (first === 'PUT') {
       record.kind = 'put';
+      if (faults.putCommitsTransaction && session.inTxn) await endTxn(session, 'COMMIT');
       const put = parsePut(record.sql);
       const location = stageDir(put.stage);
       puts.push({
@@ -328,14 +499,65 @@ export async function startSnowflakeServer(
     const ddl = first === 'CREATE' || first === 'ALTER' || first === 'DROP' || first === 'TRUNCATE';
     if (ddl && session.inTxn) {
       // Snowflake: a DDL statement commits the open transaction before it runs.
-      session.inTxn = false;
-      await conn.run('COMMIT');
+      await endTxn(session, 'COMMIT');
     }
     record.kind = ddl ? 'ddl' : 'dml';
     const duck = translateSql(record.sql);
     record.translated = duck;
-    const reader = await conn.runAndReadAll(duck, binds.length > 0 ? binds : undefined);
-    return resultData(session, reader.columnNames(), reader.columnTypes(), reader.getRows(), record.queryId);
+    const locked = faults.tableLocks ? lockedTable(record.sql) : undefined;
+    if (locked) await lockTable(session, locked, record);
+    try {
+      const reader = await conn.runAndReadAll(duck, binds.length > 0 ? binds : undefined);
+      return resultData(
+        session,
+        reader.columnNames(),
+        reader.columnTypes(),
+        reader.getRows(),
+        record.queryId,
+      );
+    } finally {
+      // Autocommit: the statement's own transaction ends with it, and so does its lock.
+      if (locked && !session.inTxn && locks.get(locked) === session) {
+        locks.delete(locked);
+        session.locks.delete(locked);
+      }
+    }
+  };
+
+  /** `ALTER SESSION SET A = 1, B = 'x'` / `ALTER SESSION UNSET A, B`: kept per session. */
+  const alterSession = (session: Session, sql: string) => {
+    const set = /^\s*ALTER\s+SESSION\s+SET\s+([\s\S]*?);?\s*$/i.exec(sql);
+    if (set) {
+      for (const m of set[1]!.matchAll(/([A-Za-z_]+)\s*=\s*('(?:[^'\\]|''|\\.)*'|[^\s,]+)/g))
+        session.parameters.set(
+          m[1]!.toUpperCase(),
+          m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/''/g, "'").replace(/\\(.)/g, '$1') : m[2]!,
+        );
+      return;
+    }
+    const unset = /^\s*ALTER\s+SESSION\s+UNSET\s+([\s\S]*?);?\s*$/i.exec(sql);
+    if (unset) for (const n of unset[1]!.split(',')) session.parameters.delete(n.trim().toUpperCase());
+  };
+
+  /**
+   * `describeOnly`: compile without running (DuckDB prepares the translated statement) and answer with the
+   * result columns and Snowflake's `statementTypeId`.
+   */
+  const describe = async (session: Session, record: RecordedStatement): Promise<Record<string, unknown>> => {
+    record.kind = 'describe';
+    const duck = translateSql(record.sql);
+    record.translated = duck;
+    const prepared = await session.connection.prepare(duck);
+    try {
+      const names = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnName(i));
+      const types = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnType(i));
+      return {
+        ...resultData(session, names, types, [], record.queryId),
+        statementTypeId: statementTypeId(prepared.statementType),
+      };
+    } finally {
+      prepared.destroySync();
+    }
   };
 
   /** COPY INTO from staged gzipped NDJSON: keys matched to columns case-insensitively (MATCH_BY_COLUMN_NAME). */
@@ -479,7 +701,18 @@ export async function startSnowflakeServer(
     const body = (await readBody(req)) as {
       sqlText?: string;
       bindings?: Record<string, { type: string; value: unknown }>;
+      describeOnly?: boolean;
+      parameters?: Record<string, unknown>;
     };
+    if (session?.tokenExpired) {
+      send(res, 200, {
+        success: false,
+        code: '390112',
+        message: 'Your session has expired. Please login again.',
+        data: null,
+      });
+      return;
+    }
     if (!session) {
       send(res, 200, {
         success: false,
@@ -497,6 +730,8 @@ export async function startSnowflakeServer(
       sql,
       binds: bindEntries.map(([, b]) => b.value),
       kind: 'pending',
+      ...(session.parameters.has('QUERY_TAG') ? { queryTag: session.parameters.get('QUERY_TAG') } : {}),
+      ...(body.parameters ? { parameters: body.parameters } : {}),
     };
     statements.push(record);
     if (options.beforeStatement?.(record) === 'abort-session') {
@@ -512,11 +747,27 @@ export async function startSnowflakeServer(
       return;
     }
     try {
-      const data = await runStatement(
-        session,
-        record,
-        bindEntries.map(([, b]) => toDuck(b)),
+      // MULTI_STATEMENT_COUNT (default 1): a text with another number of statements is refused, unrun.
+      const wanted = Number(
+        body.parameters?.MULTI_STATEMENT_COUNT ?? session.parameters.get('MULTI_STATEMENT_COUNT') ?? 1,
       );
+      const count = statementCount(sql);
+      if (count > 1 && wanted !== 0 && wanted !== count)
+        throw sqlError(
+          '000008',
+          '0A000',
+          `Actual statement count ${count} did not match the desired statement count ${wanted}.`,
+        );
+      if (count > 1)
+        throw sqlError('000008', '0A000', 'local server: multi-statement requests are not imitated');
+      const data = body.describeOnly
+        ? await describe(session, record)
+        : await runStatement(
+            session,
+            record,
+            bindEntries.map(([, b]) => toDuck(b)),
+          );
+      session.lastActive = Date.now();
       send(res, 200, {
         success: true,
         code: null,
@@ -530,15 +781,19 @@ export async function startSnowflakeServer(
         },
       });
     } catch (error) {
+      session.lastActive = Date.now();
       record.error = (error as Error).message;
+      const coded = error as { snowflakeCode?: string; sqlState?: string };
       send(res, 200, {
         success: false,
-        code: SQL_ERROR,
-        message: `SQL compilation error:\n${(error as Error).message}`,
+        code: coded.snowflakeCode ?? SQL_ERROR,
+        message: coded.snowflakeCode
+          ? (error as Error).message
+          : `SQL compilation error:\n${(error as Error).message}`,
         data: {
           queryId: record.queryId,
-          sqlState: '42000',
-          errorCode: SQL_ERROR,
+          sqlState: coded.sqlState ?? '42000',
+          errorCode: coded.snowflakeCode ?? SQL_ERROR,
           internalError: false,
           age: 0,
         },
@@ -561,10 +816,35 @@ export async function startSnowflakeServer(
       if (session) await endSession(session);
       return send(res, 200, { success: true, code: null, message: null, data: null });
     }
-    if (
-      req.method === 'POST' &&
-      (u.pathname === '/session/heartbeat' || u.pathname === '/session/token-request')
-    ) {
+    if (req.method === 'POST' && u.pathname === '/session/token-request') {
+      // Renewal of an expired session token with the master token (the SDK does it by itself on 390112).
+      await readBody(req).catch(() => undefined);
+      const m = /Snowflake Token="([^"]+)"/.exec(req.headers.authorization ?? '');
+      const session = [...byId.values()].find((x) => !x.detached && x.masterToken === m?.[1]);
+      if (!session)
+        return send(res, 200, {
+          success: false,
+          code: '390114',
+          message: 'Authentication token has expired.  The user must authenticate again.',
+          data: null,
+        });
+      sessions.delete(session.token);
+      session.token = randomUUID();
+      session.tokenExpired = false;
+      sessions.set(session.token, session);
+      return send(res, 200, {
+        success: true,
+        code: null,
+        message: null,
+        data: {
+          sessionToken: session.token,
+          validityInSecondsST: 3600,
+          masterToken: session.masterToken,
+          validityInSecondsMT: 14400,
+        },
+      });
+    }
+    if (req.method === 'POST' && u.pathname === '/session/heartbeat') {
       const session = sessionOf(req);
       return send(res, 200, {
         success: Boolean(session),
@@ -633,6 +913,24 @@ export async function startSnowflakeServer(
         conn.closeSync();
       }
     },
+    faults,
+    detachSession(sessionId) {
+      const session = byId.get(sessionId);
+      if (!session) throw new Error(`local server: no session ${sessionId}`);
+      sessions.delete(session.token);
+      session.detached = true;
+      session.lastActive = Date.now();
+    },
+    expireToken(sessionId) {
+      const session = byId.get(sessionId);
+      if (!session) throw new Error(`local server: no session ${sessionId}`);
+      session.tokenExpired = true;
+    },
+    transactions() {
+      return [...byId.values()]
+        .filter((x) => x.txnId !== undefined)
+        .map((x) => ({ id: x.txnId!, session: x.id, locks: [...x.locks], detached: x.detached }));
+    },
     clearRecords() {
       statements.length = 0;
       puts.length = 0;
@@ -643,7 +941,7 @@ export async function startSnowflakeServer(
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of [...sessions.values()]) await endSession(s).catch(() => undefined);
+      for (const s of [...byId.values()]) await endSession(s).catch(() => undefined);
       admin.closeSync();
       instance.closeSync();
       await rm(dir, { recursive: true, force: true });
@@ -786,4 +1084,89 @@ function verifyJwt(token: string, publicKeyPem: string, account: string, user: s
   if (!verifier.verify(createPublicKey(publicKeyPem), Buffer.from(signature, 'base64url'))) return false;
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: string };
   return claims.sub === `${account.toUpperCase()}.${user.toUpperCase()}`;
+}
+
+/** An error with Snowflake's code and SQLSTATE (sent as the response's `code` and `data.sqlState`). */
+function sqlError(code: string, sqlState: string, message: string): Error {
+  return Object.assign(new Error(message), { snowflakeCode: code, sqlState });
+}
+
+/** Files under a folder, relative to it, sorted. */
+async function listFiles(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(dir)) {
+    const full = path.join(dir, name);
+    const r = rel ? `${rel}/${name}` : name;
+    if ((await stat(full)).isDirectory()) out.push(...(await listFiles(full, r)));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+/** Statements in a text: `;` outside literals, identifiers and comments separates them (empty ones do not count). */
+function statementCount(sql: string): number {
+  let count = 0;
+  let current = '';
+  for (const piece of tokenize(sql)) {
+    if (piece.kind === 'comment') continue;
+    if (piece.kind !== 'code') {
+      current += piece.text;
+      continue;
+    }
+    const parts = piece.text.split(';');
+    for (let i = 0; i < parts.length; i++) {
+      if (i > 0) {
+        if (current.trim()) count++;
+        current = '';
+      }
+      current += parts[i];
+    }
+  }
+  if (current.trim()) count++;
+  return count;
+}
+
+/**
+ * The table an UPDATE, DELETE or MERGE locks (`SCHEMA.TABLE`, unquoted names folded to upper case);
+ * undefined for other statements (INSERT and COPY add partitions and take no lock).
+ */
+function lockedTable(sql: string): string | undefined {
+  const code = tokenize(sql)
+    .filter((p) => p.kind !== 'comment')
+    .map((p) => p.text)
+    .join('');
+  const name = String.raw`(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)`;
+  const m = new RegExp(
+    String.raw`^\s*(?:DELETE\s+FROM|UPDATE|MERGE\s+INTO)\s+(${name}(?:\s*\.\s*${name})*)`,
+    'i',
+  ).exec(code);
+  if (!m) return undefined;
+  return [...m[1]!.matchAll(new RegExp(name, 'g'))]
+    .map((n) => (n[0].startsWith('"') ? n[0].slice(1, -1).replaceAll('""', '"') : n[0].toUpperCase()))
+    .join('.');
+}
+
+/** Snowflake's statementTypeId (the JDBC driver's SFStatementType) of a DuckDB statement type. */
+function statementTypeId(type: StatementType): number {
+  switch (type) {
+    case StatementType.SELECT:
+      return 0x1000;
+    case StatementType.EXPLAIN:
+      return 0x2000;
+    case StatementType.INSERT:
+      return 0x3100;
+    case StatementType.UPDATE:
+      return 0x3200;
+    case StatementType.DELETE:
+      return 0x3300;
+    case StatementType.COPY:
+      return 0x3600;
+    case StatementType.TRANSACTION:
+      return 0x5000;
+    case StatementType.SET:
+    case StatementType.VARIABLE_SET:
+      return 0x4000;
+    default:
+      return 0x6000;
+  }
 }

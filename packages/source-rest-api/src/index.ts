@@ -1,5 +1,9 @@
-export { restApiSource, parseRestApiConfig, resolveResources, detectDataSelector } from './source.ts';
-export type { RestApiSourceOptions, ResolvedResource } from './source.ts';
+export { restApiSource, detectDataSelector, probeRestApi } from './source.ts';
+export type { RestApiSourceOptions } from './source.ts';
+export { parseRestApiConfig, resolveResources } from './resolve.ts';
+export type { ResolvedResource } from './resolve.ts';
+export { checkRestApiConfig } from './check.ts';
+export type { RestApiConfigProblem } from './check.ts';
 export {
   restApiConfigSchema,
   clientSchema,

@@ -15,14 +15,19 @@ import {
 } from '@ferry/core';
 import { createAuth, type Auth } from './auth.ts';
 import {
-  restApiConfigSchema,
-  type EndpointConfig,
   type IncrementalConfig,
   type PaginatorConfig,
   type RestApiConfig,
   type RestApiConfigInput,
   type ResourceConfig,
 } from './config.ts';
+import {
+  isObject,
+  parseRestApiConfig,
+  PLACEHOLDER,
+  resolveResources,
+  type ResolvedResource,
+} from './resolve.ts';
 import { RestApiError, RestApiPaginationError, RestApiResponseError } from './errors.ts';
 import { applySteps, compileSteps, type RecordStep } from './expressions.ts';
 import { RestClient, type RestRequestEvent } from './http-client.ts';
@@ -49,173 +54,10 @@ export interface RestApiSourceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** A resource entry after defaults are merged and placeholders are parsed. */
-export interface ResolvedResource {
-  /** Resource name. */
-  name: string;
-  /** The endpoint, with `path` always set. */
-  endpoint: EndpointConfig & { path: string };
-  /** The merged resource entry. */
-  config: ResourceConfig;
-  /** The parent resource this one runs once per row of, if any. */
-  parent: string | undefined;
-  /** Parent fields the placeholders read (JSONPath), by placeholder text. */
-  parentFields: Map<string, string>;
-}
-
-const PLACEHOLDER = /\{([^{}]+)\}/g;
-const INCREMENTAL_KEYS = new Set(['start_value', 'end_value', 'initial_value', 'last_value']);
 const DEFAULT_MAX_PAGES = 10_000;
 const DEFAULT_PARENT_CONCURRENCY = 4;
 /** Statuses that end a probe past the declared total: the API refusing a page out of range. */
 const PROBE_END_STATUS = new Set([400, 404, 416, 422]);
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** dlt's merge of resource_defaults under a resource: objects deep-merged, the resource wins. */
-function deepMerge<T>(base: unknown, over: T): T {
-  if (!isObject(base) || !isObject(over)) return (over === undefined ? base : over) as T;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over))
-    out[k] = k in out && isObject(v) && !('type' in v) ? deepMerge(out[k], v) : v;
-  return out as T;
-}
-
-/** Parse and check a config: zod issues become one ConfigError naming every bad key. */
-export function parseRestApiConfig(input: unknown, where = 'rest_api'): RestApiConfig {
-  const r = restApiConfigSchema.safeParse(input);
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `  ${[where, ...i.path.map(String)].join('.')}: ${i.message}`);
-  throw new ConfigError(`invalid REST API source config:\n${lines.join('\n')}`, {
-    path: where,
-    issues: r.error.issues,
-  });
-}
-
-/**
- * Merge defaults into each resource, turn dlt's legacy `resolve`/`incremental` params into placeholders,
- * and check every `{resources.<parent>.<field>}` names a declared resource (one parent per resource, no
- * cycles). Throws {@link ConfigError} naming the resource and the key.
- */
-export function resolveResources(config: RestApiConfig): ResolvedResource[] {
-  const defaults = config.resource_defaults ?? {};
-  const entries: ResourceConfig[] = config.resources.map((r) => (typeof r === 'string' ? { name: r } : r));
-  const names = new Set<string>();
-  for (const e of entries) {
-    if (names.has(e.name))
-      throw new ConfigError(`resources: '${e.name}' is declared twice`, { path: `resources.${e.name}` });
-    names.add(e.name);
-  }
-  const out = entries.map((entry): ResolvedResource => {
-    const own = typeof entry.endpoint === 'string' ? { path: entry.endpoint } : (entry.endpoint ?? {});
-    const base =
-      typeof defaults.endpoint === 'string' ? { path: defaults.endpoint } : (defaults.endpoint ?? {});
-    const { endpoint: _d, ...restDefaults } = defaults;
-    const { endpoint: _o, ...restOwn } = entry;
-    const merged = { ...restDefaults, ...restOwn } as ResourceConfig;
-    const endpoint = deepMerge(base, own) as EndpointConfig;
-    endpoint.path ??= entry.name;
-    const where = `resources.${entry.name}.endpoint`;
-    const params: Record<string, unknown> = { ...endpoint.params };
-    for (const [k, v] of Object.entries(params)) {
-      if (!isObject(v)) continue;
-      if (v['type'] === 'resolve') params[k] = `{resources.${String(v['resource'])}.${String(v['field'])}}`;
-      else if (v['type'] === 'incremental') {
-        if (endpoint.incremental)
-          throw new ConfigError(
-            `${where}.params.${k}: an incremental param and endpoint.incremental are both set; keep one`,
-            {
-              path: `${where}.params.${k}`,
-            },
-          );
-        const { type: _t, ...inc } = v;
-        endpoint.incremental = inc as IncrementalConfig;
-        params[k] = '{incremental.start_value}';
-      }
-    }
-    if (endpoint.incremental?.start_param)
-      params[endpoint.incremental.start_param] = '{incremental.start_value}';
-    if (endpoint.incremental?.end_param) params[endpoint.incremental.end_param] = '{incremental.end_value}';
-    endpoint.params = params as EndpointConfig['params'];
-
-    let parent: string | undefined;
-    const parentFields = new Map<string, string>();
-    const visit = (text: string, key: string, strict: boolean) => {
-      for (const m of text.matchAll(PLACEHOLDER)) {
-        const body = m[1]!.trim();
-        const [head, ...rest] = body.split('.');
-        if (head === 'resources' && rest.length >= 2) {
-          const p = rest[0]!;
-          if (!names.has(p))
-            throw new ConfigError(
-              `${where}.${key}: placeholder {${body}} names resource '${p}', which is not declared; resources: ${[...names].join(', ')}`,
-              { path: `${where}.${key}` },
-            );
-          if (p === entry.name)
-            throw new ConfigError(`${where}.${key}: resource '${p}' cannot be its own parent`, {
-              path: `${where}.${key}`,
-            });
-          if (parent !== undefined && parent !== p)
-            throw new ConfigError(
-              `${where}.${key}: a resource has one parent, but placeholders name both '${parent}' and '${p}'`,
-              { path: `${where}.${key}` },
-            );
-          parent = p;
-          parentFields.set(body, rest.slice(1).join('.'));
-        } else if (head === 'incremental' && rest.length === 1 && INCREMENTAL_KEYS.has(rest[0]!)) {
-          if (!endpoint.incremental)
-            throw new ConfigError(
-              `${where}.${key}: {${body}} needs endpoint.incremental (cursor_path, initial_value)`,
-              {
-                path: `${where}.${key}`,
-              },
-            );
-        } else if (strict) {
-          throw new ConfigError(
-            `${where}.${key}: unknown placeholder {${body}}; use {resources.<parent>.<field>} or {incremental.start_value}`,
-            { path: `${where}.${key}` },
-          );
-        }
-      }
-    };
-    visit(endpoint.path, 'path', true);
-    for (const [k, v] of Object.entries(params)) if (typeof v === 'string') visit(v, `params.${k}`, true);
-    for (const [k, v] of Object.entries(endpoint.headers ?? {})) visit(v, `headers.${k}`, false);
-    const walk = (v: unknown, key: string): void => {
-      if (typeof v === 'string') visit(v, key, false);
-      else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${key}[${i}]`));
-      else if (isObject(v)) for (const [k, x] of Object.entries(v)) walk(x, `${key}.${k}`);
-    };
-    walk(endpoint.json, 'json');
-    if (merged.include_from_parent?.length && parent === undefined)
-      throw new ConfigError(
-        `resources.${entry.name}.include_from_parent: the resource has no parent (no {resources.<parent>.<field>} placeholder)`,
-        { path: `resources.${entry.name}.include_from_parent` },
-      );
-    return {
-      name: entry.name,
-      endpoint: endpoint as EndpointConfig & { path: string },
-      config: merged,
-      parent,
-      parentFields,
-    };
-  });
-  // cycles: follow parents; a chain longer than the resource count loops
-  const byName = new Map(out.map((r) => [r.name, r]));
-  for (const r of out) {
-    let cur: ResolvedResource | undefined = r;
-    for (let i = 0; cur?.parent !== undefined; i++) {
-      if (i > out.length)
-        throw new ConfigError(`resources.${r.name}: parent placeholders form a cycle`, {
-          path: `resources.${r.name}`,
-        });
-      cur = byName.get(cur.parent);
-    }
-  }
-  return out;
-}
 
 function columnHints(columns: ResourceConfig['columns']): Record<string, ColumnHint> | undefined {
   if (!columns) return undefined;
@@ -702,4 +544,40 @@ export function restApiSource(
   };
   const resources = resolved.map(build);
   return coreSource({ name: config.name ?? 'rest_api', resources });
+}
+
+/**
+ * One cheap authenticated call: the first page of the first resource that has no parent, without retries
+ * (a wrong key answers fast), nothing loaded. For `ferry mcp`'s `check_credentials`. Resolves with what
+ * was called; rejects with the request's {@link RestApiError} (secrets redacted).
+ */
+export async function probeRestApi(
+  input: RestApiConfigInput | RestApiConfig,
+  options: { signal?: AbortSignal } = {},
+): Promise<{ resource: string; check: string }> {
+  const config = parseRestApiConfig(input);
+  const src = restApiSource({ ...config, client: { ...config.client, max_retries: 0 } }, { log: () => {} });
+  const root = src.resources.find((r) => r.transform === undefined && r.fn !== undefined);
+  if (!root?.fn) throw new ConfigError('rest_api: no resource without a parent to probe');
+  const inc = root.options.incremental;
+  const ctx: ResourceContext = {
+    incremental: inc
+      ? {
+          initialValue: inc.initialValue,
+          lastValue: undefined,
+          startValue: inc.initialValue,
+          endValue: inc.endValue,
+        }
+      : undefined,
+    state: {},
+    signal: options.signal ?? new AbortController().signal,
+  };
+  const it = (root.fn(ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  try {
+    await it.next();
+  } finally {
+    await it.return?.();
+  }
+  const ep = resolveResources(config).find((r) => r.name === root.name)!.endpoint;
+  return { resource: root.name, check: `${ep.method ?? 'GET'} ${ep.path} (first page of '${root.name}')` };
 }

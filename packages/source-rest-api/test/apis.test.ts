@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   OAuth2ClientCredentials,
+  parseRestApiConfig,
+  resolveResources,
   Redactor,
   RestApiAuthError,
   RestApiError,
@@ -586,6 +588,27 @@ describe('config checks and redaction', () => {
         resources: [{ name: 'c', write_disposition: 'merge' }],
       }),
     ).toThrow(/merge needs primary_key/);
+  });
+  it('resource_defaults params merge with the resource params key by key (a param named type too); paginator and auth replace', () => {
+    const [r] = resolveResources(
+      parseRestApiConfig({
+        client: { base_url: 'http://api.test' },
+        resource_defaults: {
+          endpoint: {
+            params: { per_page: 100, state: 'all' },
+            paginator: { type: 'page_number', base_page: 1 },
+          },
+        },
+        resources: [
+          {
+            name: 'repos',
+            endpoint: { params: { type: 'public', state: 'open' }, paginator: 'header_link' },
+          },
+        ],
+      }),
+    );
+    expect(r!.endpoint.params).toEqual({ per_page: 100, state: 'open', type: 'public' });
+    expect(r!.endpoint.paginator).toBe('header_link');
   });
   it('an api_key in the query never appears in an error', async () => {
     const s = await serve((ctx) =>

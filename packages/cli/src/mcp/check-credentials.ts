@@ -153,14 +153,24 @@ export async function checkCredentials(abs: string, call: McpCall): Promise<Cred
     return report;
   }
   const sourceConnection = cfg.source.sourceType.dbtCloudConnection?.(cfg.source.config);
+  const probe = cfg.source.sourceType.probe;
+  let check = 'first request of the source';
   report.checks.push(
-    sourceConnection === undefined
-      ? {
-          target: 'source',
-          status: 'skipped',
-          message: `no authenticated check for source type ${cfg.source.type}`,
-        }
-      : await probeDbtCloud('source', sourceConnection, call),
+    sourceConnection !== undefined
+      ? await probeDbtCloud('source', sourceConnection, call)
+      : probe !== undefined
+        ? await timed(
+            'source',
+            check,
+            call.options.checkTimeoutMs,
+            async (signal) => (check = await probe(cfg.source.config, signal)),
+            call,
+          ).then((r) => ({ ...r, check }))
+        : {
+            target: 'source',
+            status: 'skipped',
+            message: `no authenticated check for source type ${cfg.source.type}`,
+          },
   );
   const transform = cfg.transform.dbtCloud?.connection;
   if (transform !== undefined && JSON.stringify(transform) !== JSON.stringify(sourceConnection))

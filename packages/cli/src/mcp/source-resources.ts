@@ -25,6 +25,8 @@ export interface SourceResourceInfo {
   primaryKey?: string[];
   /** Incremental cursor field, when the resource loads incrementally. */
   cursor?: string;
+  /** The resource this one runs once per row of (REST source children). */
+  parent?: string;
 }
 
 /**
@@ -118,7 +120,10 @@ function keyList(key: string | string[] | undefined): string[] | undefined {
  * write disposition, key and cursor, joined with the endpoint metadata of its type.
  */
 export async function pipelineResources(cfg: TeamConfig): Promise<SourceResourceInfo[]> {
-  const known = await sourceTypeResources(cfg.source.type);
+  const known: SourceResourceInfo[] = [
+    ...(await sourceTypeResources(cfg.source.type)),
+    ...(cfg.source.sourceType.resourceInfo?.(cfg.source.config) ?? []),
+  ];
   const source: Source = await cfg.source.sourceType.create(cfg.source.config);
   const out: SourceResourceInfo[] = [];
   for (const r of source.resources) {

@@ -1,4 +1,5 @@
 import { dbtCloudSourceType } from './dbt-cloud-source-type.ts';
+import { restApiSourceType } from './rest-api-source-type.ts';
 import type { SourceType } from './source-type.ts';
 
 /**
@@ -7,4 +8,5 @@ import type { SourceType } from './source-type.ts';
  */
 export const SOURCE_TYPES: Readonly<Record<string, SourceType>> = {
   dbt_cloud: dbtCloudSourceType,
+  rest_api: restApiSourceType,
 };

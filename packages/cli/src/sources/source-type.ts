@@ -26,6 +26,25 @@ export interface SourceType<Config = any> {
   create(config: Config): Promise<Source>;
   /** The dbt Cloud connection this source uses, so `transform.dbt_cloud` can default to it. */
   dbtCloudConnection?(config: Config): DbtCloudConnection | undefined;
+  /**
+   * One cheap authenticated call (`ferry mcp` check_credentials), without retries; resolves with what was
+   * called, rejects with a redacted error. Default none (the check is reported as skipped).
+   */
+  probe?(config: Config, signal: AbortSignal): Promise<string>;
+  /** Endpoint and paging of each resource, from the config alone (`list_source_resources`). Default none. */
+  resourceInfo?(config: Config): SourceResourceEndpoint[];
+}
+
+/** What a source type says about one resource's endpoint, without fetching anything. */
+export interface SourceResourceEndpoint {
+  /** Resource name. */
+  name: string;
+  /** Method and path, with `{placeholders}`. */
+  endpoint: string;
+  /** Paginator (as configured, or `auto`). */
+  paginator: string;
+  /** The resource this one runs once per row of. */
+  parent?: string;
 }
 
 /** Type helper: declare a source type with its config inferred from the schema. */
@@ -34,6 +53,8 @@ export function defineSourceType<S extends z.ZodType>(type: {
   schema: S;
   create(config: z.output<S>): Promise<Source>;
   dbtCloudConnection?(config: z.output<S>): DbtCloudConnection | undefined;
+  probe?(config: z.output<S>, signal: AbortSignal): Promise<string>;
+  resourceInfo?(config: z.output<S>): SourceResourceEndpoint[];
 }): SourceType<z.output<S>> {
   return type;
 }

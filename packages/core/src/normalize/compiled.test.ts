@@ -282,15 +282,47 @@ describe('compiled normalizer: same output as the generic one', () => {
     expect(compiled.stats.misses).toBe(0);
   });
 
-  for (const seed of [1, 2, 3, 4]) {
+  for (const seed of [1, 2, 3]) {
     it(`generated records (seed ${seed}): nested lists, nulls, type changes, new keys mid-stream, hostile keys`, () => {
-      const { compiled } = expectSame(generate(3000, seed), { info: info() });
+      const { compiled } = expectSame(generate(2000, seed), { info: info() });
       // The fast path took most records, and the schema changes sent it back to the generic path.
-      expect(compiled.stats.hits).toBeGreaterThan(1000);
+      expect(compiled.stats.hits).toBeGreaterThan(700);
       expect(compiled.stats.compiles).toBeGreaterThan(1);
       expect(compiled.stats.misses).toBeGreaterThan(0);
     });
   }
+
+  it('wide records (300 fields, dispatched in chunks): lists and objects past field 128, deviations', () => {
+    const rnd = prng(21);
+    const records = Array.from({ length: 800 }, (_, i) => {
+      const r: Record<string, unknown> = {};
+      for (let k = 0; k < 300; k++) {
+        const t = k % 6;
+        r[`f${k}`] =
+          rnd() < 0.1
+            ? null
+            : t === 0
+              ? `t${k}`
+              : t === 1
+                ? i * k
+                : t === 2
+                  ? i / 3
+                  : t === 3
+                    ? i % 2 === 0
+                    : t === 4
+                      ? timestamp(rnd, k % 4)
+                      : k % 120 === 11
+                        ? [{ k, sub: [k] }]
+                        : `u${i}`;
+      }
+      r.f200 = { a: i, b: { c: `x${i}` } };
+      if (rnd() < 0.05) r[rnd() < 0.5 ? 'f1' : 'f133'] = 'different'; // variants past the first chunk too
+      if (i > 400 && rnd() < 0.02) r[`late${i % 3}`] = i;
+      return r;
+    });
+    const { compiled } = expectSame(records, { info: info() });
+    expect(compiled.stats.hits).toBeGreaterThan(500);
+  });
 
   it('`__proto__`, `constructor` and `toString` keys are columns like any other, on both paths', () => {
     const records = Array.from({ length: 40 }, (_, i) =>

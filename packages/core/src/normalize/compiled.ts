@@ -66,6 +66,8 @@ export interface CompiledNormalizer {
 
 /** Objects nested deeper than this inside one row are left to the generic path (bounded code size). */
 const MAX_INLINE_DEPTH = 32;
+/** Objects with more known fields than this dispatch to functions of this many fields each. */
+const CHUNK_FIELDS = 128;
 /** Shapes with more fields than this are not compiled (code size; the generic path handles them). */
 export const MAX_COMPILED_FIELDS = 20_000;
 
@@ -74,6 +76,18 @@ const OBJECT_PROTO = Object.prototype;
 function isPlain(value: object): boolean {
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === OBJECT_PROTO || proto === null;
+}
+
+/**
+ * Coercion for a field that expands objects but has only ever held scalars: a list or plain object
+ * there would unpack or flatten on the generic path, so it misses (a Date is a scalar, as there).
+ */
+function leafSlow(value: unknown, to: DataType): unknown {
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    // An empty list sets nothing on the generic path; other objects: a class instance is coerced there.
+    if (Array.isArray(value) || isPlain(value)) return NOT_COERCIBLE;
+  }
+  return coerceValue(value, to);
 }
 
 /** A JS string literal for any string (JSON string syntax is valid JS since ES2019). */
@@ -123,21 +137,47 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
     return tables.length - 1;
   };
 
-  const coerceExpr = (dataType: DataType, v: string): string => {
+  /** A test that `v` is already its column's canonical value (the common case), or undefined. */
+  const fastTest = (dataType: DataType, v: string): string | undefined => {
     switch (dataType) {
       case 'text':
-        return `(typeof ${v} === 'string' ? ${v} : coerceValue(${v}, 'text'))`;
+        return `typeof ${v} === 'string'`;
       case 'bigint':
-        return `(typeof ${v} === 'number' && Number.isSafeInteger(${v}) ? ${v} : coerceValue(${v}, 'bigint'))`;
+        return `typeof ${v} === 'number' && Number.isSafeInteger(${v})`;
       case 'double':
-        return `(typeof ${v} === 'number' && Number.isFinite(${v}) ? ${v} : coerceValue(${v}, 'double'))`;
+        return `typeof ${v} === 'number' && Number.isFinite(${v})`;
       case 'bool':
-        return `(typeof ${v} === 'boolean' ? ${v} : coerceValue(${v}, 'bool'))`;
-      case 'timestamp':
-        return `(typeof ${v} === 'string' && ${v}.length !== 10 ? (parseTimestamp(${v}) ?? NC) : coerceValue(${v}, 'timestamp'))`;
+        return `typeof ${v} === 'boolean'`;
       default:
-        return `coerceValue(${v}, ${lit(dataType)})`;
+        return undefined;
     }
+  };
+
+  /**
+   * Statements storing scalar `v` in column `f.column` (or returning false). `leafOnly`: the field expands
+   * objects but has never had one, so any object but a Date (which the generic path coerces) misses.
+   */
+  const leafCode = (f: ShapeField, v: string, leafOnly: boolean): string => {
+    const { name, dataType } = f.column!;
+    const to = `row[${lit(name)}]`;
+    const slow = `(c = ${leafOnly ? 'leafSlow' : 'coerceValue'}(${v}, ${lit(dataType)})) !== NC`;
+    const fast = fastTest(dataType, v);
+    if (fast !== undefined)
+      return `if (${fast}) ${to} = ${v};
+else if (${slow}) ${to} = c;
+else return false;
+`;
+    if (dataType === 'timestamp')
+      return (
+        `if (typeof ${v} === 'string' && ${v}.length !== 10 && (c = parseTimestamp(${v})) !== undefined) ${to} = c;
+` +
+        `else if (${slow}) ${to} = c;
+else return false;
+`
+      );
+    return `if (${slow}) ${to} = c;
+else return false;
+`;
   };
 
   /**
@@ -150,6 +190,8 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
 
   /** The statements handling value `v` of field `f` (v is neither null nor undefined). */
   const fieldCode = (f: ShapeField, v: string, depth: number, row: RowCtx): string => {
+    if (f.column !== undefined && (!f.expands || (f.children.length === 0 && f.list === undefined)))
+      return leafCode(f, v, f.expands);
     let s = '';
     if (f.expands) {
       s += `if (typeof ${v} === 'object') {\n`;
@@ -157,7 +199,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
       if (f.list !== undefined) {
         const slot = row.lists.length;
         row.lists.push(f.list);
-        s += `if (${v}.length > 0) { Q.push(${slot}, ${v}); }\n`;
+        s += `if (${v}.length > 0) (Q ??= []).push(${slot}, ${v});\n`;
       } else {
         s += `if (${v}.length > 0) return false;\n`;
       }
@@ -167,13 +209,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
       else s += objectCode(f.children, v, depth + 1, row);
       s += `break;\n}\n}\n`;
     }
-    if (f.column === undefined) {
-      s += `return false;\n`;
-    } else {
-      s += `{ const c = ${coerceExpr(f.column.dataType, v)};\n`;
-      s += `if (c === NC) return false;\n`;
-      s += `row[${lit(f.column.name)}] = c; }\n`;
-    }
+    s += f.column === undefined ? `return false;\n` : leafCode(f, v, false);
     return s;
   };
 
@@ -191,11 +227,30 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
     s += `if (${v} === null || ${v} === undefined) continue;\n`;
     // The usual record has its keys in the usual order: one comparison finds the field.
     s += `const f = ${k} === K[${p}] ? ${p} : (KM[${kl}].get(${k}) ?? -1);\n`;
-    s += `switch (f) {\n`;
-    known.forEach((field, i) => {
-      s += `case ${i}: {\n${fieldCode(field, v, depth, row)}break;\n}\n`;
-    });
-    s += `default: return false;\n}\n`;
+    if (known.length <= CHUNK_FIELDS) {
+      s += `switch (f) {\n`;
+      known.forEach((field, i) => {
+        s += `case ${i}: {\n${fieldCode(field, v, depth, row)}break;\n}\n`;
+      });
+      s += `default: return false;\n}\n`;
+    } else {
+      // Wide objects: the cases go into functions of CHUNK_FIELDS each, so every function stays small
+      // enough for the optimizing compiler (V8 does not optimize very large functions).
+      s += `if (f < 0) return false;\n`;
+      const calls: string[] = [];
+      for (let from = 0; from < known.length; from += CHUNK_FIELDS) {
+        const name = `c${fnCount++}`;
+        let fn = `function ${name}(f, ${v}, row, Q) {\nlet c;\nswitch (f) {\n`;
+        for (let i = from; i < Math.min(known.length, from + CHUNK_FIELDS); i++)
+          fn += `case ${i}: {\n${fieldCode(known[i]!, v, depth, row)}break;\n}\n`;
+        fn += `}\nreturn Q === undefined ? true : Q;\n}\n`;
+        tableFns.push(fn);
+        calls.push(name);
+      }
+      // A chunk returns false on a miss, else true or the list queue (created there when it was undefined).
+      s += `const cr = ${calls.map((name, j) => (j === calls.length - 1 ? `${name}(f, ${v}, row, Q)` : `f < ${(j + 1) * CHUNK_FIELDS} ? ${name}(f, ${v}, row, Q) : `)).join('')};\n`;
+      s += `if (cr === false) return false;\nif (cr !== true) Q = cr;\n`;
+    }
     s += `${p} = f + 1;\n}\n}\n`;
     return s;
   };
@@ -205,7 +260,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
     let s = `T.push(TB[${tableIndex(t.table)}]); R.push(row);\n`;
     if (row.lists.length > 0) {
       const fns = row.lists.map((lt) => tableFn(lt));
-      s += `for (let qi = 0; qi < Q.length; qi += 2) {\n`;
+      s += `if (Q !== undefined) for (let qi = 0; qi < Q.length; qi += 2) {\n`;
       s += `switch (Q[qi]) {\n`;
       fns.forEach((fn, slot) => {
         s += `case ${slot}: if (!${fn}(Q[qi + 1], ${id}, ${rootId})) return false; break;\n`;
@@ -247,7 +302,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
     const tail = emitAndUnpack(t, row, 'id', 'rootId');
     let s = `function ${name}(list, parentId, rootId) {\n`;
     s += `for (let idx = 0; idx < list.length; idx++) {\n`;
-    if (row.lists.length > 0) s += `const Q = [];\n`;
+    s += `let Q;\nlet c;\n`;
     s += body + tail;
     s += `}\nreturn true;\n}\n`;
     tableFns.push(s);
@@ -256,10 +311,8 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
 
   // The root row.
   const rootRow: RowCtx = { lists: [] };
-  let root = `function run(record, rootId) {\nT.length = 0; R.length = 0;\nconst row = {};\n`;
-  const rootFields = objectCode(shape.root.fields, 'record', 0, rootRow);
-  if (rootRow.lists.length > 0) root += `const Q = [];\n`;
-  root += rootFields;
+  let root = `function run(record, rootId) {\nT.length = 0; R.length = 0;\nconst row = {};\nlet Q;\nlet c;\n`;
+  root += objectCode(shape.root.fields, 'record', 0, rootRow);
   for (const pk of shape.primaryKeyColumns) root += `if (row[${lit(pk)}] === undefined) return false;\n`;
   root += `row[${lit(SYSTEM_COLUMNS.loadId)}] = LOAD_ID;\n`;
   root += `row[${lit(SYSTEM_COLUMNS.id)}] = rootId;\n`;
@@ -269,7 +322,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
 
   const source =
     `'use strict';\n` +
-    `const { coerceValue, parseTimestamp, NC, isPlain, TB, KL, KM, LOAD_ID, T, R } = H;\n` +
+    `const { coerceValue, leafSlow, parseTimestamp, NC, isPlain, TB, KL, KM, LOAD_ID, T, R } = H;\n` +
     out.join('\n') +
     `return run;\n`;
   const buffers = { tables: [] as TableSchema[], rows: [] as Record<string, unknown>[] };
@@ -277,6 +330,7 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
   const factory = new Function('H', source) as (h: unknown) => CompiledNormalizer['run'];
   const run = factory({
     coerceValue,
+    leafSlow,
     parseTimestamp,
     NC: NOT_COERCIBLE,
     isPlain,

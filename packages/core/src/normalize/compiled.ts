@@ -66,6 +66,12 @@ export interface CompiledNormalizer {
 
 /** Objects nested deeper than this inside one row are left to the generic path (bounded code size). */
 const MAX_INLINE_DEPTH = 32;
+/**
+ * Rows with more columns than this are written by computed key. Named stores give every pattern of
+ * nulls its own hidden class, which costs more than it saves on wide rows; V8 turns an object that gets
+ * many properties by computed key into a dictionary early, as the generic path's rows are.
+ */
+const NAMED_STORE_COLUMNS = 32;
 /** Objects with more known fields than this dispatch to functions of this many fields each. */
 const CHUNK_FIELDS = 128;
 /** Shapes with more fields than this are not compiled (code size; the generic path handles them). */
@@ -157,9 +163,9 @@ export function compileShape(shape: Shape): CompiledNormalizer | undefined {
    * Statements storing scalar `v` in column `f.column` (or returning false). `leafOnly`: the field expands
    * objects but has never had one, so any object but a Date (which the generic path coerces) misses.
    */
-  const leafCode = (f: ShapeField, v: string, leafOnly: boolean): string => {
+  const leafCode = (f: ShapeField, v: string, leafOnly: boolean, row: RowCtx): string => {
     const { name, dataType } = f.column!;
-    const to = `row[${lit(name)}]`;
+    const to = row.keyed ? `row[${nameRef(name)}]` : `row[${lit(name)}]`;
     const slow = `(c = ${leafOnly ? 'leafSlow' : 'coerceValue'}(${v}, ${lit(dataType)})) !== NC`;
     const fast = fastTest(dataType, v);
     if (fast !== undefined)
@@ -186,12 +192,32 @@ else return false;
    */
   interface RowCtx {
     lists: ShapeTable[];
+    /** Store columns by a computed key (see {@link NAMED_STORE_COLUMNS}). */
+    keyed: boolean;
   }
+
+  /** Columns a row of `fields` can have (nested objects included, child tables not). */
+  const rowColumns = (fields: readonly ShapeField[]): number => {
+    let n = 0;
+    for (const f of fields) n += (f.column === undefined ? 0 : 1) + rowColumns(f.children);
+    return n;
+  };
+  const names: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const nameRef = (name: string): string => {
+    let i = nameIndex.get(name);
+    if (i === undefined) {
+      i = names.length;
+      names.push(name);
+      nameIndex.set(name, i);
+    }
+    return `NM[${i}]`;
+  };
 
   /** The statements handling value `v` of field `f` (v is neither null nor undefined). */
   const fieldCode = (f: ShapeField, v: string, depth: number, row: RowCtx): string => {
     if (f.column !== undefined && (!f.expands || (f.children.length === 0 && f.list === undefined)))
-      return leafCode(f, v, f.expands);
+      return leafCode(f, v, f.expands, row);
     let s = '';
     if (f.expands) {
       s += `if (typeof ${v} === 'object') {\n`;
@@ -209,7 +235,7 @@ else return false;
       else s += objectCode(f.children, v, depth + 1, row);
       s += `break;\n}\n}\n`;
     }
-    s += f.column === undefined ? `return false;\n` : leafCode(f, v, false);
+    s += f.column === undefined ? `return false;\n` : leafCode(f, v, false, row);
     return s;
   };
 
@@ -224,9 +250,11 @@ else return false;
     let s = `{ let ${p} = 0; const K = KL[${kl}];\n`;
     s += `for (const ${k} in ${o}) {\n`;
     s += `const ${v} = ${o}[${k}];\n`;
-    s += `if (${v} === null || ${v} === undefined) continue;\n`;
-    // The usual record has its keys in the usual order: one comparison finds the field.
-    s += `const f = ${k} === K[${p}] ? ${p} : (KM[${kl}].get(${k}) ?? -1);\n`;
+    // The usual record has its keys in the usual order: one comparison finds the field (two after a
+    // key the record lacks).
+    s += `const f = ${k} === K[${p}] ? ${p} : ${k} === K[${p} + 1] ? ${p} + 1 : (KM[${kl}].get(${k}) ?? -1);\n`;
+    // Nulls set nothing (as on the generic path, even for a key never seen), but keep the place.
+    s += `if (${v} === null || ${v} === undefined) { if (f >= 0) ${p} = f + 1; continue; }\n`;
     if (known.length <= CHUNK_FIELDS) {
       s += `switch (f) {\n`;
       known.forEach((field, i) => {
@@ -273,7 +301,7 @@ else return false;
   /** A function unpacking one list into child table `t`; returns its name. */
   const tableFn = (t: ShapeTable): string => {
     const name = `t${fnCount++}`;
-    const row: RowCtx = { lists: [] };
+    const row: RowCtx = { lists: [], keyed: rowColumns(t.fields) > NAMED_STORE_COLUMNS };
     const byKey = new Map(t.fields.map((f) => [f.key, f]));
     const valueField = byKey.get(SYSTEM_COLUMNS.value);
     const listField = byKey.get('list');
@@ -310,7 +338,7 @@ else return false;
   };
 
   // The root row.
-  const rootRow: RowCtx = { lists: [] };
+  const rootRow: RowCtx = { lists: [], keyed: rowColumns(shape.root.fields) > NAMED_STORE_COLUMNS };
   let root = `function run(record, rootId) {\nT.length = 0; R.length = 0;\nconst row = {};\nlet Q;\nlet c;\n`;
   root += objectCode(shape.root.fields, 'record', 0, rootRow);
   for (const pk of shape.primaryKeyColumns) root += `if (row[${lit(pk)}] === undefined) return false;\n`;
@@ -322,7 +350,7 @@ else return false;
 
   const source =
     `'use strict';\n` +
-    `const { coerceValue, leafSlow, parseTimestamp, NC, isPlain, TB, KL, KM, LOAD_ID, T, R } = H;\n` +
+    `const { coerceValue, leafSlow, parseTimestamp, NC, isPlain, TB, KL, KM, NM, LOAD_ID, T, R } = H;\n` +
     out.join('\n') +
     `return run;\n`;
   const buffers = { tables: [] as TableSchema[], rows: [] as Record<string, unknown>[] };
@@ -337,6 +365,7 @@ else return false;
     TB: tables,
     KL: keyLists,
     KM: keyMaps,
+    NM: names,
     LOAD_ID: shape.loadId,
     T: buffers.tables,
     R: buffers.rows,

@@ -110,6 +110,7 @@ async function run(
   extractedDir: string,
   manifest: ExtractedManifest,
   out: string,
+  codegen?: boolean,
 ) {
   const outDir = path.join(dir, out);
   const schema = new Schema('src');
@@ -125,6 +126,7 @@ async function run(
     fileMaxRows: 97,
     fileMaxBytes: 1 << 20,
     onEvent: () => undefined,
+    ...(codegen === undefined ? {} : { codegen }),
   });
   const jobsDir = path.join(outDir, 'new_jobs');
   const files: Record<string, string> = {};
@@ -173,6 +175,19 @@ describe('normalizeFiles: row objects to the writer write what values arrays wro
     expect(now.result).toEqual(old.result);
     expect(now.files).toEqual(old.files);
   });
+
+  for (const format of ['jsonl', 'csv'] as const) {
+    it(`${format}: the generated normalizer writes byte-identical files, jobs and schema to the generic one`, async () => {
+      const { extractedDir, manifest } = await extractedPackage(`codegen-${format}`);
+      const writer = format === 'csv' ? csvWriter : jsonlWriter;
+      const generic = await run(format, writer, extractedDir, manifest, `codegen-${format}-off`, false);
+      const compiled = await run(format, writer, extractedDir, manifest, `codegen-${format}-on`, true);
+      expect(compiled.result).toEqual(generic.result);
+      expect(JSON.stringify(compiled.schema)).toBe(JSON.stringify(generic.schema));
+      expect(Object.keys(compiled.files)).toEqual(Object.keys(generic.files));
+      for (const [name, text] of Object.entries(generic.files)) expect(compiled.files[name], name).toBe(text);
+    });
+  }
 
   it('reads lines across read chunks: multi-byte characters at chunk ends, ASCII and non-ASCII chunks, no final newline', async () => {
     const extractedDir = path.join(dir, 'chunks');

@@ -54,6 +54,11 @@ export interface NormalizePackageOptions {
   widen?: boolean;
   /** The destination's limits (columns, row width, row and value size, nesting). Default none. */
   limits?: NormalizeLimits;
+  /**
+   * Generate a normalizer per resource once its schema settles (see {@link RowNormalizer}'s `codegen`).
+   * Default true unless the environment has `FERRY_NORMALIZE_CODEGEN=off`; the output is the same either way.
+   */
+  codegen?: boolean;
 }
 
 interface OpenFile {
@@ -172,6 +177,7 @@ export async function createFileNormalizer(options: FileNormalizerOptions): Prom
     loadId,
     widen: options.widen ?? true,
     limits,
+    ...(options.codegen === undefined ? {} : { codegen: options.codegen }),
   });
   const sizes = new SizeGuard(limits);
   const open = new Map<string, OpenFile>();

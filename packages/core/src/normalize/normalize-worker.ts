@@ -40,6 +40,7 @@ const ready: Promise<FileNormalizer> = loadWriter().then((writer) =>
     fileIdPrefix: input.fileIdPrefix,
     widen: input.widen,
     limits: input.limits,
+    ...(input.codegen === undefined ? {} : { codegen: input.codegen }),
   }),
 );
 // Files are normalized one after another, in the order they were posted.

@@ -42,6 +42,8 @@ export interface WorkerInput {
   widen: boolean;
   /** The destination's limits. */
   limits: NormalizeLimits;
+  /** Code generation in the worker's normalizer (undefined: its default). */
+  codegen?: boolean;
 }
 
 /** A closed raw file of `extractedDir/raw` and its resource's manifest entry. */
@@ -222,6 +224,7 @@ export class NormalizePool {
           fileMaxBytes: this.options.fileMaxBytes,
           widen: this.options.widen ?? true,
           limits: this.options.limits ?? NO_LIMITS,
+          ...(this.options.codegen === undefined ? {} : { codegen: this.options.codegen }),
         },
         (e) => this.onWorkerEvent(w, e),
       );

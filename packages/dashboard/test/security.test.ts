@@ -192,6 +192,32 @@ describe('access token', () => {
     expect((await raw('GET', '/api/overview', { Authorization: `bearer ${demo.token}` })).status).toBe(200);
   });
 
+  it('is never written to stdout or stderr, whatever the requests (right, wrong, missing token, errors)', async () => {
+    const written: string[] = [];
+    const out = process.stdout.write.bind(process.stdout);
+    const err = process.stderr.write.bind(process.stderr);
+    const capture =
+      (orig: typeof out) =>
+      (chunk: unknown, ...rest: unknown[]): boolean => {
+        written.push(String(chunk));
+        return (orig as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
+      };
+    process.stdout.write = capture(out) as typeof process.stdout.write;
+    process.stderr.write = capture(err) as typeof process.stderr.write;
+    try {
+      await raw('GET', '/api/overview');
+      await raw('GET', '/api/overview', { Authorization: '' });
+      await raw('GET', '/api/overview', { Authorization: 'Bearer nope' });
+      await sql('select * from dbt_cloud.no_such_table');
+      await sql('drop table dbt_cloud.runs');
+      await raw('GET', '/api/tables/%E0%A4%A');
+    } finally {
+      process.stdout.write = out;
+      process.stderr.write = err;
+    }
+    expect(written.join('')).not.toContain(demo.token);
+  });
+
   it('the page and its scripts load without it (they hold no data); the page sends it on every call', async () => {
     for (const p of ['/', '/app.js', '/app.css', '/vendor/chart.umd.js'])
       expect((await raw('GET', p, { Authorization: '' })).status, p).toBe(200);

@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.ts';
+import { Redactor } from './config/redactor.ts';
 import type { TextSink } from './output/reporter.ts';
+import { terminalSink } from './output/terminal-text.ts';
 import { describeError, exitCodeFor, resolveFormat, type CommandContext } from './commands/context.ts';
 import { runTeamFile } from './commands/run.ts';
 import { runAll } from './commands/run-all.ts';
@@ -35,13 +37,18 @@ const VERSION = '0.1.0';
  * (see {@link EXIT}). Never calls `process.exit`: `bin.ts` does, so this is testable in-process.
  */
 export async function main(argv: readonly string[], io: CliIO = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
+  // Ferry writes no escape sequences of its own to these (bars draw on process.stderr directly), so on a
+  // terminal anything escaping there came from outside: an API message, a record, a table name.
+  const stdout = terminalSafe(io.stdout ?? process.stdout);
+  const stderr = terminalSafe(io.stderr ?? process.stderr);
   const env = io.env ?? process.env;
   const cwd = io.cwd ?? process.cwd();
+  // Learns every secret of every team file a command loads (by provenance): an error that escapes a
+  // command is redacted with it below.
+  const redactor = new Redactor();
   let exitCode: number = EXIT.ok;
   let format: 'json' | 'pretty' = resolveFormat(env['FERRY_LOG_FORMAT'], stdout);
-  const ctx = (): CommandContext => ({ stdout, stderr, env, cwd, format });
+  const ctx = (): CommandContext => ({ stdout, stderr, env, cwd, format, redactor });
 
   const program = new Command('ferry')
     .description('Ferry: load data from APIs into warehouses, one YAML file per team.')
@@ -319,7 +326,7 @@ MULTI_STATEMENT_COUNT=1. Use credentials of a read-only role all the same: docs/
         return EXIT.ok;
       return EXIT.usage;
     }
-    const message = describeError(error);
+    const message = describeError(error, (t) => redactor.redact(t));
     if (format === 'json')
       stdout.write(
         `${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'error', code: (error as { code?: unknown }).code ?? 'ERROR', message })}\n`,
@@ -327,6 +334,11 @@ MULTI_STATEMENT_COUNT=1. Use credentials of a read-only role all the same: docs/
     else stderr.write(`error: ${message}\n`);
     return exitCodeFor(error);
   }
+}
+
+/** A terminal gets text without control characters (see `terminalText`); pipes and files get it as is. */
+function terminalSafe(sink: TextSink): TextSink {
+  return sink.isTTY === true ? terminalSink(sink) : sink;
 }
 
 function usage(message: string): Error {

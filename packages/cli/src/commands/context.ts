@@ -1,4 +1,6 @@
 import { FerryError } from '@ferry/core';
+import type { LoadTeamConfigOptions, TeamConfigScope } from '../config/load-team-config.ts';
+import type { Redactor } from '../config/redactor.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { JsonLinesReporter, type Reporter, type TextSink } from '../output/reporter.ts';
 import { TtyReporter } from '../output/tty-reporter.ts';
@@ -15,6 +17,21 @@ export interface CommandContext {
   cwd: string;
   /** `json` (one event per line) or `pretty` (terminal); `auto` was already resolved. */
   format: 'json' | 'pretty';
+  /**
+   * Learns every secret of every team file the command loads, so that an error escaping the command is
+   * redacted where `main` prints it. Default: none (a command's own redactor still applies).
+   */
+  redactor?: Redactor;
+}
+
+/** Options for `loadTeamConfig` from a command's context: its env, cwd and redactor, and the scope. */
+export function teamLoadOptions(ctx: CommandContext, scope: TeamConfigScope = 'all'): LoadTeamConfigOptions {
+  return {
+    env: ctx.env,
+    cwd: ctx.cwd,
+    scope,
+    ...(ctx.redactor === undefined ? {} : { redactor: ctx.redactor }),
+  };
 }
 
 /** Resolve `--log-format` / `FERRY_LOG_FORMAT`: `auto` means pretty on a terminal, JSON lines otherwise. */
@@ -34,6 +51,7 @@ export function makeReporter(ctx: CommandContext, redact?: (text: string) => str
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof FerryError && (error.code === 'CONFIG_INVALID' || error.code === 'USAGE'))
     return EXIT.usage;
+  if (error instanceof FerryError && error.code === 'PACKAGE_FAILED') return EXIT.packageFailed;
   return EXIT.runFailed;
 }
 

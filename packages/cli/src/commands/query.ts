@@ -38,10 +38,15 @@ export async function queryCommand(
     if (error instanceof ReadOnlySqlError) throw new UsageError(`ferry query: ${error.message}`);
     throw error;
   }
-  const cfg = await resolveTeam(name, target, ctx);
+  const cfg = await resolveTeam(name, target, ctx, 'destination');
   const p = await teamPipeline(cfg);
   const ds = p.dataset();
   try {
+    const write = await (await ds.reader()).writeAccess?.().catch(() => undefined);
+    if (write)
+      ctx.stderr.write(
+        `warning: these credentials can write (${write}); query with a read-only role (docs/read-only-roles.md)\n`,
+      );
     const rows = await ds.sql(sql, options.params ?? [], { timeoutMs: Math.round(timeout * 1000) });
     const format = options.format ?? (ctx.stdout.isTTY === true ? 'table' : 'json');
     if (format === 'table')

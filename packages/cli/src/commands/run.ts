@@ -5,8 +5,9 @@ import { teamPipeline } from '../engine/core-module.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { formatLoadInfo } from '../output/load-info-text.ts';
 import type { Reporter } from '../output/reporter.ts';
+import { terminalText } from '../output/terminal-text.ts';
 import { runDbtCloudTransform, transformFailed } from '../transform/dbt-cloud-transform.ts';
-import { describeError, exitCodeFor, makeReporter, type CommandContext } from './context.ts';
+import { describeError, exitCodeFor, makeReporter, teamLoadOptions, type CommandContext } from './context.ts';
 
 /** Outcome of one team run; also the `run_end` event that `run --all` reads from each child. */
 export interface TeamRunResult {
@@ -62,13 +63,13 @@ export async function runTeamFile(
   });
   try {
     try {
-      config = await loadTeamConfig(file, { env: ctx.env, cwd: ctx.cwd });
+      config = await loadTeamConfig(file, teamLoadOptions(ctx));
     } catch (error) {
       const problems = error instanceof TeamConfigError ? error.problems : undefined;
-      const message = describeError(error);
+      const message = describeError(error, (t) => ctx.redactor?.redact(t) ?? t);
       if (ctx.format === 'json')
         reporter.emit('error', { file, code: 'CONFIG_INVALID', message, problems }, 'error');
-      else ctx.stderr.write(`error: ${message}\n`);
+      else ctx.stderr.write(`error: ${terminalText(message)}\n`);
       const out = result({ status: 'config_error', exitCode: EXIT.usage, error: message });
       reporter.emit('run_end', { ...out });
       return out;
@@ -105,7 +106,7 @@ export async function runTeamFile(
           { file, pipeline: cfg.pipeline.name, code: (error as { code?: unknown }).code ?? 'ERROR', message },
           'error',
         );
-      } else ctx.stderr.write(`error: ${cfg.pipeline.name}: ${message}\n`);
+      } else ctx.stderr.write(`error: ${cfg.pipeline.name}: ${terminalText(message)}\n`);
       const out = result({
         status: exitCode === EXIT.usage ? 'config_error' : 'failed',
         exitCode,
@@ -145,9 +146,10 @@ export async function runTeamFile(
     if (ctx.format === 'json')
       reporter.emit('load_info', { pipeline: cfg.pipeline.name, info: cfg.redactor.redactValue(info) });
     else {
-      ctx.stdout.write(`${redact(formatLoadInfo(info))}\n`);
+      // pretty output is for a terminal: load errors quote the warehouse and the API, so strip escapes
+      ctx.stdout.write(`${terminalText(redact(formatLoadInfo(info)))}\n`);
       if (options.json === true) ctx.stdout.write(`${redact(JSON.stringify(info, null, 2))}\n`);
-      if (error !== undefined) ctx.stderr.write(`error: ${error}\n`);
+      if (error !== undefined) ctx.stderr.write(`error: ${terminalText(error)}\n`);
     }
     const out = result({
       status,

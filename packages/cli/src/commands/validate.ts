@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { loadTeamConfig, type TeamConfig } from '../config/load-team-config.ts';
+import { loadTeamConfig, type TeamConfig, type TeamConfigScope } from '../config/load-team-config.ts';
 import { REDACTED, SECRET_FIELD_NAMES } from '../config/redactor.ts';
 import { TeamConfigError, type ConfigProblem } from '../config/team-config-error.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
+import { terminalText } from '../output/terminal-text.ts';
 import { describeError, type CommandContext } from './context.ts';
 import { listTeamFiles } from './run-all.ts';
 
@@ -23,7 +24,8 @@ export interface ValidateResult {
 /** Validate files and folders of team files (folders: every `*.yaml` / `*.yml` in them). */
 export async function validateFiles(
   paths: readonly string[],
-  ctx: Pick<CommandContext, 'env' | 'cwd'>,
+  ctx: Pick<CommandContext, 'env' | 'cwd' | 'redactor'>,
+  scope: TeamConfigScope = 'all',
 ): Promise<ValidateResult[]> {
   const files: string[] = [];
   for (const p of paths) {
@@ -34,7 +36,12 @@ export async function validateFiles(
   const results: ValidateResult[] = [];
   for (const file of files) {
     try {
-      const config = await loadTeamConfig(file, { env: ctx.env, cwd: ctx.cwd });
+      const config = await loadTeamConfig(file, {
+        env: ctx.env,
+        cwd: ctx.cwd,
+        scope,
+        ...(ctx.redactor === undefined ? {} : { redactor: ctx.redactor }),
+      });
       results.push({ file, ok: true, problems: [], config });
     } catch (error) {
       const problems =
@@ -47,8 +54,14 @@ export async function validateFiles(
   return results;
 }
 
-/** The validated YAML with every secret shown as `***` (fields named like secrets, and known values). */
+/**
+ * The validated YAML with every secret shown as `***`: every value that came from the environment or
+ * the secrets file (by provenance, whatever its field or variable is called; only its interpolated part,
+ * so `postgres://u:***@db/w` stays readable), fields named like secrets, and any known secret value.
+ */
 export function redactedYaml(config: TeamConfig): string {
+  const copy = structuredClone(config.yaml) as unknown;
+  for (const m of config.masked) setAt(copy, m.path, m.text);
   const mask = (value: unknown, key: string | undefined): unknown => {
     if (key !== undefined && SECRET_FIELD_NAMES.has(key) && value !== undefined && value !== null) {
       return typeof value === 'object' ? mask(value, undefined) : REDACTED;
@@ -59,7 +72,17 @@ export function redactedYaml(config: TeamConfig): string {
     }
     return value;
   };
-  return config.redactor.redact(stringify(mask(config.yaml, undefined)));
+  return config.redactor.redact(stringify(mask(copy, undefined)));
+}
+
+/** Replace the value at `path` when it exists (a field the schema dropped is left alone). */
+function setAt(root: unknown, path: readonly (string | number)[], value: unknown): void {
+  let node = root;
+  for (const [i, part] of path.entries()) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return;
+    if (i === path.length - 1) (node as Record<string | number, unknown>)[part] = value;
+    else node = (node as Record<string | number, unknown>)[part];
+  }
 }
 
 /**
@@ -101,8 +124,9 @@ export async function validateCommand(
     } else {
       ctx.stdout.write(`bad ${r.file}\n`);
       for (const p of r.problems) {
+        // messages quote values from the file: no escape sequence of theirs reaches the terminal
         ctx.stderr.write(
-          `  ${p.file}${p.line === undefined ? '' : `:${p.line}`}${p.col === undefined ? '' : `:${p.col}`}: ${p.path}: ${p.message}\n`,
+          `  ${p.file}${p.line === undefined ? '' : `:${p.line}`}${p.col === undefined ? '' : `:${p.col}`}: ${p.path}: ${terminalText(p.message)}\n`,
         );
       }
     }

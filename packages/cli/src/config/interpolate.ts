@@ -21,6 +21,8 @@ export interface ResolvedVariable {
   variable: string;
   /** The substituted value (a secret, possibly: never print it). */
   value: string;
+  /** The scalar as written, before substitution (`postgres://u:${PGPASS}@db/w`). */
+  original: string;
 }
 
 /** Resolves a variable name to its value, or undefined when it is not set anywhere. */
@@ -49,9 +51,10 @@ export function interpolateDocument(
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => walk(item, [...path, i]));
     } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
-      const { text, used, missing } = expandString(node.value, lookup);
+      const original = node.value;
+      const { text, used, missing } = expandString(original, lookup);
       for (const variable of missing) unresolved.push({ path, node, variable });
-      for (const [variable, value] of used) resolved.push({ path, variable, value });
+      for (const [variable, value] of used) resolved.push({ path, variable, value, original });
       if (missing.length === 0) node.value = text;
     }
   };

@@ -1,15 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { DestinationConfig } from '@ferry/destinations';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import type { z } from 'zod';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
+import { z } from 'zod';
 import { SOURCE_TYPES } from '../sources/source-registry.ts';
 import type { DbtCloudConnection, SourceType } from '../sources/source-type.ts';
 import { toDbtCloudConnection } from '../sources/dbt-cloud-source-type.ts';
 import { toDestinationConfig } from './destination-schema.ts';
 import { parseDuration } from './duration.ts';
 import { expandString, formatPath, interpolateDocument, type FieldPath } from './interpolate.ts';
-import { Redactor, SECRET_FIELD_NAMES } from './redactor.ts';
+import { REDACTED, Redactor, SECRET_FIELD_NAMES } from './redactor.ts';
 import { readSecretsFile } from './secrets-file.ts';
 import { TeamConfigError, type ConfigProblem } from './team-config-error.ts';
 import { teamConfigSchema, type TeamConfigYaml } from './team-schema.ts';
@@ -45,6 +55,23 @@ export interface VariableUse {
   from: 'env' | 'secrets_file' | 'default';
 }
 
+/**
+ * What a command uses of a team file. `all` (the default, `run` and `validate`): everything is resolved
+ * and validated. `destination` (`ferry query`, `pipeline info`, `pipeline show`): only `pipeline:`,
+ * `secrets_file:` and `destination:` must resolve and validate; the source's and the transform's
+ * variables need not be set (no dbt Cloud token is needed to read the warehouse), their blocks are not
+ * validated, and `transform` comes back empty.
+ */
+export type TeamConfigScope = 'all' | 'destination';
+
+/** A field whose value came (wholly or partly) from `${VAR}`: its text with every such value as `***`. */
+export interface MaskedField {
+  /** Field path into the YAML. */
+  path: FieldPath;
+  /** The value as written with each interpolated part shown as `***` (`postgres://u:***@db/w`). */
+  text: string;
+}
+
 /** A loaded, validated team file mapped to the engine's option objects. */
 export interface TeamConfig {
   /** The file as given (used in messages). */
@@ -69,6 +96,10 @@ export interface TeamConfig {
   redactor: Redactor;
   /** Which variables were used and where they came from. */
   variables: VariableUse[];
+  /** Fields holding a value from the environment or a secrets file, masked (for `validate --print`). */
+  masked: MaskedField[];
+  /** What was resolved: see {@link TeamConfigScope}. With `destination`, `source.config` is unvalidated. */
+  scope: TeamConfigScope;
 }
 
 /** Options of {@link loadTeamConfig}. */
@@ -77,6 +108,44 @@ export interface LoadTeamConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Working directory for relative paths in messages; default `process.cwd()`. */
   cwd?: string;
+  /** Also register every secret of the file here (the command's redactor, for errors that escape). */
+  redactor?: Redactor;
+  /** What the command uses. Default `all`; see {@link TeamConfigScope}. */
+  scope?: TeamConfigScope;
+}
+
+/**
+ * Problems listed in one error: 100. A file with 40,000 unknown keys gets the first hundred and a count
+ * of the rest (a wall of 40,000 lines helps nobody, and locating each costs time).
+ */
+export const MAX_REPORTED_PROBLEMS = 100;
+
+/** Top-level sections a `destination`-scoped command resolves. */
+const DESTINATION_SCOPE: ReadonlySet<string> = new Set(['pipeline', 'secrets_file', 'destination']);
+
+/**
+ * Fields that name things rather than hold secrets: printed on every log line by design and visible at
+ * the destination anyway. A `${VAR}` value used only here is not redacted (a team that writes
+ * `name: ${TEAM}` still reads its pipeline's name in the logs); anywhere else it is.
+ */
+const IDENTITY_FIELDS: ReadonlySet<string> = new Set([
+  'pipeline.name',
+  'pipeline.dataset',
+  'pipeline.data_dir',
+  'source.type',
+  'destination.type',
+]);
+
+let destinationScopeSchema: z.ZodType | undefined;
+
+/** The team schema with `source:` and `transform:` left unchecked (only the source type is read). */
+function schemaFor(scope: TeamConfigScope): z.ZodType {
+  if (scope === 'all') return teamConfigSchema;
+  destinationScopeSchema ??= teamConfigSchema.extend({
+    source: z.looseObject({ type: z.string() }),
+    transform: z.unknown().optional(),
+  });
+  return destinationScopeSchema;
 }
 
 /**
@@ -103,19 +172,33 @@ export async function loadTeamConfig(file: string, options: LoadTeamConfigOption
       },
     ]);
   }
-  return parseTeamConfig(text, file, { env, baseDir: dirname(abs) });
+  return parseTeamConfig(text, file, {
+    env,
+    baseDir: dirname(abs),
+    ...(options.redactor === undefined ? {} : { redactor: options.redactor }),
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
+  });
 }
 
 /** Like {@link loadTeamConfig} for YAML text already in memory; `baseDir` resolves `secrets_file`. */
 export async function parseTeamConfig(
   text: string,
   file: string,
-  options: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    baseDir?: string;
+    redactor?: Redactor;
+    scope?: TeamConfigScope;
+  } = {},
 ): Promise<TeamConfig> {
   const env = options.env ?? process.env;
   const baseDir = options.baseDir ?? process.cwd();
+  const scope = options.scope ?? 'all';
+  const inScope = (path: FieldPath): boolean => scope === 'all' || DESTINATION_SCOPE.has(String(path[0]));
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // The parser's own unique-key check compares each key with every earlier one (quadratic: 20k keys
+  // took seconds); duplicateKeys() below does it with one Set per mapping.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (node: Node | null | undefined): { line?: number; col?: number } => {
     const offset = node?.range?.[0];
     if (offset === undefined) return {};
@@ -123,6 +206,17 @@ export async function parseTeamConfig(
     return { line: pos.line, col: pos.col };
   };
 
+  const syntax = doc.errors.length > 0 ? [] : duplicateKeys(doc.contents);
+  if (syntax.length > 0) {
+    throw new TeamConfigError(
+      syntax.slice(0, 3).map(({ key, first }) => ({
+        file,
+        ...at(key),
+        path: '(yaml)',
+        message: `Map keys must be unique; '${String(isScalar(key) ? key.value : key)}' is repeated (first at line ${at(first).line ?? '?'})`,
+      })),
+    );
+  }
   if (doc.errors.length > 0) {
     // one syntax error cascades into dozens: report the first few, with a hint for the classic trap
     const lines = text.split('\n');
@@ -153,7 +247,7 @@ export async function parseTeamConfig(
   }
 
   const problems: ConfigProblem[] = [];
-  const redactor = new Redactor();
+  const redactor = new Redactor(options.redactor);
 
   // secrets_file first: its path may use ${VAR} from the environment only.
   const secrets = new Map<string, string>();
@@ -203,6 +297,7 @@ export async function parseTeamConfig(
   for (const u of unresolved) {
     const path = formatPath(u.path);
     missingPaths.add(path);
+    if (!inScope(u.path)) continue;
     const where =
       secretsFileName === undefined
         ? 'export it or add it to a secrets_file'
@@ -214,23 +309,38 @@ export async function parseTeamConfig(
     variable: r.variable,
     from: from.get(r.variable) ?? 'default',
   }));
+  // Secrets by provenance, not by name: whatever came from the environment or the secrets file is
+  // redacted everywhere (DB_PWD is as secret as DB_PASSWORD), except values used only to name things.
+  const provenance = (name: string): VariableUse['from'] => from.get(name) ?? 'default';
+  const masked = new Map<string, MaskedField>();
   for (const r of resolved) {
-    if (isSecretField(r.path) || /TOKEN|SECRET|PASSW|PRIVATE|KEY|CREDENTIAL|URL|DSN/i.test(r.variable))
-      redactor.add(r.value);
+    const where = formatPath(r.path);
+    if (provenance(r.variable) === 'default' || IDENTITY_FIELDS.has(where)) continue;
+    redactor.add(r.value);
+    if (!masked.has(where)) {
+      const text = expandString(r.original, (n) => (provenance(n) === 'default' ? undefined : REDACTED)).text;
+      masked.set(where, { path: r.path, text });
+    }
   }
 
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
-  collectInlineSecrets(data, [], redactor);
-  const parsed = teamConfigSchema.safeParse(data);
+  collectInlineSecrets(data, [], redactor, missingPaths);
+  const parsed = schemaFor(scope).safeParse(data);
   if (!parsed.success) {
+    const shown = (path: readonly PropertyKey[]): string | undefined => {
+      const m = masked.get(formatPath(path));
+      if (m !== undefined) return m.text;
+      return isSecretField(path as FieldPath) ? REDACTED : undefined;
+    };
+    let unreported = 0;
     for (const issue of parsed.error.issues) {
-      for (const problem of issueProblems(issue, doc, data)) {
-        if (
-          [...missingPaths].some(
-            (m) => problem.path === m || problem.path.startsWith(`${m}.`) || problem.path.startsWith(`${m}[`),
-          )
-        )
+      for (const problem of issueProblems(issue, data, shown, MAX_REPORTED_PROBLEMS - problems.length)) {
+        // a field whose ${VAR} is not set was reported as such; its type errors would only repeat it
+        if (underAny(problem.fieldPath, missingPaths)) continue;
+        if (problems.length >= MAX_REPORTED_PROBLEMS) {
+          unreported++;
           continue;
+        }
         const node = locate(doc, problem.fieldPath, problem.atKey === true);
         problems.push({
           file,
@@ -240,22 +350,34 @@ export async function parseTeamConfig(
         });
       }
     }
+    if (unreported > 0)
+      problems.push({
+        file,
+        path: '(document)',
+        message: `${unreported} more problem(s) not listed; fix the ${MAX_REPORTED_PROBLEMS} above first`,
+      });
   }
   if (problems.length > 0 || !parsed.success) {
+    // a secret can still reach a message through a value written inline where a secrets file holds it
     throw new TeamConfigError(
-      sortProblems(problems),
+      sortProblems(problems).map((p) => ({ ...p, message: redactor.redact(p.message) })),
       parsed.success ? undefined : parsed.error.issues.map(stripInput),
     );
   }
 
-  const yaml = parsed.data;
+  const yaml = parsed.data as TeamConfigYaml;
   const sourceType = SOURCE_TYPES[yaml.source.type];
   if (sourceType === undefined)
     throw new TeamConfigError([
-      { file, path: 'source.type', message: `unknown source type '${yaml.source.type}'` },
+      {
+        file,
+        ...at(locate(doc, ['source', 'type'])),
+        path: 'source.type',
+        message: `unknown source type '${redactor.redact(yaml.source.type)}'; use one of ${Object.keys(SOURCE_TYPES).join(', ')}`,
+      },
     ]);
   const transform: TeamConfig['transform'] = {};
-  const dbt = yaml.transform?.dbt_cloud;
+  const dbt = scope === 'all' ? yaml.transform?.dbt_cloud : undefined;
   if (dbt !== undefined) {
     const fromSource = sourceType.dbtCloudConnection?.(yaml.source);
     const merged = {
@@ -313,7 +435,58 @@ export async function parseTeamConfig(
     yaml,
     redactor,
     variables,
+    masked: [...masked.values()],
+    scope,
   };
+}
+
+/** True when `path` is one of `paths` (formatted) or lies below one. */
+function underAny(path: readonly PropertyKey[], paths: ReadonlySet<string>): boolean {
+  if (paths.size === 0) return false;
+  for (let i = 1; i <= path.length; i++) if (paths.has(formatPath(path.slice(0, i)))) return true;
+  return false;
+}
+
+/** Every repeated key of every mapping, with the first occurrence: one Set per mapping (linear). */
+function duplicateKeys(root: unknown): { key: Node; first: Node }[] {
+  const out: { key: Node; first: Node }[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Map<string, Node>();
+      for (const pair of node.items) {
+        const name = keyName(pair);
+        const first = seen.get(name);
+        if (first !== undefined) out.push({ key: pair.key as Node, first });
+        else seen.set(name, pair.key as Node);
+        stack.push(pair.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return out.sort((a, b) => (a.key.range?.[0] ?? 0) - (b.key.range?.[0] ?? 0));
+}
+
+function keyName(pair: Pair): string {
+  return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+}
+
+/** Pairs of a mapping by key, built once per mapping (locating thousands of problems stays linear). */
+const keyIndexes = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function keyIndex(map: YAMLMap): Map<string, Pair> {
+  let index = keyIndexes.get(map);
+  if (index === undefined) {
+    index = new Map();
+    for (const pair of map.items as Pair[]) {
+      const name = keyName(pair);
+      if (!index.has(name)) index.set(name, pair);
+    }
+    keyIndexes.set(map, index);
+  }
+  return index;
 }
 
 /** True when the last named segment of a path is a secret field (`api_token`, `password`, ...). */
@@ -322,13 +495,19 @@ function isSecretField(path: FieldPath): boolean {
 }
 
 /** Register inline values of secret fields (someone wrote a token into the file: still never print it). */
-function collectInlineSecrets(value: unknown, path: FieldPath, redactor: Redactor): void {
+function collectInlineSecrets(
+  value: unknown,
+  path: FieldPath,
+  redactor: Redactor,
+  unresolved: ReadonlySet<string>,
+): void {
   if (typeof value === 'string') {
-    if (isSecretField(path)) redactor.add(value);
+    // a `${VAR}` left unset is a reference, not a secret: the message naming it must stay readable
+    if (isSecretField(path) && !unresolved.has(formatPath(path))) redactor.add(value);
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => collectInlineSecrets(v, [...path, i], redactor));
+    value.forEach((v, i) => collectInlineSecrets(v, [...path, i], redactor, unresolved));
   } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) collectInlineSecrets(v, [...path, k], redactor);
+    for (const [k, v] of Object.entries(value)) collectInlineSecrets(v, [...path, k], redactor, unresolved);
   }
 }
 
@@ -338,9 +517,7 @@ function locate(doc: Document, path: readonly PropertyKey[], atKey = false): Nod
   let last: Node | null | undefined = doc.contents;
   for (const [i, part] of path.entries()) {
     if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part),
-      );
+      const pair = keyIndex(node as YAMLMap).get(String(part));
       if (pair === undefined) return last;
       if (atKey && i === path.length - 1) return pair.key as Node;
       const value = pair.value as Node | null;
@@ -370,38 +547,67 @@ interface IssueProblem {
   message: string;
 }
 
-/** Turn one zod issue into located problems with a message that says what to write instead. */
-function issueProblems(issue: z.core.$ZodIssue, _doc: Document, data: unknown): IssueProblem[] {
+/**
+ * Turn one zod issue into located problems with a message that names the offending value and says what
+ * to write instead. `shown` gives the printable form of a value that must not be printed as is (a
+ * secret field, or one filled from the environment): `***`, or the text with its `${VAR}` parts masked.
+ * Only the first `budget` problems are reported, so the rest get no message.
+ */
+function issueProblems(
+  issue: z.core.$ZodIssue,
+  data: unknown,
+  shown: (path: readonly PropertyKey[]) => string | undefined,
+  budget: number,
+): IssueProblem[] {
   const path = issue.path;
   const make = (fieldPath: PropertyKey[], message: string): IssueProblem => ({
     fieldPath,
     path: formatPath(fieldPath),
     message,
   });
+  const value = valueAt(data, path);
+  const got = (): string => {
+    const masked = shown(path);
+    if (masked !== undefined) return `'${masked}'`;
+    if (typeof value === 'string') return `'${value.length > 60 ? `${value.slice(0, 60)}…` : value}'`;
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    if (value === null) return 'null';
+    return Array.isArray(value) ? 'a list' : 'a mapping';
+  };
   switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => ({
-        ...make([...path, key], `unknown field '${key}'${suggest(key, knownKeys(data, path))}`),
+    case 'unrecognized_keys': {
+      // past the budget the problems are only counted: skip the did-you-mean search for them
+      const known = knownKeys(data, path);
+      return issue.keys.map((key, i) => ({
+        ...make([...path, key], i < budget ? `unknown field '${key}'${suggest(key, known)}` : ''),
         atKey: true,
       }));
+    }
     case 'invalid_union': {
       if ('note' in issue && issue.note === 'No matching discriminator') {
-        const value = valueAt(data, path);
         const parent = String(path[path.length - 2] ?? 'value');
         const options = (issue as { options?: unknown[] }).options?.map(String) ?? [];
-        const what =
-          value === undefined ? `missing ${parent} type` : `unknown ${parent} type '${String(value)}'`;
+        const what = value === undefined ? `missing ${parent} type` : `unknown ${parent} type ${got()}`;
         return [make(path, `${what}; use one of ${options.join(', ')}`)];
       }
       const branches = issue.errors.map((e) => e.map((i) => i.message).join('; ')).filter(Boolean);
-      return [make(path, `invalid value: ${[...new Set(branches)].join(' | or | ') || issue.message}`)];
+      return [
+        make(path, `invalid value ${got()}: ${[...new Set(branches)].join(' | or | ') || issue.message}`),
+      ];
+    }
+    case 'invalid_value': {
+      // an enum: say which value is wrong (resources: [projects, no_such_resource]) and what is allowed
+      const options = issue.values.map(String);
+      const field = String([...path].reverse().find((p) => typeof p === 'string') ?? 'value');
+      return [make(path, `unknown value ${got()} in ${field}; use one of ${options.join(', ')}`)];
     }
     case 'invalid_type':
-      if (valueAt(data, path) === undefined)
-        return [make(path, `required field is missing (expected ${issue.expected})`)];
+      if (value === undefined) return [make(path, `required field is missing (expected ${issue.expected})`)];
+      return [make(path, `${issue.message} (got ${got()})`)];
+    case 'custom':
       return [make(path, issue.message)];
     default:
-      return [make(path, issue.message)];
+      return [make(path, `${issue.message} (got ${got()})`)];
   }
 }
 
@@ -475,8 +681,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
 }
 
 /** Zod issues without their `input` (which may be a secret). */
+/** A zod issue without the input values it carries (they may be secrets), also in union branches. */
 function stripInput(issue: z.core.$ZodIssue): unknown {
   const { input: _input, ...rest } = issue as z.core.$ZodIssue & { input?: unknown };
+  if ('errors' in rest && Array.isArray(rest.errors))
+    return { ...rest, errors: (rest.errors as z.core.$ZodIssue[][]).map((branch) => branch.map(stripInput)) };
   return rest;
 }
 

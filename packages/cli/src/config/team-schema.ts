@@ -1,3 +1,4 @@
+import { MAX_PIPELINE_NAME_LENGTH, PIPELINE_NAME_PATTERN, pipelineNameProblem } from '@ferry/core';
 import { z } from 'zod';
 import { SOURCE_TYPES } from '../sources/source-registry.ts';
 import { dbtCloudConnectionFields } from '../sources/dbt-cloud-source-type.ts';
@@ -43,8 +44,16 @@ export const pipelineSectionSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'letters, digits, _ and -, starting with a letter or _')
-      .describe('Pipeline name: keys local state and the state rows at the destination.'),
+      .superRefine((name, ctx) => {
+        // The engine's own rule (`pipeline()` applies it too), so validate and run never disagree.
+        const problem = pipelineNameProblem(name);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .meta({
+        description: `Pipeline name: keys local state and the state rows at the destination. Letters, digits, _, - and . (not first), at most ${MAX_PIPELINE_NAME_LENGTH} characters.`,
+        pattern: PIPELINE_NAME_PATTERN.source,
+        maxLength: MAX_PIPELINE_NAME_LENGTH,
+      }),
     dataset: nonEmpty.optional().describe('Dataset (schema) at the destination. Default <name>_dataset.'),
     data_dir: nonEmpty
       .optional()

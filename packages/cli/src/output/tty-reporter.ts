@@ -2,6 +2,7 @@ import type { PipelineEvent } from '@ferry/core';
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../config/duration.ts';
 import type { Level, Reporter, TextSink } from './reporter.ts';
+import { terminalCell, terminalText } from './terminal-text.ts';
 
 type Bar = ReturnType<cliProgress.MultiBar['create']>;
 
@@ -76,7 +77,7 @@ export class TtyReporter implements Reporter {
         bar.update(event.jobsDone, {
           stage: 'load     ',
           label: event.loadId,
-          counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${event.table})` : ''}`,
+          counter: `${event.jobsDone}/${event.jobsTotal} jobs${event.table ? ` (${terminalCell(event.table)})` : ''}`,
         });
         return;
       }
@@ -96,11 +97,15 @@ export class TtyReporter implements Reporter {
     let bar = this.#bars.get(key);
     if (bar === undefined) {
       // totals are unknown while streaming: the bar fills as a spinner-like counter against a growing total
-      bar = this.#multi.create(1, 0, { stage, label, counter: '' });
+      bar = this.#multi.create(1, 0, { stage, label: terminalCell(label), counter: '' });
       this.#bars.set(key, bar);
     }
     bar.setTotal(Math.max(value, 1));
-    bar.update(value, { stage, label, counter: `${value.toLocaleString('en-US')} ${unit}` });
+    bar.update(value, {
+      stage,
+      label: terminalCell(label),
+      counter: `${value.toLocaleString('en-US')} ${unit}`,
+    });
   }
 
   /** @inheritdoc */
@@ -110,7 +115,10 @@ export class TtyReporter implements Reporter {
 
   /** @inheritdoc */
   message(text: string, level: Level = 'info'): void {
-    const line = this.#redact(level === 'error' ? `error: ${text}` : level === 'warn' ? `${text}` : text);
+    // API messages, record values and names reach this text: no escape sequence gets to the terminal
+    const line = terminalText(
+      this.#redact(level === 'error' ? `error: ${text}` : level === 'warn' ? `${text}` : text),
+    );
     if (this.#closed || this.#bars.size === 0) this.#out.write(`${line}\n`);
     else this.#multi.log(`${line}\n`);
   }

@@ -71,7 +71,7 @@ const MAX_INLINE_DEPTH = 32;
  * nulls its own hidden class, which costs more than it saves on wide rows; V8 turns an object that gets
  * many properties by computed key into a dictionary early, as the generic path's rows are.
  */
-const NAMED_STORE_COLUMNS = 32;
+const NAMED_STORE_COLUMNS = 128;
 /** Objects with more known fields than this dispatch to functions of this many fields each. */
 const CHUNK_FIELDS = 128;
 /** Shapes with more fields than this are not compiled (code size; the generic path handles them). */

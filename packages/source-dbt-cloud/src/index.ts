@@ -38,7 +38,19 @@ export type {
   RunDbtCloudJobOptions,
 } from './orchestration.ts';
 export { dbtCloudSource, DBT_CLOUD_RESOURCES, DEFAULT_DBT_CLOUD_RESOURCES } from './source.ts';
-export type { DbtCloudResourceName, DbtCloudRunsState, DbtCloudSourceOptions } from './source.ts';
+export type {
+  DbtCloudResourceName,
+  DbtCloudRunsState,
+  DbtCloudSource,
+  DbtCloudSourceOptions,
+} from './source.ts';
+export {
+  DBT_CLOUD_READ_PERMISSIONS,
+  DbtCloudAccessTracker,
+  forbiddenOutcome,
+  probeDbtCloudAccess,
+} from './access.ts';
+export type { DbtCloudAccessProbe, DbtCloudForbiddenResource } from './access.ts';
 export { parseRunResults, summarizeRunResults } from './artifacts/run-results.ts';
 export type { ParsedRunResults, RunResultRow } from './artifacts/run-results.ts';
 export { parseManifest } from './artifacts/manifest.ts';

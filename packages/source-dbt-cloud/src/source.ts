@@ -18,6 +18,7 @@ import {
 import { parseManifest } from './artifacts/manifest.ts';
 import { parseRunResults } from './artifacts/run-results.ts';
 import { dbtStepsOf, manifestStep, type DbtStep } from './artifacts/dbt-steps.ts';
+import { DbtCloudAccessTracker, type DbtCloudForbiddenResource } from './access.ts';
 import { requireSetting, resolveDbtCloudSettings, type DbtCloudSettingsSources } from './config.ts';
 import { TERMINAL_STATUSES } from './orchestration.ts';
 import {
@@ -122,6 +123,20 @@ export interface DbtCloudSourceOptions {
   settingsSources?: DbtCloudSettingsSources;
   /** Source (schema) name. Default `dbt_cloud`. */
   name?: string;
+  /**
+   * Told once per resource the token may not read (403): the resource is skipped, the others load.
+   * Default: the warning's message on stderr (`console.warn`). See {@link DbtCloudSource.forbidden}.
+   */
+  onWarning?: (warning: DbtCloudForbiddenResource) => void;
+}
+
+/** The dbt Cloud source, with what the token could not read in its last load. */
+export interface DbtCloudSource extends Source {
+  /**
+   * Resources skipped on 403 during the last load, each with the permission sets that read it and
+   * whether the team named it (see `forbiddenOutcome` for the exit status). Empty before a load.
+   */
+  readonly forbidden: readonly DbtCloudForbiddenResource[];
 }
 
 /** Shape of the runs resource's state (stored by the engine with each load, so a fresh machine resumes). */
@@ -200,7 +215,7 @@ function idSet(ids: readonly DbtCloudId[] | undefined): Set<string> | undefined 
  * and runs still in flight are re-read until their final status lands. See the package README for
  * tables and keys.
  */
-export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
+export function dbtCloudSource(options: DbtCloudSourceOptions = {}): DbtCloudSource {
   const settings = resolveDbtCloudSettings(
     {
       ...(options.host === undefined ? {} : { host: options.host }),
@@ -247,10 +262,28 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   const merge = { writeDisposition: 'merge' as const, primaryKey: 'id' };
   const resources: Resource[] = [];
   const want = (name: DbtCloudResourceName): boolean => requested.has(name);
+  // Named by the team (resources:, or artifacts: true) rather than taken from the defaults.
+  const explicit = new Set<string>([
+    ...(options.resources ?? []),
+    ...(options.artifacts ? ARTIFACT_RESOURCES : []),
+  ]);
+  const onWarning = options.onWarning ?? ((w: DbtCloudForbiddenResource) => console.warn(w.message));
+  const access = new DbtCloudAccessTracker(explicit, onWarning);
+  // Every resource is wrapped so that a 403 skips it with a warning instead of failing the load.
+  const dependentsOf = (name: string): string[] =>
+    name === 'projects'
+      ? (['environments', 'repositories'] as const).filter(want)
+      : name === 'runs'
+        ? ARTIFACT_RESOURCES.filter(want)
+        : [];
+  const res = (opts: Parameters<typeof resource>[0], fn: Parameters<typeof resource>[1]): Resource =>
+    resource(opts, access.guardRoot(opts.name, dependentsOf(opts.name), fn));
+  const tr = (opts: Parameters<typeof transformer>[0], fn: Parameters<typeof transformer>[1]): Resource =>
+    transformer(opts, access.guardTransformer(opts.name, fn));
 
   if (want('accounts')) {
     resources.push(
-      resource(
+      res(
         {
           name: 'accounts',
           ...merge,
@@ -275,7 +308,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('account')) {
     resources.push(
-      resource(
+      res(
         {
           name: 'account',
           tableName: 'accounts',
@@ -293,7 +326,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
 
   // Projects feed environments and repositories (v3 lists them per project), so they run whenever one of the three is wanted.
   const needProjects = want('projects') || want('environments') || want('repositories');
-  const projects = resource(
+  const projects = res(
     {
       name: 'projects',
       ...merge,
@@ -312,7 +345,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (needProjects) resources.push(projects);
   if (want('environments')) {
     resources.push(
-      transformer(
+      tr(
         {
           name: 'environments',
           ...merge,
@@ -337,7 +370,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('repositories')) {
     resources.push(
-      transformer(
+      tr(
         {
           name: 'repositories',
           ...merge,
@@ -370,7 +403,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   );
   if (want('jobs')) {
     resources.push(
-      resource({ name: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
+      res({ name: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
         const base: Record<string, DbtCloudQueryValue> = projectFilter
           ? { project_id__in: [...projectFilter].map(Number) }
           : {};
@@ -385,7 +418,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('job')) {
     resources.push(
-      resource({ name: 'job', tableName: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
+      res({ name: 'job', tableName: 'jobs', ...merge, columns: JOB_HINTS }, async function* (ctx) {
         for (const id of options.jobIds ?? [])
           yield normalizeDatetimesDeep(
             await client.get<Record<string, unknown>>(
@@ -402,7 +435,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   const needRuns = want('runs') || ARTIFACT_RESOURCES.some(want);
   // The artifact transformers note late artifacts in the runs state, which re-reads those runs next load.
   const runsStateRef: { state?: DbtCloudRunsState } = {};
-  const runs = resource({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) => {
+  const runs = res({ name: 'runs', ...merge, selected: want('runs'), columns: RUN_HINTS }, (ctx) => {
     runsStateRef.state = ctx.state as DbtCloudRunsState;
     return runsResource(client, ctx, {
       projectFilter,
@@ -415,7 +448,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   if (needRuns) resources.push(runs);
   if (want('run')) {
     resources.push(
-      resource({ name: 'run', tableName: 'runs', ...merge, columns: RUN_HINTS }, async function* (ctx) {
+      res({ name: 'run', tableName: 'runs', ...merge, columns: RUN_HINTS }, async function* (ctx) {
         for (const id of options.runIds ?? []) {
           yield normalizeDatetimesDeep(
             await client.getRun(id, { includeRelated: ['trigger', 'run_steps'], signal: ctx.signal }),
@@ -478,7 +511,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   });
   if (want('run_artifacts')) {
     resources.push(
-      transformer(
+      tr(
         {
           name: 'run_artifacts',
           writeDisposition: 'merge',
@@ -498,7 +531,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('run_results')) {
     resources.push(
-      transformer(
+      tr(
         {
           name: 'run_results',
           writeDisposition: 'merge',
@@ -545,7 +578,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('models')) {
     resources.push(
-      transformer(
+      tr(
         {
           name: 'models',
           writeDisposition: 'merge',
@@ -579,7 +612,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
 
   if (want('users')) {
     resources.push(
-      resource(
+      res(
         {
           name: 'users',
           ...merge,
@@ -594,7 +627,7 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
   }
   if (want('connections')) {
     resources.push(
-      resource(
+      res(
         { name: 'connections', ...merge, columns: hints(['id', 'account_id'], ['created_at', 'updated_at']) },
         async function* (ctx) {
           for await (const page of client.paginate('v3', `${a}/connections/`, {}, { signal: ctx.signal }))
@@ -603,7 +636,9 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): Source {
       ),
     );
   }
-  return source({ name: options.name ?? 'dbt_cloud', resources });
+  access.setRootCount(resources.filter((r) => r.transform === undefined).length);
+  const src = source({ name: options.name ?? 'dbt_cloud', resources });
+  return Object.assign(src, { forbidden: access.forbidden as readonly DbtCloudForbiddenResource[] });
 }
 
 interface RunsConfig {

@@ -35,6 +35,33 @@ export interface EmulatorOptions extends EmulatorFixtureOptions {
    * command's start (`'dbt build'`), e.g. real `manifest.json` / `run_results.json` pairs. Default: none.
    */
   commandArtifacts?: Record<string, { manifest?: unknown; runResults?: unknown }>;
+  /**
+   * More tokens, each with one permission set, as least-privilege service tokens behave (dbt's enterprise
+   * permissions table): Job Viewer and Job Runner get 403 on users, repositories and connections, Job
+   * Runner also on projects and environments, Job Admin on users and repositories. Default: none (the
+   * main token is an Account Admin).
+   */
+  scopedTokens?: Record<string, EmulatorPermissionSet>;
+}
+
+/** Permission sets the emulator's scoped tokens can carry. */
+export type EmulatorPermissionSet = 'account_admin' | 'job_admin' | 'job_runner' | 'job_viewer';
+
+/** Resource kinds each permission set may not read (path segment after the account, or under a project). */
+const FORBIDDEN_KINDS: Record<EmulatorPermissionSet, ReadonlySet<string>> = {
+  account_admin: new Set(),
+  job_admin: new Set(['users', 'repositories']),
+  job_viewer: new Set(['users', 'repositories', 'connections']),
+  job_runner: new Set(['users', 'repositories', 'connections', 'projects', 'environments']),
+};
+
+/** True when `set` may not read the path `segs` (after `/api/vN/`). */
+function forbiddenPath(set: EmulatorPermissionSet, segs: readonly string[]): boolean {
+  const kinds = FORBIDDEN_KINDS[set];
+  if (segs[0] !== 'accounts' || segs.length < 3) return false;
+  const kind = segs[2]!;
+  if (kind === 'projects' && segs.length >= 5) return kinds.has(segs[4]!) || kinds.has('projects');
+  return kinds.has(kind);
 }
 
 /** One request as the emulator saw it. */
@@ -635,7 +662,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
     const auth = req.headers['authorization'] ?? '';
     const am = /^(token|bearer)\s+(.+)$/i.exec(auth.trim());
     if (!m) reply = NOT_FOUND();
-    else if (!am || am[2] !== token) reply = fail(401, 'Invalid token.');
+    else if (!am || (am[2] !== token && !Object.hasOwn(options.scopedTokens ?? {}, am[2]!)))
+      reply = fail(401, 'Invalid token.');
+    else if (
+      am[2] !== token &&
+      forbiddenPath(
+        options.scopedTokens![am[2]!]!,
+        m[2]!.split('/').filter((x) => x !== ''),
+      )
+    )
+      reply = fail(403, 'You do not have permission to perform this action.');
     else if (faults.overLimit(Date.now())) {
       reply = {
         ...fail(429, 'Too many requests.'),

@@ -1,5 +1,10 @@
 export { startEmulator, EmulatorRequestLog } from './emulator-server.ts';
-export type { DbtCloudEmulator, EmulatorOptions, EmulatorRequest } from './emulator-server.ts';
+export type {
+  DbtCloudEmulator,
+  EmulatorOptions,
+  EmulatorPermissionSet,
+  EmulatorRequest,
+} from './emulator-server.ts';
 export { EmulatorFaults } from './emulator-faults.ts';
 export type { EmulatorFault } from './emulator-faults.ts';
 export { EmulatorStore, STATUS_HUMANIZED } from './emulator-store.ts';

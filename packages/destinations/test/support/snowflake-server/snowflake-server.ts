@@ -111,10 +111,12 @@ export interface SnowflakeServerOptions {
   /** Rows per chunk. Default 1000. */
   chunkRows?: number;
   /**
-   * Called before each statement runs. Return `'abort-session'` to make the server end that session as
-   * Snowflake does when a client disappears: its open transaction is rolled back and the statement fails.
+   * Called before each statement runs. Return `'abort-session'` to make the server end that session (its
+   * open transaction is rolled back and the statement fails, as when Snowflake aborts a session), or
+   * `'detach-session'` for a client that vanished: the statement fails with 390111 and the session's open
+   * transaction stays open, holding its locks, until aborted (Snowflake's detached transaction).
    */
-  beforeStatement?: (statement: RecordedStatement) => void | 'abort-session';
+  beforeStatement?: (statement: RecordedStatement) => void | 'abort-session' | 'detach-session';
   /** Behaviour of the service that is off by default (issue 22); tests switch each on as needed. */
   faults?: SnowflakeFaults;
 }
@@ -734,7 +736,22 @@ export async function startSnowflakeServer(
       ...(body.parameters ? { parameters: body.parameters } : {}),
     };
     statements.push(record);
-    if (options.beforeStatement?.(record) === 'abort-session') {
+    const hook = options.beforeStatement?.(record);
+    if (hook === 'detach-session') {
+      // The client vanished before this statement: its transaction stays open (and locked), detached.
+      record.kind = 'detached';
+      sessions.delete(session.token);
+      session.detached = true;
+      session.lastActive = Date.now();
+      send(res, 200, {
+        success: false,
+        code: '390111',
+        message: 'Session no longer exists.  New login required to access the service.',
+        data: null,
+      });
+      return;
+    }
+    if (hook === 'abort-session') {
       record.kind = 'aborted';
       record.error = 'session aborted by the test';
       await endSession(session);

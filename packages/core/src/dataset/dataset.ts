@@ -356,7 +356,7 @@ export class Dataset {
       import('./kysely-values.ts'),
     ]);
     const schemas = await this.schemas();
-    const db = new Kysely<DB>({ dialect: reader.kyselyDialect() });
+    const db = new Kysely<DB>({ dialect: await reader.kyselyDialect() });
     this.kyselys.push(db as Kysely<unknown>);
     const values = new DatasetValuesPlugin((table) => {
       for (const s of schemas) if (s.tables[table]) return s.tables[table];

@@ -210,10 +210,11 @@ export interface DatasetReader {
   writeAccess?(): Promise<string | undefined>;
   /**
    * A kysely `Dialect` whose queries run through this reader's read-only path, for typed queries
-   * (`dataset.kysely<DB>()`, which scopes tables to the dataset with `withSchema`). Optional: without
-   * it `dataset.kysely()` throws UNSUPPORTED; the core never names a concrete dialect.
+   * (`dataset.kysely<DB>()`, which scopes tables to the dataset with `withSchema`). Async so that the
+   * dialect module (and kysely, an optional peer of destinations) loads only when asked for. Optional:
+   * without it `dataset.kysely()` throws UNSUPPORTED; the core never names a concrete dialect.
    */
-  kyselyDialect?(): Dialect;
+  kyselyDialect?(): Promise<Dialect>;
   /** Quote an identifier for this destination's SQL. */
   quoteIdentifier(name: string): string;
   /** Fully qualified, quoted name of a table in the dataset. */

@@ -66,6 +66,12 @@ export class BigQueryClient extends SqlJobClient {
       query: (sql, params) => this.select(sql, params),
       stream: (sql, params, batchSize) => this.stream(sql, params, batchSize),
       untrustedQuery: (sql, params, options) => this.untrusted(sql, params, options),
+      kyselyDialect: async () =>
+        (await import('../kysely/bigquery-dialect.ts')).bigqueryKyselyDialect(
+          this.reader,
+          options.projectId,
+          this.dataset,
+        ),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

@@ -21,6 +21,8 @@ export class DuckDbClient extends SqlJobClient {
       query: (sql, params) => this.query(sql, params),
       stream: (sql, params, batchSize) => this.stream(sql, params, batchSize),
       untrustedQuery: (sql, params, options) => untrustedRows(this.connection, sql, params, options),
+      kyselyDialect: async () =>
+        (await import('../kysely/duckdb-dialect.ts')).duckdbKyselyDialect(this.reader, this.dataset),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

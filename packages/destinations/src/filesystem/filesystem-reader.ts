@@ -32,6 +32,14 @@ export class FilesystemReader implements DatasetReader {
     this.catalog = catalog;
   }
 
+  /** Typed reads (`dataset.kysely()`): DuckDB's kysely dialect over these views. */
+  readonly kyselyDialect = async () =>
+    (await import('../kysely/duckdb-dialect.ts')).duckdbKyselyDialect(
+      this,
+      this.catalog.prefix.slice(0, -1),
+      'filesystem',
+    );
+
   quoteIdentifier(name: string): string {
     return sqlIdent(name);
   }

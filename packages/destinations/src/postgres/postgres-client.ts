@@ -138,6 +138,8 @@ export class PostgresClient extends SqlJobClient {
         }
       },
       writeAccess: () => this.writeAccess(),
+      kyselyDialect: async () =>
+        (await import('../kysely/postgres-dialect.ts')).postgresKyselyDialect(this.readers()),
       quoteIdentifier: (name) => this.compiler.quote(name),
       qualifiedTable: (table) => this.compiler.qualified(this.dataset, table),
     };

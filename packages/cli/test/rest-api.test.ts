@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFerryMcpServer, main, MCP_DEFAULTS } from '../src/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -262,6 +262,167 @@ describe('ferry mcp with a rest_api team file', () => {
       await client2.close();
     } finally {
       await client.close();
+    }
+  });
+});
+
+/** The ```yaml dlt-example=<name> blocks of docs/rest-api-source.md, by name. */
+async function docExamples(): Promise<Record<string, string>> {
+  const md = await readFile(join(ROOT, 'docs', 'rest-api-source.md'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const m of md.matchAll(/```yaml dlt-example=([\w-]+)\n([\s\S]*?)```/g)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+/** PokéAPI's list envelope (pokeapi.co/docs/v2#resource-listsection): `{count, next, previous, results}`, offset/limit. */
+function pokeapi(url: URL): { status: number; body: unknown } {
+  const lists: Record<string, number> = { pokemon: 45, berry: 3, location: 2 };
+  const m = /^\/pokeapi\/api\/v2\/(\w+)\/?(?:([\w-]+)\/?)?$/.exec(url.pathname);
+  if (!m || lists[m[1]!] === undefined) return { status: 404, body: 'Not Found' };
+  const kind = m[1]!;
+  const name = (i: number) => `${kind}-${i + 1}`;
+  if (m[2] !== undefined) {
+    const i = Number(m[2].split('-').pop()) - 1;
+    return {
+      status: 200,
+      body: {
+        id: i + 1,
+        name: m[2],
+        height: 3 + i,
+        types: [{ slot: 1, type: { name: i % 2 ? 'fire' : 'grass' } }],
+      },
+    };
+  }
+  const count = lists[kind]!;
+  // the real API serves any limit; the stand-in caps it at 20 so that paging happens
+  const limit = Math.min(20, Number(url.searchParams.get('limit') ?? 20));
+  const offset = Number(url.searchParams.get('offset') ?? 0);
+  const next = new URL(url);
+  next.searchParams.set('offset', String(offset + limit));
+  next.searchParams.set('limit', String(limit));
+  return {
+    status: 200,
+    body: {
+      count,
+      next: offset + limit < count ? next.toString() : null,
+      previous: null,
+      results: Array.from({ length: Math.max(0, Math.min(limit, count - offset)) }, (_, j) => ({
+        name: name(offset + j),
+        url: `${url.origin}/pokeapi/api/v2/${kind}/${name(offset + j)}/`,
+      })),
+    },
+  };
+}
+
+describe("three configs from dlt's rest_api documentation, ported to Ferry YAML (docs/rest-api-source.md)", () => {
+  let poke: Server;
+  let pokeBase: string;
+  beforeAll(async () => {
+    poke = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+      if (url.pathname.startsWith('/repos/dlt-hub/dlt/')) {
+        // GitHub, for the issues example: the dlt repo's issues and comments
+        const r = github()(
+          new URL(url.toString().replace('/repos/dlt-hub/dlt/', '/repos/dlt-hub/ferry/')),
+          req.headers.authorization,
+        );
+        res.writeHead(r.status, { 'content-type': 'application/json', ...(r.link ? { link: r.link } : {}) });
+        return res.end(JSON.stringify(r.body));
+      }
+      const r = pokeapi(url);
+      res.writeHead(r.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(r.body));
+    });
+    await new Promise<void>((resolve) => poke.listen(0, '127.0.0.1', resolve));
+    pokeBase = `http://127.0.0.1:${(poke.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    poke.closeAllConnections();
+    await new Promise((resolve) => poke.close(resolve));
+  });
+
+  async function runExample(name: string, baseUrl: string) {
+    const block = (await docExamples())[name];
+    expect(block, `docs block ${name}`).toBeDefined();
+    const source = block!
+      .replace(/base_url: \S+/, `base_url: ${baseUrl}`)
+      .trimEnd()
+      .replace(/^/gm, '  ');
+    const db = join(dir, `dlt-${name}.duckdb`);
+    await writeFile(
+      join(dir, `dlt-${name}.yaml`),
+      `pipeline: { name: ${name}, dataset: ${name.replace('-', '_')}_data }\nsource:\n${source}\ndestination: { type: duckdb, path: ${db} }\n`,
+    );
+    // the source logs its guesses to the process's stderr (SourceType.create gets no logger yet)
+    const logged: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    const r = await ferry(
+      ['run', `dlt-${name}.yaml`],
+      { GITHUB_TOKEN: TOKEN, FERRY_DATA_DIR: join(dir, '.ferry') },
+      dir,
+    );
+    spy.mockRestore();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const instance = await DuckDBInstance.create(db);
+    const conn = await instance.connect();
+    return {
+      stderr: logged.join(''),
+      rows: async (sql: string) => (await conn.runAndReadAll(sql)).getRowObjects(),
+      close: () => {
+        conn.closeSync();
+        instance.closeSync();
+      },
+    };
+  }
+
+  it('pokemon quick start: auto paging follows next, auto data selection picks results', async () => {
+    const x = await runExample('pokemon', `${pokeBase}/pokeapi/api/v2/`);
+    try {
+      const counts = await x.rows(
+        'select (select count(*) from pokemon_data.pokemon) p, (select count(*) from pokemon_data.berry) b, (select count(*) from pokemon_data.location) l',
+      );
+      expect(counts).toEqual([{ p: 45n, b: 3n, l: 2n }]);
+      expect(x.stderr).toContain(
+        "resource 'pokemon': paginator not set; using json_link (next_url_path=next)",
+      );
+      expect(x.stderr).toContain("resource 'pokemon': data_selector not set; using 'results'");
+    } finally {
+      x.close();
+    }
+  });
+
+  it('github issues with the legacy incremental param, and comments per issue', async () => {
+    const x = await runExample('github', `${pokeBase}/repos/dlt-hub/dlt/`);
+    try {
+      expect(await x.rows('select number, title from github_data.issues order by id')).toEqual([
+        { number: 1n, title: 'first' },
+        { number: 2n, title: 'second' },
+      ]);
+      expect(await x.rows('select body, _issues_id from github_data.issue_comments')).toEqual([
+        { body: 'looks good', _issues_id: 11n },
+      ]);
+    } finally {
+      x.close();
+    }
+  });
+
+  it('pokemon details: one object per list row, nested types in a child table as dlt does', async () => {
+    const x = await runExample('pokemon-details', `${pokeBase}/pokeapi/api/v2/`);
+    try {
+      expect(await x.rows('select count(*) n, max(height) h from pokemon_details_data.pokemon')).toEqual([
+        { n: 45n, h: 47n },
+      ]);
+      expect(
+        await x.rows("select count(*) n from pokemon_details_data.pokemon__types where type__name = 'fire'"),
+      ).toEqual([{ n: 22n }]);
+      expect(
+        await x.rows("select _pokemon_list_url u from pokemon_details_data.pokemon where name = 'pokemon-1'"),
+      ).toEqual([{ u: `${pokeBase}/pokeapi/api/v2/pokemon/pokemon-1/` }]);
+    } finally {
+      x.close();
     }
   });
 });

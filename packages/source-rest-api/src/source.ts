@@ -370,7 +370,9 @@ async function* runCall(r: Runner, b: Bindings, ctx: ResourceContext): AsyncGene
     }
     if (res.ignored) return;
     const response = { url: res.url, headers: res.headers, body: res.body };
-    let selector = ep.data_selector ?? r.detectedSelector;
+    // a path ending in a placeholder (`pokemon/{resources.pokemon_list.name}`) returns one entity: the
+    // whole body is the record, as in dlt, not a list found inside it
+    let selector = ep.data_selector ?? r.detectedSelector ?? (singleEntityPath(ep.path) ? '$' : undefined);
     if (selector === undefined) {
       selector = detectDataSelector(res.body);
       r.detectedSelector = selector;

@@ -12,6 +12,7 @@ export type {
   DbtCloudSafeTriggerOptions,
   DbtCloudTriggerEvent,
   DbtCloudTriggerOptions,
+  DbtCloudWaitEvent,
 } from './client/dbt-cloud-client.ts';
 export {
   DbtCloudApiError,

@@ -117,6 +117,14 @@ export interface DbtCloudSourceOptions {
   retryMaxDelayMs?: number;
   /** Receives every HTTP attempt (no token in it). Default: none. */
   onRequest?: DbtCloudClientOptions['onRequest'];
+  /** Requests per minute, shared per account. Default 4,000 (see {@link DbtCloudClientOptions.requestsPerMinute}). */
+  requestsPerMinute?: number;
+  /** Wait after a 429 without `Retry-After`, ms. Default 300,000 (dbt Cloud's 5-minute cooldown). */
+  rateLimitCooldownMs?: number;
+  /** Total wait budget of the load's client, ms. Default 1,800,000 (see {@link DbtCloudClientOptions.maxTotalWaitMs}). */
+  maxTotalWaitMs?: number;
+  /** Told before every wait, why and how long. Default: one line on stderr. */
+  onWait?: DbtCloudClientOptions['onWait'];
   /** Use this client instead of building one (the connection settings above are then ignored). */
   client?: DbtCloudClient;
   /** Where to read missing settings. Default: `process.env`, no YAML. */
@@ -238,6 +246,12 @@ export function dbtCloudSource(options: DbtCloudSourceOptions = {}): DbtCloudSou
       ...(options.retryBaseDelayMs === undefined ? {} : { retryBaseDelayMs: options.retryBaseDelayMs }),
       ...(options.retryMaxDelayMs === undefined ? {} : { retryMaxDelayMs: options.retryMaxDelayMs }),
       ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest }),
+      ...(options.requestsPerMinute === undefined ? {} : { requestsPerMinute: options.requestsPerMinute }),
+      ...(options.rateLimitCooldownMs === undefined
+        ? {}
+        : { rateLimitCooldownMs: options.rateLimitCooldownMs }),
+      ...(options.maxTotalWaitMs === undefined ? {} : { maxTotalWaitMs: options.maxTotalWaitMs }),
+      ...(options.onWait === undefined ? {} : { onWait: options.onWait }),
     });
   const requested = new Set<DbtCloudResourceName>(options.resources ?? DEFAULT_DBT_CLOUD_RESOURCES);
   if (options.artifacts) for (const r of ARTIFACT_RESOURCES) requested.add(r);

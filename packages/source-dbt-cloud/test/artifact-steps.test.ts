@@ -19,6 +19,9 @@ const readJson = async (rel: string): Promise<unknown> =>
 const FAST = {
   retryBaseDelayMs: 5,
   retryMaxDelayMs: 50,
+  rateLimitCooldownMs: 50,
+  requestsPerMinute: 0,
+  onWait: () => undefined,
   timeoutMs: 5_000,
 } satisfies Partial<DbtCloudSourceOptions>;
 

@@ -22,6 +22,9 @@ describe('DbtCloudClient against the emulator', () => {
       apiToken: emu.token,
       retryBaseDelayMs: 5,
       retryMaxDelayMs: 200,
+      rateLimitCooldownMs: 50,
+      requestsPerMinute: 0,
+      onWait: () => undefined,
       timeoutMs: 3_000,
       ...over,
     });
@@ -117,7 +120,7 @@ describe('DbtCloudClient against the emulator', () => {
     const retries = events.filter((e) => e.retryInMs !== undefined);
     expect(retries.map((e) => e.status)).toEqual([429, 429, 502, 503, undefined, 200]);
     expect(retries[0]!.retryInMs).toBe(200); // the hint
-    expect(retries[1]!.retryInMs).toBeLessThanOrEqual(10); // own backoff (base 5 ms, 2nd attempt), not an immediate retry loop
+    expect(retries[1]!.retryInMs).toBe(50); // Retry-After: 0 is no hint: a 429 then waits the rate-limit cooldown
     expect(retries[2]!.error).toMatch(/HTML/);
     expect(retries[4]!.error).toMatch(/network error/);
     expect(retries[5]!.error).toMatch(/not JSON/);

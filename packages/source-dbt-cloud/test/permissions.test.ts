@@ -14,6 +14,9 @@ import { count, duckPipeline, tempDir } from './helpers.ts';
 const FAST = {
   retryBaseDelayMs: 5,
   retryMaxDelayMs: 50,
+  rateLimitCooldownMs: 50,
+  requestsPerMinute: 0,
+  onWait: () => undefined,
   timeoutMs: 5_000,
 } satisfies Partial<DbtCloudSourceOptions>;
 

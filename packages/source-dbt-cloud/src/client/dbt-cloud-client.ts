@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import pThrottle from 'p-throttle';
 import { ConfigError } from '@ferry/core';
 import { parseJsonExact, stringifyJsonExact } from '../util/dbt-cloud-json.ts';
 import { parseRetryAfter, retryDelayMs, sleep } from './dbt-cloud-backoff.ts';
@@ -31,6 +32,37 @@ export interface DbtCloudRequestEvent {
   retryInMs?: number;
   /** Why the attempt failed, if it did (redacted). */
   error?: string;
+}
+
+/** A wait of the client before an attempt, reported to {@link DbtCloudClientOptions.onWait}. */
+export interface DbtCloudWaitEvent {
+  /** Why: `rate_limit` (429 with `Retry-After`), `cooldown` (429 without), `backoff` (5xx, network), `paused` (another request's 429). */
+  reason: 'rate_limit' | 'cooldown' | 'backoff' | 'paused';
+  /** How long, ms. */
+  ms: number;
+  /** The request that waits (no token). */
+  method: string;
+  /** URL without credentials. */
+  url: string;
+  /** The attempt that comes after the wait. */
+  attempt: number;
+  /** One log line saying why and how long. */
+  message: string;
+}
+
+/** Shared request budgets, one per host and account in this process. */
+const ACCOUNT_BUDGETS = new Map<string, { rpm: number; gate: () => Promise<void> }>();
+
+function accountBudget(key: string, rpm: number): (() => Promise<void>) | undefined {
+  if (rpm <= 0) return undefined;
+  let b = ACCOUNT_BUDGETS.get(key);
+  if (!b || b.rpm !== rpm) {
+    // Per second, so the budget is spread over the minute instead of spent in a burst.
+    const perSecond = Math.max(1, Math.floor(rpm / 60));
+    b = { rpm, gate: pThrottle({ limit: perSecond, interval: 1_000, strict: true })(async () => undefined) };
+    ACCOUNT_BUDGETS.set(key, b);
+  }
+  return b.gate;
 }
 
 /** Options of {@link DbtCloudClient}. */
@@ -65,6 +97,28 @@ export interface DbtCloudClientOptions {
   pageSize?: number;
   /** Called after every HTTP attempt (for logs and tests). Default: none. */
   onRequest?: (event: DbtCloudRequestEvent) => void;
+  /**
+   * Requests per minute for the account, shared by every client of the same host and account in this
+   * process (pages, artifacts, run steps). Default 4,000: below dbt Cloud's 5,000/min, so a run is paced
+   * before it meets a 429. 0 turns pacing off.
+   */
+  requestsPerMinute?: number;
+  /**
+   * Wait after a 429 that has no `Retry-After`, ms: dbt Cloud's Admin API answers 429 for a five-minute
+   * cooldown once the account's budget is spent, and documents `Retry-After` only for SCIM. Default
+   * 300,000 (5 minutes).
+   */
+  rateLimitCooldownMs?: number;
+  /**
+   * Most time one client spends waiting between attempts (backoff, cooldowns, `Retry-After`) over its
+   * life, ms; past it the request fails with an error naming this limit. Default 1,800,000 (30 minutes).
+   */
+  maxTotalWaitMs?: number;
+  /**
+   * Told before every wait, with why and for how long (one log line each; issue 15: no silent waits).
+   * Default: the message on stderr (`console.warn`).
+   */
+  onWait?: (event: DbtCloudWaitEvent) => void;
   /** `fetch` implementation. Default: the global `fetch`. */
   fetch?: typeof fetch;
 }
@@ -228,6 +282,11 @@ export class DbtCloudClient {
   readonly #pageSize: number;
   readonly #onRequest: ((event: DbtCloudRequestEvent) => void) | undefined;
   readonly #throttleListeners = new Set<() => void>();
+  readonly #budget: (() => Promise<void>) | undefined;
+  readonly #cooldownMs: number;
+  readonly #maxTotalWaitMs: number;
+  readonly #onWait: (event: DbtCloudWaitEvent) => void;
+  #waitedMs = 0;
   #pausedUntil = 0;
 
   constructor(options: DbtCloudClientOptions) {
@@ -265,6 +324,56 @@ export class DbtCloudClient {
     }
     this.#pageSize = pageSize;
     this.#onRequest = options.onRequest;
+    this.#budget = accountBudget(
+      `${this.rootUrl}|${String(this.accountId)}`,
+      options.requestsPerMinute ?? 4_000,
+    );
+    this.#cooldownMs = options.rateLimitCooldownMs ?? 300_000;
+    this.#maxTotalWaitMs = options.maxTotalWaitMs ?? 1_800_000;
+    this.#onWait = options.onWait ?? ((e) => console.warn(e.message));
+  }
+
+  /** Time this client has waited between attempts so far, ms (see {@link DbtCloudClientOptions.maxTotalWaitMs}). */
+  get waitedMs(): number {
+    return this.#waitedMs;
+  }
+
+  /** Report and take one wait, or fail when it would pass the total wait budget. */
+  async #wait(
+    reason: DbtCloudWaitEvent['reason'],
+    ms: number,
+    method: string,
+    url: string,
+    attempt: number,
+    why: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (reason !== 'paused' && this.#waitedMs + ms > this.#maxTotalWaitMs)
+      throw new DbtCloudApiError(
+        redactSecret(
+          `dbt Cloud ${method} ${url}: waiting ${formatMs(ms)} more (${why}) would pass maxTotalWaitMs ` +
+            `(${formatMs(this.#maxTotalWaitMs)}; ${formatMs(this.#waitedMs)} waited already). ` +
+            (reason === 'cooldown' || reason === 'rate_limit'
+              ? 'The account is rate limited (5,000 requests/minute, then a 5-minute cooldown); lower requestsPerMinute or pageConcurrency, or raise maxTotalWaitMs.'
+              : 'dbt Cloud or the network keeps failing; try again later, or raise maxTotalWaitMs.'),
+          this.#token,
+        ),
+        { url, method, attempts: attempt - 1, code: 'DBT_CLOUD_WAIT_BUDGET' },
+      );
+    // Pauses for another request's 429 overlap that request's own wait: reported, not counted twice.
+    if (reason !== 'paused') this.#waitedMs += ms;
+    this.#onWait({
+      reason,
+      ms,
+      method,
+      url,
+      attempt,
+      message: redactSecret(
+        `dbt Cloud: waiting ${formatMs(ms)} before attempt ${attempt} of ${method} ${url}: ${why}`,
+        this.#token,
+      ),
+    });
+    await sleep(ms, signal);
   }
 
   /** Host part of the root URL, for messages. */
@@ -316,7 +425,17 @@ export class DbtCloudClient {
     let last: TransientFailure | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const wait = this.#pausedUntil - Date.now();
-      if (wait > 0) await sleep(wait, options.signal);
+      if (wait > 0)
+        await this.#wait(
+          'paused',
+          wait,
+          method,
+          url,
+          attempt,
+          'the account got a 429; every request pauses',
+          options.signal,
+        );
+      if (this.#budget) await this.#budget();
       const started = Date.now();
       const report = (status: number | undefined, extra: { error?: string; retryInMs?: number } = {}) =>
         this.#onRequest?.({ method, url, status, attempt, ms: Date.now() - started, ...extra });
@@ -348,12 +467,16 @@ export class DbtCloudClient {
             },
           );
         }
+        // A 429 without Retry-After: dbt Cloud's cooldown, not a short backoff that ends inside it.
+        const cooldown = error.status === 429 && error.hintMs === undefined;
         const retryInMs =
           attempt < attempts
-            ? retryDelayMs(attempt, error.hintMs, {
-                baseDelayMs: this.#baseDelayMs,
-                maxDelayMs: this.#maxDelayMs,
-              })
+            ? cooldown
+              ? this.#cooldownMs
+              : retryDelayMs(attempt, error.hintMs, {
+                  baseDelayMs: this.#baseDelayMs,
+                  maxDelayMs: this.#maxDelayMs,
+                })
             : undefined;
         report(error.status, { error: error.message, ...(retryInMs === undefined ? {} : { retryInMs }) });
         if (retryInMs === undefined) break;
@@ -362,7 +485,18 @@ export class DbtCloudClient {
           this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + retryInMs);
           for (const listener of this.#throttleListeners) listener();
         }
-        await sleep(retryInMs, options.signal);
+        const reason: DbtCloudWaitEvent['reason'] = cooldown
+          ? 'cooldown'
+          : error.status === 429
+            ? 'rate_limit'
+            : 'backoff';
+        const why =
+          reason === 'cooldown'
+            ? `429 without Retry-After (rate-limit cooldown, rateLimitCooldownMs)`
+            : reason === 'rate_limit'
+              ? `429 with Retry-After ${formatMs(error.hintMs ?? 0)}${(error.hintMs ?? 0) > this.#maxDelayMs ? ` (capped at retryMaxDelayMs ${formatMs(this.#maxDelayMs)})` : ''}`
+              : `${error.message}${error.hintMs !== undefined ? ' (Retry-After)' : ''}`;
+        await this.#wait(reason, retryInMs, method, url, attempt + 1, why, options.signal);
       }
     }
     throw new DbtCloudApiError(
@@ -872,6 +1006,13 @@ export interface DbtCloudTriggerOptions {
   nonNativePullRequestId?: number;
   /** Any other body fields, sent as given (snake_case), merged last. */
   extra?: Record<string, unknown>;
+}
+
+/** `1.5 s`, `5 min`, `250 ms`: a wait as a person reads it. */
+function formatMs(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 100) / 10} s`;
+  return `${Math.round(ms / 6_000) / 10} min`;
 }
 
 function describeNetworkError(error: unknown): string {

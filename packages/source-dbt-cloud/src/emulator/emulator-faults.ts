@@ -42,8 +42,15 @@ export class EmulatorFaults {
    * none). Default `'1'`.
    */
   rateLimitRetryAfter: string | null = '1';
+  /**
+   * Once {@link rateLimitPerMinute} is spent, every request answers 429 for this long, ms, as dbt Cloud's
+   * Admin API does (a five-minute cooldown; not in the OpenAPI spec: see docs/dbt-cloud-behaviour.md).
+   * Default 300,000.
+   */
+  rateLimitCooldownMs = 300_000;
   /** 429s sent because of {@link rateLimitPerMinute}. */
   rateLimited = 0;
+  #cooldownUntil = 0;
   /** Faults injected so far (scripted ones). */
   injected = 0;
   readonly #script: Scripted[] = [];
@@ -80,6 +87,8 @@ export class EmulatorFaults {
     this.latencyMs = 0;
     this.rateLimitPerMinute = undefined;
     this.rateLimitRetryAfter = '1';
+    this.rateLimitCooldownMs = 300_000;
+    this.#cooldownUntil = 0;
   }
 
   /** @internal The scripted fault for this request, if any (consumes it). */
@@ -98,12 +107,23 @@ export class EmulatorFaults {
   /** @internal True when this request exceeds the rate limit. */
   overLimit(nowMs: number): boolean {
     if (this.rateLimitPerMinute === undefined) return false;
+    if (nowMs < this.#cooldownUntil) {
+      this.rateLimited++;
+      return true;
+    }
+    if (this.#cooldownUntil > 0) {
+      // Cooldown over: a fresh window.
+      this.#cooldownUntil = 0;
+      this.#windowStart = nowMs;
+      this.#windowCount = 0;
+    }
     if (nowMs - this.#windowStart >= 60_000) {
       this.#windowStart = nowMs;
       this.#windowCount = 0;
     }
     this.#windowCount++;
     if (this.#windowCount > this.rateLimitPerMinute) {
+      this.#cooldownUntil = nowMs + this.rateLimitCooldownMs;
       this.rateLimited++;
       return true;
     }

@@ -95,6 +95,11 @@ export interface DbtCloudClientOptions {
   pageConcurrency?: number;
   /** Rows per page. Default and maximum 100 (dbt Cloud rejects more on multi-tenant hosts). */
   pageSize?: number;
+  /**
+   * Most pages one list may take; runaway paging then fails with an error naming the endpoint. Default
+   * 100,000 (10 million rows at 100 a page: generous for any account, finite for a broken API).
+   */
+  maxPages?: number;
   /** Called after every HTTP attempt (for logs and tests). Default: none. */
   onRequest?: (event: DbtCloudRequestEvent) => void;
   /**
@@ -167,6 +172,8 @@ export interface DbtCloudPaginateOptions {
   concurrency?: number;
   /** Field that identifies a row for de-duplication. Default `id`; null turns dedupe off. */
   dedupeKey?: string | null;
+  /** Most pages to fetch before failing with an error naming the endpoint. Default: the client's `maxPages`. */
+  maxPages?: number;
   /** Cancels paging. */
   signal?: AbortSignal;
 }
@@ -280,6 +287,7 @@ export class DbtCloudClient {
   readonly #maxDelayMs: number;
   readonly #pageConcurrency: number;
   readonly #pageSize: number;
+  readonly #maxPages: number;
   readonly #onRequest: ((event: DbtCloudRequestEvent) => void) | undefined;
   readonly #throttleListeners = new Set<() => void>();
   readonly #budget: (() => Promise<void>) | undefined;
@@ -323,6 +331,7 @@ export class DbtCloudClient {
       );
     }
     this.#pageSize = pageSize;
+    this.#maxPages = Math.max(1, options.maxPages ?? 100_000);
     this.#onRequest = options.onRequest;
     this.#budget = accountBudget(
       `${this.rootUrl}|${String(this.accountId)}`,
@@ -642,10 +651,12 @@ export class DbtCloudClient {
 
   /**
    * Page through a list endpoint with `limit`/`offset`, yielding each page's rows (deduplicated on `id`).
-   * Stops on `offset + count >= total_count`, a short page or an empty page. After the first page, when
-   * `total_count` is known, the remaining pages are fetched `concurrency` at a time (in order of output);
-   * a 429 halves the concurrency. If rows were added meanwhile (a later page reports a larger total),
-   * paging continues sequentially until a short page.
+   * Only a short or empty page ends paging: a full page is followed by a request for the next even when
+   * `total_count` says done (a wrong total must not drop rows; a server that repeats the last page past the
+   * end ends that probe quietly). After the first page, when `total_count` is known, the pages up to it are
+   * fetched `concurrency` at a time (in order of output); a 429 halves the concurrency. Fails with
+   * `DBT_CLOUD_PAGING`, naming the endpoint, when `data` is not a list, when a full page holds only ids
+   * already read (the API repeats itself), or after `maxPages` pages.
    */
   async *paginate<T extends Record<string, unknown> = Record<string, unknown>>(
     version: DbtCloudApiVersion,
@@ -656,19 +667,37 @@ export class DbtCloudClient {
   ): AsyncGenerator<T[]> {
     const limit = this.#pageSize;
     const dedupeKey = options.dedupeKey === undefined ? 'id' : options.dedupeKey;
+    const maxPages = options.maxPages ?? this.#maxPages;
+    const endpoint = `GET ${this.url(version, path)}`;
     const seen = new Set<string>();
     const st: DbtCloudPageStats = stats ?? { pages: 0, rows: 0, duplicates: 0, minConcurrency: 0 };
+    const fail = (what: string, fix: string): DbtCloudApiError =>
+      new DbtCloudApiError(redactSecret(`dbt Cloud ${endpoint}: ${what}. ${fix}`, this.#token), {
+        url: this.url(version, path, query),
+        code: 'DBT_CLOUD_PAGING',
+      });
     const fetchPage = async (
       offset: number,
     ): Promise<{ rows: T[]; count: number; total: number | undefined }> => {
+      if (st.pages >= maxPages)
+        throw fail(
+          `paging did not end after ${maxPages} pages (${st.rows} rows)`,
+          'The API keeps answering full pages; raise maxPages if the list is really that long.',
+        );
       const env = await this.getEnvelope<T[]>(version, path, { ...query, limit, offset }, options.signal);
-      const rows = Array.isArray(env.data) ? env.data : [];
       st.pages++;
+      if (!Array.isArray(env.data))
+        throw fail(
+          `the response's data at offset ${offset} is ${env.data === null ? 'null' : typeof env.data}, not a list`,
+          'A list endpoint must answer a list; nothing from it is loaded.',
+        );
+      const rows = env.data;
       const total = env.extra?.pagination?.total_count;
       const count = env.extra?.pagination?.count ?? rows.length;
       return { rows, count, total: typeof total === 'number' ? total : undefined };
     };
-    const dedupe = (rows: T[]): T[] => {
+    /** Drop rows already yielded; a full page of nothing but such rows means the API is repeating itself. */
+    const dedupe = (rows: T[], offset: number, probe: boolean): T[] | undefined => {
       if (dedupeKey === null) return rows;
       const out: T[] = [];
       for (const row of rows) {
@@ -686,21 +715,30 @@ export class DbtCloudClient {
         out.push(row);
       }
       st.rows += out.length;
+      if (rows.length > 0 && out.length === 0) {
+        // Past the end a server may clamp the offset and repeat the last page: that ends a probe quietly.
+        if (probe) return undefined;
+        throw fail(
+          `the page at offset ${offset} holds only ${dedupeKey}s already read`,
+          'The API repeats pages instead of moving on; paging stopped so as not to loop.',
+        );
+      }
       return out;
     };
-    const isLast = (offset: number, page: { rows: T[]; count: number; total: number | undefined }): boolean =>
-      page.rows.length === 0 ||
-      page.rows.length < limit ||
-      (page.total !== undefined && offset + page.count >= page.total);
+    // Only a short (or empty) page ends paging: a full page is followed by a request for the next even
+    // when total_count says the list is done, since a wrong total would otherwise drop rows silently.
+    const isFull = (page: { rows: T[] }): boolean => page.rows.length >= limit;
+    const saysDone = (offset: number, page: { count: number; total: number | undefined }): boolean =>
+      page.total !== undefined && offset + page.count >= page.total;
 
     const first = await fetchPage(0);
-    yield dedupe(first.rows);
-    if (isLast(0, first)) return;
+    yield dedupe(first.rows, 0, false)!;
+    if (!isFull(first)) return;
     let offset = limit;
-    let maxTotal = first.total;
+    let probe = saysDone(0, first);
     const concurrency = Math.max(1, options.concurrency ?? this.#pageConcurrency);
     st.minConcurrency = concurrency;
-    if (first.total !== undefined && concurrency > 1) {
+    if (first.total !== undefined && !probe && concurrency > 1) {
       const plannedEnd = first.total;
       const gate = pLimit({ concurrency, rejectOnClear: true });
       const unsubscribe = this.onThrottle(() => {
@@ -725,31 +763,33 @@ export class DbtCloudClient {
         while (window.length > 0) {
           const item = window.shift()!;
           const page = await item.promise;
-          if (page.total !== undefined) maxTotal = Math.max(maxTotal ?? 0, page.total);
           offset = item.offset + limit;
-          yield dedupe(page.rows);
-          if (page.rows.length === 0 || page.rows.length < limit) {
+          yield dedupe(page.rows, item.offset, false)!;
+          if (!isFull(page)) {
             ended = true; // rows were deleted meanwhile; pages still in flight only hold rows we may repeat
             gate.clearQueue();
             for (const rest of window) {
               const p = await rest.promise.catch(() => undefined);
-              if (p) yield dedupe(p.rows);
+              if (p) yield dedupe(p.rows, rest.offset, true) ?? [];
             }
             return;
           }
+          probe = saysDone(item.offset, page);
           schedule();
         }
       } finally {
         unsubscribe();
         gate.clearQueue();
       }
-      if (maxTotal === undefined || offset >= maxTotal) return;
     }
-    // Sequential: no total known, concurrency 1, or rows appeared while the concurrent part ran.
+    // Sequential: no total known, concurrency 1, past the planned end, or a probe after a full last page.
     while (true) {
       const page = await fetchPage(offset);
-      yield dedupe(page.rows);
-      if (isLast(offset, page)) return;
+      const rows = dedupe(page.rows, offset, probe);
+      if (rows === undefined) return;
+      yield rows;
+      if (!isFull(page)) return;
+      probe = saysDone(offset, page);
       offset += limit;
     }
   }

@@ -63,10 +63,13 @@ export interface SnowflakeConfig {
   accessUrl?: string;
 }
 
-/** Files on local disk or S3, in Parquet or JSONL. */
+/** Files on local disk, S3, Google Cloud Storage or Azure Blob Storage, in Parquet or JSONL. */
 export interface FilesystemConfig {
   type: 'filesystem';
-  /** `file:///abs/path`, a plain path, or `s3://bucket/prefix`. */
+  /**
+   * `file:///abs/path`, a plain path, `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or
+   * `abfss://container@account.dfs.core.windows.net/prefix`.
+   */
   bucketUrl: string;
   /** File format. Default `parquet`. */
   format?: 'parquet' | 'jsonl';
@@ -87,6 +90,36 @@ export interface FilesystemConfig {
     accessKeyId?: string;
     secretAccessKey?: string;
     sessionToken?: string;
+  };
+  /**
+   * Azure Blob Storage settings for `az://` and `abfss://` URLs. One of `connectionString`, `accountKey` or
+   * `sasToken` is needed; each falls back to its `AZURE_STORAGE_*` variable (see `AzureStore.create`).
+   */
+  azure?: {
+    /** Storage account (`az://` URLs; `abfss://` ones carry it). Default `AZURE_STORAGE_ACCOUNT_NAME`. */
+    accountName?: string;
+    /** Shared key of the account. Default `AZURE_STORAGE_ACCOUNT_KEY` (or `AZURE_STORAGE_KEY`). */
+    accountKey?: string;
+    /** A SAS token (with or without the leading `?`). Default `AZURE_STORAGE_SAS_TOKEN`. */
+    sasToken?: string;
+    /** A full connection string (wins over the rest). Default `AZURE_STORAGE_CONNECTION_STRING`. */
+    connectionString?: string;
+    /** Blob endpoint override, e.g. Azurite's `http://127.0.0.1:10000/devstoreaccount1`. */
+    endpoint?: string;
+  };
+  /**
+   * Google Cloud Storage settings for `gs://` URLs. Without `credentials` or `keyFilename` the client uses
+   * Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server).
+   */
+  gcs?: {
+    /** Project (only for messages and quota; objects need none). Default from the credentials. */
+    projectId?: string;
+    /** A service-account key as JSON text (e.g. from a secret). */
+    credentials?: string;
+    /** Path of a service-account key file. */
+    keyFilename?: string;
+    /** API endpoint override (tests: `http://127.0.0.1:PORT`); a custom endpoint is called without auth. */
+    apiEndpoint?: string;
   };
 }
 

@@ -11,14 +11,20 @@ import {
 import type { FilesystemConfig } from '../config.ts';
 import type { FilesystemClient } from './filesystem-client.ts';
 import { FilesystemLayout } from './filesystem-layout.ts';
-import { openStore, parseBucketUrl } from './filesystem-store.ts';
+import { locationUrl, openStore, parseBucketUrl } from './filesystem-store.ts';
 import { hyparquetWriter } from './parquet-hyparquet-writer.ts';
 import { duckdbParquetWriter } from './parquet-duckdb-writer.ts';
 
 export { hyparquetWriter } from './parquet-hyparquet-writer.ts';
 export { duckdbParquetWriter } from './parquet-duckdb-writer.ts';
 export { DEFAULT_LAYOUT, LAYOUT_PLACEHOLDERS, FilesystemLayout } from './filesystem-layout.ts';
-export { parseBucketUrl, openStore, type FilesystemStore, type BucketLocation } from './filesystem-store.ts';
+export {
+  parseBucketUrl,
+  locationUrl,
+  openStore,
+  type FilesystemStore,
+  type BucketLocation,
+} from './filesystem-store.ts';
 export type { LoadMarker, StateFile } from './filesystem-catalog.ts';
 export type { FilesystemClient } from './filesystem-client.ts';
 
@@ -65,7 +71,7 @@ export const parquetWriter: FileWriterFactory = async (path, columns) => {
 };
 
 /**
- * Files in a local folder or an S3 bucket (dlt's filesystem destination): Parquet (default) or JSONL
+ * Files in a local folder, an S3 or GCS bucket or an Azure container (dlt's filesystem destination): Parquet (default) or JSONL
  * (optionally gzip), keys from a layout (default `{table_name}/{load_id}.{file_id}.{ext}`), commit
  * markers, state and schema stored as files so a fresh container restores from the bucket. Append and
  * replace; merge is refused. SQL through DuckDB views over the committed files.
@@ -91,10 +97,7 @@ export function filesystem(config: Omit<FilesystemConfig, 'type'> & { type?: 'fi
   const location = parseBucketUrl(config.bucketUrl);
   const layout = new FilesystemLayout(config.layout);
   const capabilities = filesystemCapabilities(format, config.mergeFallback ?? 'refuse');
-  const describe = () =>
-    location.kind === 's3'
-      ? `filesystem:s3://${location.bucket}/${location.prefix}`
-      : `filesystem:${location.dir}`;
+  const describe = () => `filesystem:${locationUrl(location)}`;
   return {
     type: 'filesystem',
     capabilities,

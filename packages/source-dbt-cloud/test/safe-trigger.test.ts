@@ -127,3 +127,41 @@ describe('a trigger that never runs a job twice', () => {
     expect(attempts).toHaveLength(3);
   });
 });
+
+describe('rerun and retry', () => {
+  it('retryRun retries a failed run once, refuses a successful one; rerunJob reruns the job; a 502 after the side effect is not retried blindly', async () => {
+    const emu = await startEmulator({ runs: 30, inFlightRuns: 0, seed: 8 });
+    try {
+      const c = new DbtCloudClient({
+        baseUrl: emu.url,
+        accountId: emu.accountId,
+        apiToken: emu.token,
+        retryBaseDelayMs: 5,
+        requestsPerMinute: 0,
+        onWait: () => undefined,
+      });
+      const failed = emu.store.runs.find((r) => r.status === 20)!;
+      const before = emu.store.runs.length;
+      const retried = await c.retryRun(failed.id);
+      expect(retried['job_definition_id']).toBe(failed.jobId);
+      expect(emu.store.runs.length).toBe(before + 1);
+      const ok = emu.store.runs.find((r) => r.status === 10)!;
+      await expect(c.retryRun(ok.id)).rejects.toThrow(
+        /400.*Only failed runs can be retried.*\/runs\/\d+\/retry\//,
+      );
+      const rerun = await c.rerunJob(ok.jobId);
+      expect(rerun['job_definition_id']).toBe(ok.jobId);
+      expect(emu.store.runs.length).toBe(before + 2);
+      emu.faults.inject(
+        { kind: 'status', status: 502, afterSideEffect: true },
+        { times: 1, path: /\/retry\/$/ },
+      );
+      await expect(c.retryRun(failed.id)).rejects.toMatchObject({ code: 'DBT_CLOUD_OUTCOME_UNKNOWN' });
+      // One run created by that POST, and no second one from a blind retry.
+      expect(emu.store.runs.length).toBe(before + 3);
+      expect(emu.requests.count(/\/retry\/$/, { method: 'POST' })).toBe(3);
+    } finally {
+      await emu.close();
+    }
+  });
+});

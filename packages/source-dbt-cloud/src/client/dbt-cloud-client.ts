@@ -937,6 +937,33 @@ export class DbtCloudClient {
     );
   }
 
+  /**
+   * `POST /api/v2/accounts/{a}/jobs/{id}/rerun/`: rerun the job's last run, from its point of failure when
+   * it failed. Creates a run, so it is retried only where dbt Cloud cannot have acted (429, connection
+   * refused); another failure throws `DBT_CLOUD_OUTCOME_UNKNOWN` (check the job's runs before retrying).
+   */
+  async rerunJob(jobId: DbtCloudId, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return (
+      (await this.request('POST', 'v2', `${this.accountPath}/jobs/${String(jobId)}/rerun/`, {
+        retry: 'unsent',
+        ...(signal ? { signal } : {}),
+      })) as DbtCloudEnvelope<Record<string, unknown>>
+    ).data;
+  }
+
+  /**
+   * `POST /api/v2/accounts/{a}/runs/{id}/retry/`: retry a failed run from its point of failure; returns
+   * the new run. Retried only where dbt Cloud cannot have acted, as {@link rerunJob}.
+   */
+  async retryRun(runId: DbtCloudId, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return (
+      (await this.request('POST', 'v2', `${this.accountPath}/runs/${String(runId)}/retry/`, {
+        retry: 'unsent',
+        ...(signal ? { signal } : {}),
+      })) as DbtCloudEnvelope<Record<string, unknown>>
+    ).data;
+  }
+
   /** `POST /api/v2/accounts/{a}/runs/{id}/cancel/`: returns the run (already cancelled or finished). */
   async cancelRun(runId: DbtCloudId): Promise<Record<string, unknown>> {
     return (

@@ -548,6 +548,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<DbtC
         if (!run) return NOT_FOUND();
         if (sub === undefined)
           return ok(store.renderRun(run, new Set(listParam(params, 'include_related')), hrefHost));
+        if (sub === 'retry' && method === 'POST') {
+          // Retry from the point of failure: only a failed run can be retried.
+          if (run.status !== 20)
+            return fail(400, 'Only failed runs can be retried.', {
+              run_id: 'Run is not in a retryable state.',
+            });
+          const job = store.job(run.jobId);
+          if (!job) return NOT_FOUND();
+          const retried = store.trigger(job, { cause: `Retry of run ${run.id}` }, 'retry');
+          return ok(store.renderRun(retried, new Set(['trigger', 'job']), hrefHost));
+        }
         if (sub === 'cancel' && method === 'POST')
           return ok(store.renderRun(store.cancel(run), new Set(['trigger', 'job']), hrefHost));
         if (sub === 'artifacts') {

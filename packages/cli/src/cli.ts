@@ -19,6 +19,7 @@ import {
 import { emulatorCommand, runJobCommand, runStatusCommand } from './commands/dbt-cloud.ts';
 import { demoCommand } from './commands/demo.ts';
 import { queryCommand, type QueryFormat } from './commands/query.ts';
+import { pipelineTypesCommand } from './commands/types.ts';
 import { mcpCommand, type McpCommandFlags } from './mcp/mcp-command.ts';
 import { aiInitCommand, AI_AGENTS, type AiAgent } from './ai/ai-init.ts';
 
@@ -188,12 +189,21 @@ MULTI_STATEMENT_COUNT=1. Use credentials of a read-only role all the same: docs/
       .description('Web dashboard on 127.0.0.1: overview, schema, data, SQL, dbt Cloud charts'),
   )
     .option('--port <port>', 'port (default: a free one)')
-    .action(async (name: string, opts: { config?: string; dir?: string; port?: string }) => {
-      const port = opts.port === undefined ? undefined : Number(opts.port);
-      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
-        throw usage(`--port '${opts.port}': expected 0–65535`);
-      exitCode = await pipelineShowCommand(name, target(opts), ctx(), port === undefined ? {} : { port });
-    });
+    .option('--query-timeout <seconds>', 'cancel a dashboard query after this many seconds (default 30)')
+    .action(
+      async (name: string, opts: { config?: string; dir?: string; port?: string; queryTimeout?: string }) => {
+        const port = opts.port === undefined ? undefined : Number(opts.port);
+        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+          throw usage(`--port '${opts.port}': expected 0–65535`);
+        const timeout = opts.queryTimeout === undefined ? undefined : Number(opts.queryTimeout);
+        if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0))
+          throw usage(`--query-timeout '${opts.queryTimeout}': expected a positive number of seconds`);
+        exitCode = await pipelineShowCommand(name, target(opts), ctx(), {
+          ...(port === undefined ? {} : { port }),
+          ...(timeout === undefined ? {} : { queryTimeoutMs: Math.round(timeout * 1000) }),
+        });
+      },
+    );
   targetOptions(
     pipeline.command('drop').description('Drop the dataset at the destination and the local working folder'),
   )
@@ -211,6 +221,23 @@ MULTI_STATEMENT_COUNT=1. Use credentials of a read-only role all the same: docs/
   ).action(async (name: string, opts: { config?: string; dir?: string }) => {
     exitCode = await pipelineDropPendingCommand(name, target(opts), ctx());
   });
+  targetOptions(
+    pipeline
+      .command('types')
+      .description(
+        'Write the kysely DB interface of the dataset from its stored schema (typed dataset.kysely())',
+      ),
+  )
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--interface <name>', 'name of the database interface (default DB)')
+    .action(
+      async (name: string, opts: { config?: string; dir?: string; out?: string; interface?: string }) => {
+        exitCode = await pipelineTypesCommand(name, target(opts), ctx(), {
+          ...(opts.out === undefined ? {} : { out: opts.out }),
+          ...(opts.interface === undefined ? {} : { interfaceName: opts.interface }),
+        });
+      },
+    );
 
   const dbt = program
     .command('dbt-cloud')

@@ -13,6 +13,12 @@ export const EXIT = {
   transformFailed: 3,
   /** `run --all`: some teams succeeded and some failed. */
   partial: 4,
+  /**
+   * A load package can never load as it is (bad data past a limit or contract, a value the destination
+   * refuses): it was moved aside, its state not committed. Retrying as-is extracts the same data again, so
+   * an orchestrator should alert, not loop; fix the data or the config, then run again.
+   */
+  packageFailed: 5,
 } as const;
 
 /** One of the {@link EXIT} values. */
@@ -24,4 +30,6 @@ export const EXIT_CODE_HELP = `Exit codes:
   1  pipeline run failed (extract, normalize, load or destination error)
   2  usage or configuration error (invalid YAML, unknown destination, missing secret)
   3  load succeeded but the dbt Cloud transform failed, was cancelled or timed out
-  4  run --all: at least one team failed (partial success)`;
+  4  run --all: at least one team failed (partial success)
+  5  a load package can never load as it is (bad data, a value the destination refuses): it was moved
+     aside (listed by 'ferry pipeline info'), its state not committed; fix the cause, then run again`;

@@ -17,6 +17,7 @@ const ENV = {
   AWS_SECRET_ACCESS_KEY: 'dummy-secret',
   DBT_CLOUD_BASE_URL: 'http://emulator:8080',
   DBT_CLOUD_ACCOUNT_ID: '70403104191314',
+  GITHUB_TOKEN: 'dummy-github-token',
 };
 
 describe('examples/teams', () => {
@@ -30,6 +31,7 @@ describe('examples/teams', () => {
       'duckdb.yaml',
       'filesystem-s3.yaml',
       'postgres.yaml',
+      'rest-api-github.yaml',
       'snowflake.yaml',
       'team.yaml',
     ]);

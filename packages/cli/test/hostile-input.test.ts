@@ -3,7 +3,7 @@
  * start on 127.0.0.1) and hostile team and secrets files, into a real DuckDB file.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -332,5 +332,25 @@ describe('the same pipeline-name rule in validate and run', () => {
     expect(v.stderr).toMatch(
       /source\.resources\[1\]: unknown value 'no_such_resource' in resources; use one of /,
     );
+  });
+});
+
+describe('Ferry deletes only what it owns (issue 15, What broke 2)', () => {
+  it('pipeline sync, drop and run refuse a working folder Ferry did not create, naming it; its files stay', async () => {
+    await writeFile(join(dir, 'theirs.yaml'), team('theirs'));
+    const folder = join(dir, '.ferry', 'theirs');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'q3.xlsx'), 'precious');
+    for (const args of [
+      ['pipeline', 'sync', 'theirs.yaml'],
+      ['pipeline', 'drop', 'theirs.yaml', '--yes'],
+      ['run', 'theirs.yaml'],
+    ]) {
+      const r = await ferry(args, ENV, dir);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.all, args.join(' ')).toContain(folder);
+      expect(r.all, args.join(' ')).toMatch(/Ferry did not create this folder/);
+      expect(await readdir(folder)).toEqual(['q3.xlsx']);
+    }
   });
 });

@@ -1,12 +1,12 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Destination, DestinationClient } from '@ferry/core';
+import type { Destination, DestinationClient, Pipeline } from '@ferry/core';
 import { createDestination } from '@ferry/destinations';
-import { loadTeamConfig, type TeamConfig } from '../config/load-team-config.ts';
+import { loadTeamConfig, type TeamConfig, type TeamConfigScope } from '../config/load-team-config.ts';
 import { teamPipeline } from '../engine/core-module.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { jsonReplacer } from '../output/reporter.ts';
-import { UsageError, describeError, type CommandContext } from './context.ts';
+import { UsageError, describeError, teamLoadOptions, type CommandContext } from './context.ts';
 import { validateFiles } from './validate.ts';
 
 /** How `ferry pipeline <op> <name>` finds the team file. */
@@ -19,22 +19,25 @@ export interface PipelineTarget {
 
 /**
  * Resolve `<name>` to a team config: a path to a YAML file, or the `pipeline.name` of a file in the
- * config folder. The destination and dataset come from that file, so nothing local is needed.
+ * config folder. The destination and dataset come from that file, so nothing local is needed. `scope`
+ * says what the command uses: `destination` for commands that only read the destination (`query`,
+ * `pipeline info`, `pipeline show`: no source secrets needed); default `all`.
  */
 export async function resolveTeam(
   name: string,
   target: PipelineTarget,
   ctx: CommandContext,
+  scope: TeamConfigScope = 'all',
 ): Promise<TeamConfig> {
-  if (target.config !== undefined) return loadTeamConfig(target.config, { env: ctx.env, cwd: ctx.cwd });
+  if (target.config !== undefined) return loadTeamConfig(target.config, teamLoadOptions(ctx, scope));
   if (
     /\.ya?ml$/i.test(name) &&
     (await stat(resolve(ctx.cwd, name)).catch(() => undefined))?.isFile() === true
   ) {
-    return loadTeamConfig(name, { env: ctx.env, cwd: ctx.cwd });
+    return loadTeamConfig(name, teamLoadOptions(ctx, scope));
   }
   const dir = target.dir ?? ctx.env['FERRY_CONFIG_DIR'] ?? '.';
-  const results = await validateFiles([dir], ctx).catch(() => []);
+  const results = await validateFiles([dir], ctx, scope).catch(() => []);
   const match = results.find((r) => r.config?.pipeline.name === name);
   if (match?.config !== undefined) return match.config;
   const broken = results.filter((r) => !r.ok).map((r) => r.file);
@@ -45,13 +48,13 @@ export async function resolveTeam(
 
 async function withClient<T>(
   cfg: TeamConfig,
-  fn: (client: DestinationClient, dataset: string, destination: Destination) => Promise<T>,
+  fn: (client: DestinationClient, dataset: string, destination: Destination, p: Pipeline) => Promise<T>,
 ): Promise<T> {
   const destination = await createDestination(cfg.destination);
   const p = await teamPipeline(cfg, {}, destination);
   try {
     const client = await p.connect();
-    return await fn(client, p.destinationDataset, destination);
+    return await fn(client, p.destinationDataset, destination, p);
   } finally {
     await p.close();
   }
@@ -67,11 +70,13 @@ export interface PipelineInfo {
   state: unknown;
   schema: { name: string; version?: unknown; tables: number } | undefined;
   localDir: string;
+  /** Packages moved aside after a failure retrying cannot fix (kept in `<localDir>/failed/`), oldest first. */
+  failedPackages: { loadId: string; failedAt: string; error: string; dir: string; movedWith?: string }[];
 }
 
 /** Gather tables, row counts, the last loads, the stored state and schema of a pipeline's dataset. */
 export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } = {}): Promise<PipelineInfo> {
-  return withClient(cfg, async (client, dataset, destination) => {
+  return withClient(cfg, async (client, dataset, destination, p) => {
     const tables = await client.introspect();
     const reader = client.reader;
     const out: PipelineInfo['tables'] = [];
@@ -122,6 +127,13 @@ export async function pipelineInfo(cfg: TeamConfig, options: { loads?: number } 
               tables: Object.keys((schema as { tables?: object }).tables ?? {}).length,
             },
       localDir: join(cfg.pipeline.dataDir, cfg.pipeline.name),
+      failedPackages: (await p.failedPackages()).map((f) => ({
+        loadId: f.loadId,
+        failedAt: f.failedAt,
+        error: f.error,
+        dir: f.dir,
+        ...(f.movedWith === undefined ? {} : { movedWith: f.movedWith }),
+      })),
     };
   });
 }
@@ -133,7 +145,7 @@ export async function pipelineInfoCommand(
   ctx: CommandContext,
   options: { json?: boolean } = {},
 ): Promise<ExitCode> {
-  const cfg = await resolveTeam(name, target, ctx);
+  const cfg = await resolveTeam(name, target, ctx, 'destination');
   const info = await pipelineInfo(cfg);
   if (ctx.format === 'json' || options.json === true) {
     ctx.stdout.write(
@@ -165,6 +177,14 @@ export async function pipelineInfoCommand(
       '',
       `  schema ${info.schema.name} v${String(info.schema.version)}: ${info.schema.tables} table(s)`,
     );
+  if (info.failedPackages.length > 0) {
+    lines.push('', '  failed packages (moved aside, never loaded; delete the folder when done with it):');
+    for (const f of info.failedPackages)
+      lines.push(
+        `    ${f.loadId}  ${f.failedAt}  ${f.movedWith === undefined ? f.error : `moved with ${f.movedWith}`}`,
+        `      ${f.dir}`,
+      );
+  }
   lines.push(
     '',
     '  state:',
@@ -176,7 +196,6 @@ export async function pipelineInfoCommand(
   return EXIT.ok;
 }
 
-/** `ferry pipeline show <name>`: the web dashboard is a later issue; say so plainly. */
 /**
  * `ferry pipeline show <name>`: serve the dashboard on 127.0.0.1 (a free port unless `--port`), print its
  * URL, and keep serving until SIGINT/SIGTERM (or `options.until` resolves, for tests).
@@ -185,17 +204,23 @@ export async function pipelineShowCommand(
   name: string,
   target: PipelineTarget,
   ctx: CommandContext,
-  options: { port?: number; until?: Promise<void> } = {},
+  options: { port?: number; until?: Promise<void>; queryTimeoutMs?: number } = {},
 ): Promise<ExitCode> {
-  const cfg = await resolveTeam(name, target, ctx);
+  const cfg = await resolveTeam(name, target, ctx, 'destination');
   const p = await teamPipeline(cfg);
   const { startDashboard } = await import('@ferry/dashboard');
-  const dashboard = await startDashboard({ pipeline: p, port: options.port ?? 0 });
-  if (ctx.format === 'json')
+  const dashboard = await startDashboard({
+    pipeline: p,
+    port: options.port ?? 0,
+    ...(options.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: options.queryTimeoutMs }),
+  });
+  // JSON logs get shipped to log stores: they carry the origin only; the token is for whoever started it.
+  if (ctx.format === 'json') {
     ctx.stdout.write(
-      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'dashboard', url: dashboard.url, pipeline: cfg.pipeline.name })}\n`,
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'info', event: 'dashboard', url: dashboard.origin, pipeline: cfg.pipeline.name })}\n`,
     );
-  else ctx.stdout.write(`Ferry dashboard for ${cfg.pipeline.name}: ${dashboard.url}  (Ctrl-C to stop)\n`);
+    ctx.stderr.write(`Ferry dashboard (open with its access token): ${dashboard.url}\n`);
+  } else ctx.stdout.write(`Ferry dashboard for ${cfg.pipeline.name}: ${dashboard.url}  (Ctrl-C to stop)\n`);
   await (options.until ??
     new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
@@ -220,9 +245,9 @@ export async function pipelineDropCommand(
       `this drops dataset '${dataset}' (every table, the state and the load history) at ${cfg.destination.type}; re-run with --yes to confirm`,
     );
   }
-  await withClient(cfg, (client) => client.dropDataset());
+  // Under the run lock and the destination's pipeline lock; refuses a working folder Ferry did not create.
+  await p.drop();
   const local = join(cfg.pipeline.dataDir, cfg.pipeline.name);
-  await rm(resolve(ctx.cwd, local), { recursive: true, force: true });
   report(
     ctx,
     'pipeline_dropped',
@@ -239,16 +264,12 @@ export async function pipelineSyncCommand(
   ctx: CommandContext,
 ): Promise<ExitCode> {
   const cfg = await resolveTeam(name, target, ctx);
-  // dlt's `pipeline sync`: wipe the local working folder, then restore state and schema from the destination
-  await rm(resolve(ctx.cwd, join(cfg.pipeline.dataDir, cfg.pipeline.name)), { recursive: true, force: true });
+  // dlt's `pipeline sync`: wipe the local working folder, then restore state and schema from the
+  // destination, under the run lock and the destination's pipeline lock; a folder Ferry did not create
+  // is refused (FOLDER_NOT_OWNED), never deleted.
   const source = await cfg.source.sourceType.create(cfg.source.config);
   const p = await teamPipeline(cfg);
-  let result: unknown;
-  try {
-    result = await p.syncFromDestination([source.name]);
-  } finally {
-    await p.close();
-  }
+  const result: unknown = await p.resetFromDestination([source.name]);
   report(
     ctx,
     'pipeline_synced',

@@ -740,9 +740,11 @@ export class Pipeline {
     );
   }
 
-  /** Packages moved aside after a failure retrying cannot fix, oldest first, with why (`failure.json`). */
+  /**
+   * Packages moved aside after a failure retrying cannot fix, oldest first, with why (`failure.json`).
+   * Only reads: a missing working folder is an empty list, not created.
+   */
   async failedPackages(): Promise<(PackageFailure & { dir: string })[]> {
-    await this.open();
     return this.storage.listFailed();
   }
 

@@ -7,7 +7,7 @@ import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { jsonReplacer } from '../output/reporter.ts';
 import type { DbtCloudConnection } from '../sources/source-type.ts';
 import { describeRun, type DbtCloudTransformResult } from '../transform/dbt-cloud-transform.ts';
-import { UsageError, describeError, type CommandContext } from './context.ts';
+import { UsageError, describeError, teamLoadOptions, type CommandContext } from './context.ts';
 
 /** Connection flags of `ferry dbt-cloud …`; the token only ever comes from the environment or a file. */
 export interface DbtCloudConnectionFlags {
@@ -30,7 +30,7 @@ export async function resolveDbtCloudConnection(
   ctx: CommandContext,
 ): Promise<{ connection: DbtCloudConnection; redactor: Redactor }> {
   if (flags.config !== undefined) {
-    const cfg = await loadTeamConfig(flags.config, { env: ctx.env, cwd: ctx.cwd });
+    const cfg = await loadTeamConfig(flags.config, teamLoadOptions(ctx));
     const connection =
       cfg.transform.dbtCloud?.connection ?? cfg.source.sourceType.dbtCloudConnection?.(cfg.source.config);
     if (connection === undefined)
@@ -51,7 +51,7 @@ export async function resolveDbtCloudConnection(
     throw new UsageError(
       `dbt Cloud connection incomplete: set ${missing.join('; ')}; or pass --config <team.yaml>`,
     );
-  const redactor = new Redactor();
+  const redactor = new Redactor(ctx.redactor);
   redactor.add(apiToken);
   const connection: DbtCloudConnection = {
     accountId: toId(accountId as string),

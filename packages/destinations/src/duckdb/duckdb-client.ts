@@ -6,14 +6,22 @@ import { DuckDbSqlCompiler } from './duckdb-sql.ts';
 
 /** DuckDB client: one connection to one database file; a package loads in one transaction. */
 export class DuckDbClient extends SqlJobClient {
-  override readonly compiler = new DuckDbSqlCompiler();
+  override readonly compiler: DuckDbSqlCompiler;
   readonly reader: DatasetReader;
   private readonly instance: DuckDBInstance;
   private readonly connection: DuckDBConnection;
   private readonly path: string;
   private closed = false;
-  constructor(instance: DuckDBInstance, connection: DuckDBConnection, dataset: string, path: string) {
+  /** `catalog`: the database's catalog name (see {@link DuckDbSqlCompiler}); default none. */
+  constructor(
+    instance: DuckDBInstance,
+    connection: DuckDBConnection,
+    dataset: string,
+    path: string,
+    catalog?: string,
+  ) {
     super(dataset);
+    this.compiler = new DuckDbSqlCompiler(catalog);
     this.instance = instance;
     this.connection = connection;
     this.path = path;

@@ -1,8 +1,25 @@
 import type { ColumnSchema } from '@ferry/core';
 import { SqlCompiler } from '../sql/sql-compiler.ts';
 
-/** DuckDB dialect: only the type names differ from the default compiler. */
+/** DuckDB dialect: type names, and table names qualified with the catalog when it shares the dataset's name. */
 export class DuckDbSqlCompiler extends SqlCompiler {
+  /**
+   * The database's catalog name (the file's stem, e.g. `pokemon` for `pokemon.duckdb`). When it equals the
+   * schema, DuckDB refuses `"pokemon"."t"` as an ambiguous reference to catalog or schema, so names are
+   * written `"pokemon"."pokemon"."t"` then. Default undefined: two-part names.
+   */
+  private readonly catalog: string | undefined;
+
+  constructor(catalog?: string) {
+    super();
+    this.catalog = catalog;
+  }
+
+  override qualified(schema: string, table: string): string {
+    const two = super.qualified(schema, table);
+    return this.catalog !== undefined && this.catalog === schema ? `${this.quote(this.catalog)}.${two}` : two;
+  }
+
   // DuckDB's canonical names (DOUBLE, VARCHAR, TIMESTAMPTZ) read back from information_schema unchanged.
   override columnType(column: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale'>): string {
     switch (column.dataType) {

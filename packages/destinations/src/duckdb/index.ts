@@ -85,7 +85,17 @@ export function duckdb(config: Omit<DuckDbConfig, 'type'> & { type?: 'duckdb' } 
       // Readers (dataset API, `ferry query`, the dashboard) must not reach local files through SQL
       // (read_text, read_csv, COPY …): the reader only ever needs the database itself.
       if (options.readOnly) await connection.run('SET enable_external_access = false');
-      return new DuckDbClient(instance, connection, options.dataset, file);
+      // The catalog is named after the file: `pokemon.duckdb` with dataset `pokemon` needs three-part names.
+      const catalog = (
+        await connection.runAndReadAll('SELECT current_database() AS c')
+      ).getRowObjectsJson()[0]?.['c'];
+      return new DuckDbClient(
+        instance,
+        connection,
+        options.dataset,
+        file,
+        typeof catalog === 'string' ? catalog : undefined,
+      );
     },
   };
 }

@@ -227,8 +227,8 @@ describe('filesystem destination (local)', () => {
   });
 
   it('refuses bad configs clearly', () => {
-    expect(() => filesystem({ type: 'filesystem', bucketUrl: 'gs://bucket/x' })).toThrow(
-      /scheme 'gs:\/\/' is not supported/,
+    expect(() => filesystem({ type: 'filesystem', bucketUrl: 'hdfs://bucket/x' })).toThrow(
+      /scheme 'hdfs:\/\/' is not supported/,
     );
     expect(() =>
       filesystem({

@@ -83,7 +83,7 @@ beforeAll(async () => {
     const rows =
       offset > 0
         ? '[]'
-        : `[{"id":1,"account_id":${ACCOUNT},"name":${JSON.stringify(EVIL_NAME)},"constructor":"c1","toString":"t1","hasOwnProperty":1},` +
+        : `[{"id":1,"account_id":${ACCOUNT},"name":${JSON.stringify(EVIL_NAME)},"__proto__":{"polluted":"p1"},"constructor":"c1","toString":"t1","hasOwnProperty":1},` +
           `{"id":2,"account_id":${ACCOUNT},"name":"plain","constructor":"c2","toString":"t2","hasOwnProperty":2}]`;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
@@ -139,7 +139,7 @@ async function duckRows(path: string, sql: string): Promise<Record<string, unkno
 }
 
 describe('hostile records and hostile API messages', () => {
-  it('`constructor`, `toString` and `hasOwnProperty` keys load as ordinary columns; the run succeeds', async () => {
+  it('`__proto__`, `constructor`, `toString` and `hasOwnProperty` keys load as ordinary columns; the run succeeds', async () => {
     const r = await loaded();
     expect(r.stdout.split('\n').filter((l) => l.includes('"error"'))).toEqual([]);
     expect(r.stderr).toBe('');
@@ -152,6 +152,10 @@ describe('hostile records and hostile API messages', () => {
       ['c1', 't1', 1],
       ['c2', 't2', 2],
     ]);
+    const proto = Object.keys(rows[0] ?? {}).filter((k) => k.includes('proto'));
+    expect(proto).toHaveLength(1);
+    expect(rows.map((row) => row[proto[0] ?? ''] ?? null)).toEqual(['p1', null]);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
   it('`__proto__` keys from a REST API load as an ordinary column; nothing is polluted', async () => {

@@ -106,7 +106,9 @@ export function parseManifest(doc: unknown): ParsedManifest {
       node['depends_on'] && typeof node['depends_on'] === 'object' ? node['depends_on'] : {}
     ) as Record<string, unknown>;
     const extra: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) if (!KNOWN.has(k)) extra[k] = v;
+    for (const [k, v] of Object.entries(node))
+      if (!KNOWN.has(k))
+        Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
     models.push({
       unique_id: str(node['unique_id']) ?? key,
       name: str(node['name']),

@@ -97,7 +97,9 @@ export function parseRunResults(doc: unknown): ParsedRunResults {
     const item = r as Record<string, unknown>;
     const uniqueId = str(item['unique_id']) ?? '';
     const extra: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(item)) if (!KNOWN.has(k)) extra[k] = v;
+    for (const [k, v] of Object.entries(item))
+      if (!KNOWN.has(k))
+        Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
     rows.push({
       unique_id: uniqueId,
       status: str(item['status']),

@@ -80,9 +80,11 @@ export function normalizeDatetimesDeep<T>(value: T): T {
   }
   if (Array.isArray(value)) return value.map((v) => normalizeDatetimesDeep(v)) as T;
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = normalizeDatetimesDeep(v);
-    return out as T;
+    // fromEntries defines own properties: a `__proto__` key from the API stays a key (an assignment
+    // `out['__proto__'] = …` would set the prototype and drop it).
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, normalizeDatetimesDeep(v)]),
+    ) as T;
   }
   return value;
 }

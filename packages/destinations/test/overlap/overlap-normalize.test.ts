@@ -1,13 +1,14 @@
 /**
  * `run()` normalizes raw files in worker threads while extract is still reading the source. These tests
  * check on real DuckDB files and real Parquet files that the overlapped path loads exactly what the
- * one-thread path loads, that it really overlaps, and that a normalize failure keeps the extracted data.
+ * one-thread path loads, that it really overlaps, and that a normalize failure retrying cannot fix moves the package aside.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  PackageFailedError,
   pipeline,
   resource,
   source,
@@ -105,7 +106,7 @@ describe('extract and normalize overlap in run()', () => {
     expect(results[1]).toEqual(results[0]);
   });
 
-  it('a normalize failure keeps the extracted package, so the next run retries it and loses nothing', async () => {
+  it('a normalize failure that retrying cannot fix moves the package aside; the next run extracts again and loses nothing', async () => {
     const file = path.join(dir, 'fail.duckdb');
     const dataDir = path.join(dir, 'data-fail');
     const make = () =>
@@ -125,15 +126,24 @@ describe('extract and normalize overlap in run()', () => {
     const error = await make()
       .run(frozen)
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SchemaContractError);
+    expect(error).toBeInstanceOf(PackageFailedError);
+    expect((error as PackageFailedError).cause).toBeInstanceOf(SchemaContractError);
     expect((error as Error).message).toMatch(/surprise/);
-    expect(await readdir(path.join(dataDir, 'fail', 'extracted'))).toHaveLength(1);
-    // The pending package is the one retried (and fails the same way) until the contract allows it.
+    // Kept for inspection in failed/, not left pending to fail every later run.
+    expect(await readdir(path.join(dataDir, 'fail', 'extracted'))).toHaveLength(0);
+    expect(await readdir(path.join(dataDir, 'fail', 'failed'))).toHaveLength(1);
+    // The same data fails the same way on a fresh extraction; nothing loaded is touched.
     const again = await make()
       .run(frozen)
       .catch((e: unknown) => e);
-    expect(again).toBeInstanceOf(SchemaContractError);
+    expect(again).toBeInstanceOf(PackageFailedError);
     expect((await query(file, 'SELECT count(*)::INT AS n FROM ds.runs'))[0]!.n).toBe(10);
+    // Once the contract allows the column, the next run loads everything, with no manual step.
+    const evolve = runsSource(N, (i) => (i === 21_000 ? { surprise: 1 } : {}), {
+      schemaContract: { columns: 'evolve' },
+    });
+    expect((await make().run(evolve)).rowCounts.runs).toBe(N);
+    expect((await query(file, 'SELECT count(*)::INT AS n FROM ds.runs'))[0]!.n).toBe(N + 10);
   });
 
   it('Parquet files are written by the normalize workers (the destination names its writer module)', async () => {

@@ -13,7 +13,17 @@ import { duckdb } from '@ferry/destinations/duckdb';
 import { postgres } from '@ferry/destinations/postgres';
 import { startDashboard, type DashboardHandle } from '@ferry/dashboard';
 
-const CHILD = path.join(import.meta.dirname, 'fixtures', 'run-child.ts');
+/** The DuckDB lock tests' run child (pipeline and dataset `conc` here, through its env). */
+const CHILD = path.join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'destinations',
+  'test',
+  'duckdb',
+  'fixtures',
+  'lock-run-child.ts',
+);
 const SEED_ROWS = 1000;
 
 interface Answer {
@@ -133,6 +143,8 @@ describe('DuckDB', () => {
       env: {
         ...process.env,
         DUCKDB_PATH: file,
+        PIPELINE_NAME: 'conc',
+        DATASET: 'conc',
         DATA_DIR: path.join(dir, 'child-run'),
         ROWS: '2000',
         ID_OFFSET: '0',
@@ -164,6 +176,8 @@ describe('DuckDB', () => {
       env: {
         ...process.env,
         DUCKDB_PATH: file,
+        PIPELINE_NAME: 'conc',
+        DATASET: 'conc',
         DATA_DIR: path.join(dir, 'child-hold'),
         ROWS: '10',
         ID_OFFSET: '100000',

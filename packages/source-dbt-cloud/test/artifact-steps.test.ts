@@ -8,22 +8,13 @@ import {
   startEmulator,
   type DbtCloudEmulator,
 } from '@ferry/source-dbt-cloud/emulator';
-import { count, duckPipeline, query, tempDir } from './helpers.ts';
+import { count, duckPipeline, FAST, query, tempDir } from './helpers.ts';
 
 // Real artifacts written by `dbt build` (dbt 1.3.2, BigQuery) and `dbt test` (dbt 1.12, DuckDB); figures
 // from ../shared/peer-cases/dbt-artifacts/README.md.
 const PEER = path.resolve(import.meta.dirname, '../../../../shared/peer-cases/dbt-artifacts');
 const readJson = async (rel: string): Promise<unknown> =>
   JSON.parse(await readFile(path.join(PEER, rel), 'utf8')) as unknown;
-
-const FAST = {
-  retryBaseDelayMs: 5,
-  retryMaxDelayMs: 50,
-  rateLimitCooldownMs: 50,
-  requestsPerMinute: 0,
-  onWait: () => undefined,
-  timeoutMs: 5_000,
-} satisfies Partial<DbtCloudSourceOptions>;
 
 describe('run_results per dbt step (?step=), manifest from the step that has one', () => {
   let emu: DbtCloudEmulator;

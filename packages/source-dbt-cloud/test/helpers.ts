@@ -4,6 +4,20 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pipeline, type Pipeline } from '@ferry/core';
 import { duckdb } from '@ferry/destinations/duckdb';
+import type { DbtCloudSourceOptions } from '@ferry/source-dbt-cloud';
+
+/**
+ * Small retry delays, no request pacing and silent waits: fault tests stay fast; the logic under test is
+ * the same as with production delays.
+ */
+export const FAST = {
+  retryBaseDelayMs: 5,
+  retryMaxDelayMs: 50,
+  rateLimitCooldownMs: 50,
+  requestsPerMinute: 0,
+  onWait: () => undefined,
+  timeoutMs: 5_000,
+} satisfies Partial<DbtCloudSourceOptions>;
 
 /** A temp folder removed by `cleanup()`. */
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {

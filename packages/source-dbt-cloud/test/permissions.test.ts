@@ -9,16 +9,7 @@ import {
   type DbtCloudSourceOptions,
 } from '@ferry/source-dbt-cloud';
 import { startEmulator, type DbtCloudEmulator } from '@ferry/source-dbt-cloud/emulator';
-import { count, duckPipeline, tempDir } from './helpers.ts';
-
-const FAST = {
-  retryBaseDelayMs: 5,
-  retryMaxDelayMs: 50,
-  rateLimitCooldownMs: 50,
-  requestsPerMinute: 0,
-  onWait: () => undefined,
-  timeoutMs: 5_000,
-} satisfies Partial<DbtCloudSourceOptions>;
+import { count, duckPipeline, FAST, tempDir } from './helpers.ts';
 
 describe('least-privilege tokens: a 403 on one resource skips it with a warning, the rest loads', () => {
   let emu: DbtCloudEmulator;

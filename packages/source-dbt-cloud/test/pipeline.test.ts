@@ -9,17 +9,7 @@ import {
   startEmulator,
   type DbtCloudEmulator,
 } from '@ferry/source-dbt-cloud/emulator';
-import { count, duckPipeline, query, tempDir } from './helpers.ts';
-
-// Small retry delays keep fault tests fast; the logic under test is the same as with production delays.
-const FAST = {
-  retryBaseDelayMs: 5,
-  retryMaxDelayMs: 50,
-  rateLimitCooldownMs: 50,
-  requestsPerMinute: 0,
-  onWait: () => undefined,
-  timeoutMs: 5_000,
-} satisfies Partial<DbtCloudSourceOptions>;
+import { count, duckPipeline, FAST, query, tempDir } from './helpers.ts';
 
 function expectedArtifacts(emu: DbtCloudEmulator): {
   runResults: number;

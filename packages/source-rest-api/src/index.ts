@@ -1,32 +1,7 @@
 export { restApiSource, detectDataSelector, probeRestApi } from './source.ts';
 export type { RestApiSourceOptions } from './source.ts';
-export { parseRestApiConfig, resolveResources } from './resolve.ts';
-export type { ResolvedResource } from './resolve.ts';
-export { checkRestApiConfig } from './check.ts';
-export type { RestApiConfigProblem } from './check.ts';
-export {
-  restApiConfigSchema,
-  clientSchema,
-  authSchema,
-  paginatorSchema,
-  endpointSchema,
-  incrementalSchema,
-  processingStepSchema,
-  resourceSchema,
-  resourceDefaultsSchema,
-  responseActionSchema,
-} from './config.ts';
-export type {
-  RestApiConfig,
-  RestApiConfigInput,
-  AuthConfig,
-  ClientConfig,
-  EndpointConfig,
-  IncrementalConfig,
-  PaginatorConfig,
-  ProcessingStep,
-  ResourceConfig,
-} from './config.ts';
+// The configuration schema and its static checks, also served alone as `@ferry/source-rest-api/config`.
+export * from './config-index.ts';
 export { RestApiError, RestApiPaginationError, RestApiAuthError, RestApiResponseError } from './errors.ts';
 export type { RestApiErrorContext } from './errors.ts';
 export { RestClient, parseRetryAfter } from './http-client.ts';

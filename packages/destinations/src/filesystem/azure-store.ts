@@ -13,7 +13,7 @@ import type {
   PutFileResult,
   VersionedObject,
 } from './filesystem-store.ts';
-import { mapLimit, redactSecrets } from './object-store-util.ts';
+import { asVersioned, mapLimit, redactSecrets } from './object-store-util.ts';
 
 type AzureSettings = NonNullable<FilesystemConfig['azure']>;
 type AzureLocation = Extract<BucketLocation, { kind: 'azure' }>;
@@ -237,10 +237,7 @@ export class AzureStore implements FilesystemStore {
   }
 
   async getVersioned(key: string): Promise<VersionedObject | undefined> {
-    const object = await this.getObject(key);
-    if (object === undefined) return undefined;
-    const text = object.bytes.toString('utf8');
-    return object.etag ? { text, etag: object.etag } : { text };
+    return asVersioned(await this.getObject(key));
   }
 
   async putIf(key: string, body: string, expected: VersionedObject | undefined): Promise<boolean> {

@@ -1,7 +1,18 @@
+import type { VersionedObject } from './filesystem-store.ts';
+
 /**
- * Helpers shared by the cloud object stores (Azure, GCS): bounded parallelism for per-object calls and
- * the redaction of credentials from SDK messages.
+ * Helpers shared by the cloud object stores (S3, Azure, GCS): bounded parallelism for per-object calls,
+ * the redaction of credentials from SDK messages, and an object read as a versioned text.
  */
+
+/** An object read with its ETag, as the text and version `getVersioned` returns (undefined: absent). */
+export function asVersioned(
+  object: { bytes: Buffer; etag?: string } | undefined,
+): VersionedObject | undefined {
+  if (object === undefined) return undefined;
+  const text = object.bytes.toString('utf8');
+  return object.etag ? { text, etag: object.etag } : { text };
+}
 
 /**
  * Run `fn` over `items` with at most `limit` calls in flight; rejects with the first error (calls already

@@ -9,6 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DestinationError } from '@ferry/core';
 import type { FilesystemConfig } from '../config.ts';
 import type { FilesystemStore, PutFileOptions, PutFileResult, VersionedObject } from './filesystem-store.ts';
+import { asVersioned } from './object-store-util.ts';
 
 type S3Sdk = typeof S3SdkModule;
 type S3Settings = NonNullable<FilesystemConfig['s3']>;
@@ -199,10 +200,7 @@ export class S3Store implements FilesystemStore {
   }
 
   async getVersioned(key: string): Promise<VersionedObject | undefined> {
-    const object = await this.getObject(key);
-    if (object === undefined) return undefined;
-    const text = object.bytes.toString('utf8');
-    return object.etag ? { text, etag: object.etag } : { text };
+    return asVersioned(await this.getObject(key));
   }
 
   // S3 conditional writes (If-None-Match: * to create, If-Match: <ETag> to replace): 412 when it changed.

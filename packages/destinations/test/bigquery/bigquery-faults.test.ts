@@ -9,7 +9,6 @@ process.env.METADATA_SERVER_DETECTION ??= 'none';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { OAuth2Client } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   pipeline,
@@ -20,13 +19,14 @@ import {
   type DestinationClient,
   type LoadPackagePlan,
 } from '@ferry/core';
-import { bigquery, BigQuerySqlCompiler } from '@ferry/destinations/bigquery';
+import { BigQuerySqlCompiler } from '@ferry/destinations/bigquery';
 import {
   failTimes,
   startBigQueryServer,
   type LocalBigQueryServer,
   type RecordedRequest,
 } from '../support/bigquery-server/bigquery-server.ts';
+import { localBigQuery } from './local-destination.ts';
 
 let server: LocalBigQueryServer;
 const dirs: string[] = [];
@@ -48,19 +48,7 @@ const newDir = async () => {
   return d;
 };
 
-function authClient(): OAuth2Client {
-  const client = new OAuth2Client();
-  client.setCredentials({ access_token: 'local-test-token', expiry_date: Date.now() + 3600e3 });
-  return client;
-}
-
-const destinationFor = () =>
-  bigquery({
-    projectId: server.projectId,
-    apiEndpoint: server.url,
-    location: 'US',
-    authClient: authClient(),
-  });
+const destinationFor = () => localBigQuery(server);
 
 const run = (i: number): DataItem => ({
   id: 70403104190000 + i,
@@ -311,12 +299,7 @@ describe('bigquery with the service faults switched on', () => {
       ferry_load_id: info.loadIds[0],
     });
     // A client in another location does not find the dataset.
-    const eu = bigquery({
-      projectId: server.projectId,
-      apiEndpoint: server.url,
-      location: 'EU',
-      authClient: authClient(),
-    });
+    const eu = localBigQuery(server, 'EU');
     const c = await eu.connect({ dataset: 'labelled', pipelineName: 'labelled' });
     try {
       await expect(c.isLoadCommitted(info.loadIds[0]!)).rejects.toThrow(/was not found in location EU/);

@@ -9,7 +9,6 @@ process.env.METADATA_SERVER_DETECTION ??= 'none';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   pipeline,
@@ -21,12 +20,12 @@ import {
   type LoadPackagePlan,
   type Pipeline,
 } from '@ferry/core';
-import { bigquery } from '@ferry/destinations/bigquery';
 import {
   startBigQueryServer,
   type LocalBigQueryServer,
   type RecordedRequest,
 } from '../support/bigquery-server/bigquery-server.ts';
+import { localBigQuery } from './local-destination.ts';
 
 let server: LocalBigQueryServer;
 const dirs: string[] = [];
@@ -45,20 +44,7 @@ const newDir = async () => {
   return d;
 };
 
-/** A fake access token: the local server accepts any, and nothing asks Google for one. */
-function authClient(): OAuth2Client {
-  const client = new OAuth2Client();
-  client.setCredentials({ access_token: 'local-test-token', expiry_date: Date.now() + 3600e3 });
-  return client;
-}
-
-const destinationFor = () =>
-  bigquery({
-    projectId: server.projectId,
-    apiEndpoint: server.url,
-    location: 'US',
-    authClient: authClient(),
-  });
+const destinationFor = () => localBigQuery(server);
 
 /** dbt-run-like records: 14-digit ids, microsecond timestamps, a nested list (child table). */
 const run = (i: number, extra: Partial<DataItem> = {}): DataItem => ({

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataError, resource, source, type DataItem } from '@ferry/core';
-import { makeCase, type CaseEnv } from './harness.ts';
+import { useTarget, type CaseEnv } from './harness.ts';
 import { runs, runRecord, staticSource } from './fixtures.ts';
 import { selectedTargets } from './targets/index.ts';
 
@@ -10,25 +10,8 @@ const CHILD = path.join(import.meta.dirname, 'crash-child.ts');
 
 for (const target of selectedTargets()) {
   describe(`conformance: ${target.name}`, () => {
-    beforeAll(async () => {
-      await target.start?.();
-    }, 180_000);
-    afterAll(async () => {
-      await target.stop?.();
-    });
-
     /** Run a case body in a fresh place; tear down even on failure. */
-    const withCase = async (label: string, body: (env: CaseEnv) => Promise<void>) => {
-      const { config, teardown } = await target.setup(label);
-      const { env, dispose } = await makeCase(config, label);
-      try {
-        await body(env);
-      } finally {
-        await env.withClient((c) => c.dropDataset()).catch(() => undefined);
-        await dispose();
-        await teardown();
-      }
-    };
+    const withCase = useTarget(target);
     const supportsMerge = async (env: CaseEnv) => env.destination.capabilities.mergeStrategies.length > 0;
 
     it('append: a second run adds rows to the root and child tables', () =>

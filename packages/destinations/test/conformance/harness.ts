@@ -9,6 +9,8 @@ import {
   type PipelineOptions,
 } from '@ferry/core';
 import { createDestination, type DestinationConfig } from '@ferry/destinations';
+import { afterAll, beforeAll } from 'vitest';
+import type { ConformanceTarget } from './targets/types.ts';
 
 /** A fresh pipeline environment for one conformance case. */
 export interface CaseEnv {
@@ -83,5 +85,31 @@ export async function makeCase(
     dispose: async () => {
       for (const d of dirs) await rm(d, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Start and stop `target` around the current `describe` block, and return the runner of its cases: each
+ * case body gets a fresh place (dataset, working folder) that is torn down even when the body fails.
+ */
+export function useTarget(
+  target: ConformanceTarget,
+): (label: string, body: (env: CaseEnv) => Promise<void>) => Promise<void> {
+  beforeAll(async () => {
+    await target.start?.();
+  }, 180_000);
+  afterAll(async () => {
+    await target.stop?.();
+  });
+  return async (label, body) => {
+    const { config, teardown } = await target.setup(label);
+    const { env, dispose } = await makeCase(config, label);
+    try {
+      await body(env);
+    } finally {
+      await env.withClient((c) => c.dropDataset()).catch(() => undefined);
+      await dispose();
+      await teardown();
+    }
   };
 }

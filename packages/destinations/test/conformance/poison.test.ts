@@ -1,11 +1,11 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PackageFailedError, pipeline, resource, source, type DataItem } from '@ferry/core';
 import { postgres } from '@ferry/destinations/postgres';
 import { createTestDatabase, postgresForFile } from '../support/postgres.ts';
-import { makeCase, type CaseEnv } from './harness.ts';
+import { useTarget } from './harness.ts';
 import { runs, staticSource } from './fixtures.ts';
 import { selectedTargets } from './targets/index.ts';
 
@@ -30,24 +30,8 @@ for (const target of selectedTargets()) {
   const limit = target.name.startsWith('duckdb') ? 200 : target.name.startsWith('postgres') ? 1600 : 0;
   if (limit === 0) continue;
   describe(`poisoned package: ${target.name}`, () => {
-    beforeAll(async () => {
-      await target.start?.();
-    }, 180_000);
-    afterAll(async () => {
-      await target.stop?.();
-    });
-
-    const withCase = async (label: string, body: (env: CaseEnv) => Promise<void>) => {
-      const { config, teardown } = await target.setup(label);
-      const { env, dispose } = await makeCase(config, label);
-      try {
-        await body(env);
-      } finally {
-        await env.withClient((c) => c.dropDataset()).catch(() => undefined);
-        await dispose();
-        await teardown();
-      }
-    };
+    /** Run a case body in a fresh place; tear down even on failure. */
+    const withCase = useTarget(target);
 
     it('a record with 20,000 keys and one with arrays nested 1,000 deep load: extra columns in the overflow column, deep data as JSON', () =>
       withCase('overflow', async (env) => {

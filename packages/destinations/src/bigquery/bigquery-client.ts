@@ -36,6 +36,9 @@ interface ResultField {
   fields?: ResultField[] | null;
 }
 
+/** Error reasons BigQuery documents as not worth retrying: the input itself is refused. */
+const TERMINAL_REASONS = new Set(['invalid', 'invalidQuery']);
+
 /** Error reasons BigQuery documents as worth retrying. */
 const TRANSIENT_REASONS = new Set([
   'backendError',
@@ -399,6 +402,20 @@ export class BigQueryClient extends SqlJobClient {
     return (
       typeof net === 'string' &&
       ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND'].includes(net)
+    );
+  }
+
+  /**
+   * Terminal: a job or request refused as `invalid` (bad data: a value the column cannot hold, a row
+   * past a limit) or `invalidQuery`, with no retryable reason beside it. BigQuery's error table calls
+   * both non-retryable; the package is then moved aside instead of loading first on every later run.
+   */
+  protected override isTerminal(error: unknown): boolean {
+    const reasons = apiReasons(error);
+    return (
+      reasons.some((r) => TERMINAL_REASONS.has(r)) &&
+      !reasons.some((r) => TRANSIENT_REASONS.has(r)) &&
+      !this.isTransient(error)
     );
   }
 

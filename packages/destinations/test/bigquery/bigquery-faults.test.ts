@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  PackageFailedError,
   pipeline,
   resource,
   source,
@@ -120,6 +121,32 @@ describe('bigquery with the service faults switched on', () => {
     expect(info.loadIds).toHaveLength(1);
     expect(await counts('stuck')).toEqual({ runs: 3, steps: 6, loads: 1 });
   }, 30_000);
+
+  it('a load job refused as invalid (bad data) moves the package aside; the next run loads with nothing lost', async () => {
+    const destination = destinationFor();
+    const dataDir = await newDir();
+    const p = pipeline({ name: 'invalid', dataset: 'invalid', destination, dataDir, loadRetries: 2 });
+    expect((await p.run(runsSource([run(1), run(2)]))).rowCounts.runs).toBe(2);
+    // BigQuery's answer to a value the column cannot hold: reason `invalid`, not retryable.
+    server.faults.failJob = failTimes(100, isLoadInsert, {
+      reason: 'invalid',
+      message: 'Error while reading data, error message: JSON parsing error in row starting at position 0',
+    });
+    const before = since(0).length;
+    const error = await p.run(runsSource([run(3), run(4)])).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PackageFailedError);
+    expect((error as PackageFailedError).step).toBe('load');
+    expect((error as Error).message).toMatch(/JSON parsing error/);
+    // Not retried: one load job for the runs file, not one per retry.
+    expect(
+      since(before).filter((r) => isLoadInsert(r) && /_runs_0/.test(r.jobId ?? '') && r.status === 200),
+    ).toHaveLength(1);
+    expect(await p.hasPending()).toBe(false);
+    delete server.faults.failJob;
+    expect((await p.run(runsSource([run(3), run(4)]))).rowCounts.runs).toBe(2);
+    expect((await counts('invalid')).runs).toBe(4);
+    await p.close();
+  });
 
   it('item 1: a commit script aborted by a concurrent transaction and a rate-limited insert are retried under new ids', async () => {
     const destination = destinationFor();

@@ -421,17 +421,33 @@ describe('other commands', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /"url":"([^"]+)"/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        child.on('close', (code) => reject(new Error(`pipeline show exited ${code}: ${out}`)));
-      });
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-      const overview = (await (await fetch(`${url}api/overview`)).json()) as Record<string, any>;
+      // JSON logs carry the origin only; the URL with the per-start access token goes to stderr.
+      const { origin, token, out } = await new Promise<{ origin: string; token: string; out: string }>(
+        (resolve, reject) => {
+          let out = '';
+          let err = '';
+          const done = () => {
+            const o = /"url":"([^"]+)"/.exec(out);
+            const t = /\?token=([A-Za-z0-9_-]+)/.exec(err);
+            if (o && t) resolve({ origin: o[1]!, token: t[1]!, out });
+          };
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            done();
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            err += d.toString();
+            done();
+          });
+          child.on('close', (code) => reject(new Error(`pipeline show exited ${code}: ${out}${err}`)));
+        },
+      );
+      expect(origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(out).not.toContain(token);
+      expect((await fetch(`${origin}/api/overview`)).status).toBe(401);
+      const overview = (await (
+        await fetch(`${origin}/api/overview`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Record<string, any>;
       const [{ n }] = (await duckRows(
         join(dir, 's.duckdb'),
         'SELECT COUNT(*)::INT AS n FROM dbt_cloud_data.runs',

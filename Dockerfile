@@ -27,6 +27,7 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json .
 COPY packages/core/package.json packages/core/
 COPY packages/destinations/package.json packages/destinations/
 COPY packages/source-dbt-cloud/package.json packages/source-dbt-cloud/
+COPY packages/source-rest-api/package.json packages/source-rest-api/
 COPY packages/cli/package.json packages/cli/
 COPY packages/dashboard/package.json packages/dashboard/
 COPY bench/package.json bench/
@@ -44,7 +45,8 @@ RUN if [ -n "$NPM_REGISTRY" ]; then export npm_config_registry="$NPM_REGISTRY"; 
  && find /app -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete \
  && test -f /app/node_modules/@ferry/core/dist/index.js \
  && test -f /app/node_modules/@ferry/destinations/package.json \
- && test -f /app/node_modules/@ferry/source-dbt-cloud/package.json
+ && test -f /app/node_modules/@ferry/source-dbt-cloud/package.json \
+ && test -f /app/node_modules/@ferry/source-rest-api/package.json
 
 # ---- runtime: Node 22 slim, the deployed CLI only, non-root
 FROM node:22-bookworm-slim

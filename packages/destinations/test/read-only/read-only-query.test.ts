@@ -143,6 +143,53 @@ describe('read-only query path: Postgres', () => {
     return { db, p, ds, state, fileOnServer };
   };
 
+  it('says when the reading credentials can write (ferry query warns), and not for a read-only role', async () => {
+    const { db, p, ds } = await setup('ro_roles');
+    // The loader's own credentials (a superuser here) can write.
+    expect(await (await ds.reader()).writeAccess?.()).toMatch(/is a superuser/);
+    await p.close();
+    const suffix = `${process.pid}_${Date.now().toString(36)}`;
+    const reader = `ferry_reader_${suffix}`;
+    const writer = `ferry_writer_${suffix}`;
+    await admin(db.url, async (c) => {
+      for (const role of [reader, writer]) {
+        await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'reader-pw'`);
+        await c.query(`GRANT USAGE ON SCHEMA ro TO ${role}`);
+        await c.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ro TO ${role}`);
+      }
+      await c.query(`GRANT INSERT ON ro.runs TO ${writer}`);
+    });
+    pgFile.cleanups.push(() =>
+      admin(pgFile.server.url, async (c) => {
+        for (const role of [reader, writer]) await c.query(`DROP ROLE IF EXISTS ${role}`);
+      }),
+    );
+    const as = (role: string) => {
+      const u = new URL(db.url);
+      u.username = role;
+      u.password = 'reader-pw';
+      return pipeline({
+        name: 'hostile',
+        dataset: 'ro',
+        destination: postgres({ credentials: u.toString() }),
+        dataDir: dirs.at(-1)!,
+      }).dataset();
+    };
+    const readOnly = as(reader);
+    expect(await (await readOnly.reader()).writeAccess?.()).toBeUndefined();
+    expect((await readOnly.sql('SELECT count(*) AS n FROM ro.runs'))[0]).toMatchObject({
+      n: expect.anything(),
+    });
+    await readOnly.close();
+    const canWrite = as(writer);
+    expect(await (await canWrite.reader()).writeAccess?.()).toBe(
+      `role ${writer} may write to tables of schema ro`,
+    );
+    await canWrite.close();
+    // Cleanup order: the database (owning the grants) goes before the roles.
+    await db.drop();
+  });
+
   it('refuses the reported attacks and a fuzz of statement stacks; the database and the server files are unchanged', async () => {
     const { p, ds, state, fileOnServer } = await setup('ro_fuzz');
     const file = `/tmp/ferry-pwned-${process.pid}-${Date.now()}`;
